@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine (they create or refresh .venv themselves):
+#   make reproduce   - the whole reproduction on the embedded synthetic data (demo profile)
+#   make test        - the test suite, notebooks included (smoke profile)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= demo
+
+.PHONY: reproduce test notebooks bench clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+reproduce: $(VENV)/.installed
+	$(PY) -m depthkit reproduce --profile $(PROFILE)
+
+test: $(VENV)/.installed
+	DEPTHKIT_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# Re-run every notebook under the demo profile and save its outputs in place (for GitHub readers).
+notebooks: $(VENV)/.installed
+	DEPTHKIT_PROFILE=demo $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=3600 notebooks/*.ipynb
+
+bench: $(VENV)/.installed
+	$(PY) -m depthkit bench
+
+clean:
+	rm -rf $(VENV) runs data/cache data/synthetic

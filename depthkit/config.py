@@ -1,0 +1,119 @@
+"""Profiles and paths: the one place that decides data source, sizes, epochs, batch and device.
+
+Pick a profile with the environment variable ``DEPTHKIT_PROFILE`` or the ``--profile`` flag:
+
+* ``smoke``  - seconds per notebook on a 2-core CPU (what CI and nbval run);
+* ``demo``   - the embedded synthetic scenes, minutes on a CPU, models that really learn;
+* ``report`` - real NYU Depth V2 + DIW with the report's hyperparameters, on a GPU (Colab).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROFILE_ENV = "DEPTHKIT_PROFILE"
+PROFILE_NAMES = ("smoke", "demo", "report")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a run needs to know that is not code."""
+
+    name: str
+    data: str  # "synthetic" (embedded generator) or "real" (NYU .mat + DIW CSV on disk)
+    size: int  # images are prepared as size x size (the report used 200)
+    batch_size: int
+    # epochs on NYU with the encoder frozen, then with all weights, per model
+    nyu_frozen_epochs: dict = field(default_factory=dict)
+    nyu_epochs: dict = field(default_factory=dict)
+    diw_epochs: dict = field(default_factory=dict)
+    lr: float = 1e-3  # the report: Adam, lr 1e-3, weight decay 0.02
+    weight_decay: float = 0.02
+    diw_lr: float = 1e-4  # fine-tuning starts from a trained model: a smaller step
+    n_nyu: int = 0  # synthetic NYU-layout scenes (synthetic data only)
+    n_diw: int = 0  # synthetic DIW-layout images (synthetic data only)
+    val_fraction: float = 0.1  # validation carved from the training split
+    diw_fractions: tuple = (0.8, 0.1, 0.1)  # seeded train/val/test split of the DIW partition
+    diw_protocol: str = "report"  # "report": split inside DIW_test; "chen": DIW_train_val -> DIW_test
+    max_diw_images: int | None = None  # cap on the DIW partition (None = all)
+    pretrained: bool | str = False  # ImageNet/COCO weights: False, True, or "auto" (fall back with a warning)
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+
+    def epochs(self, model: str, stage: str) -> tuple[int, int]:
+        """Return ``(frozen_epochs, full_epochs)`` for a model and stage ("nyu" or "diw")."""
+        if stage == "nyu":
+            return self.nyu_frozen_epochs.get(model, 0), self.nyu_epochs.get(model, self.nyu_epochs.get("*", 1))
+        if stage == "diw":
+            return 0, self.diw_epochs.get(model, self.diw_epochs.get("*", 1))
+        raise ValueError(f"unknown stage {stage!r}: expected 'nyu' or 'diw'")
+
+    def replace(self, **changes) -> "Profile":
+        """Return a copy with some fields changed (for experiments and tests)."""
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", data="synthetic", size=64, batch_size=4, n_nyu=24, n_diw=24,
+        nyu_frozen_epochs={"unetpp": 1}, nyu_epochs={"*": 1, "unetpp": 1},
+        diw_epochs={"*": 1}, num_workers=0,
+    ),
+    "demo": Profile(
+        name="demo", data="synthetic", size=64, batch_size=8, n_nyu=480, n_diw=480,
+        nyu_frozen_epochs={"unetpp": 1}, nyu_epochs={"*": 15, "unetpp": 3},
+        diw_epochs={"*": 4, "unetpp": 1},
+    ),
+    "report": Profile(
+        name="report", data="real", size=200, batch_size=16,
+        nyu_frozen_epochs={"unetpp": 2}, nyu_epochs={"*": 100, "unetpp": 8},
+        diw_epochs={"*": 10, "unetpp": 4}, pretrained="auto", num_workers=2,
+    ),
+}
+
+
+def repo_root() -> Path:
+    """The checkout that holds ``depthkit/``, ``data/`` and ``figures/``."""
+    return Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """Where datasets, the split file and caches live (``DEPTHKIT_DATA`` overrides)."""
+    return Path(os.environ.get("DEPTHKIT_DATA", repo_root() / "data"))
+
+
+def runs_dir() -> Path:
+    """Where checkpoints and histories are written (``DEPTHKIT_RUNS`` overrides)."""
+    return Path(os.environ.get("DEPTHKIT_RUNS", repo_root() / "runs"))
+
+
+def figures_dir() -> Path:
+    """Where the reproduction writes its figures and ``results.md`` (``DEPTHKIT_FIGURES`` overrides)."""
+    return Path(os.environ.get("DEPTHKIT_FIGURES", repo_root() / "figures"))
+
+
+def real_data_present(root: Path | None = None) -> bool:
+    """True when the real NYU ``.mat`` and a DIW CSV are on disk under ``data/real``."""
+    root = Path(root or data_dir()) / "real"
+    return (root / "nyu_depth_v2_labeled.mat").exists() and any((root / "diw").glob("DIW_*.csv"))
+
+
+def default_profile_name() -> str:
+    """``DEPTHKIT_PROFILE`` if set, else ``report`` with real data and a GPU, else ``demo``."""
+    env = os.environ.get(PROFILE_ENV)
+    if env:
+        return env
+    import torch
+
+    return "report" if real_data_present() and torch.cuda.is_available() else "demo"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the named profile (default: :func:`default_profile_name`)."""
+    name = name or default_profile_name()
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
+    return PROFILES[name]
