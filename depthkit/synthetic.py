@@ -1,0 +1,775 @@
+"""Synthetic "depth-cue" rooms: the embedded default dataset, written in the real file layouts.
+
+No machine in this project can download NYU Depth V2 or DIW, so depthkit draws its own scenes: a
+box-shaped room seen by a pinhole camera, with a few boxes standing on the floor. Every scene is
+drawn from a seed, and its depth is exact: each pixel's ray is intersected with the floor, the
+ceiling, the walls and every box (``cast_rays``), and the nearest hit gives the depth in metres
+(the camera-z distance, like a Kinect; larger = farther).
+
+The images carry the monocular depth cues that the report's introduction lists:
+
+* **perspective** - the floor, ceiling and wall edges converge towards vanishing points; the
+  floor's depth grows steadily from the bottom of the image towards the horizon;
+* **occlusion** - boxes stand in front of the walls and often in front of other boxes;
+* **relative size** - in many rooms the boxes share one size, so a farther box looks smaller;
+* **texture gradient** - every surface is textured in *world* coordinates (tiles, planks,
+  stripes, noise), so its pattern gets denser with distance;
+* **shading** - Lambertian shading from one light direction: each box face has its own brightness;
+* **cast shadows** - the boxes cast hard shadows (shadow rays towards the light);
+* **haze** - colours fade towards a grey-blue fog with distance (aerial perspective).
+
+``render_scene`` draws one scene; ``make_synthetic`` writes a whole dataset in the layouts of the
+real files, so that ``depthkit.data`` reads it with the very code it uses for the real data:
+
+* ``root/nyu_depth_v2_labeled.mat`` - MATLAB v7.3 = HDF5: ``images`` (N, 3, 640, 480) uint8 and
+  ``depths`` (N, 640, 480) float32 metres, stored transposed as MATLAB does; ``root/splits.json``;
+* ``root/diw/DIW_test/<name>.thumb`` JPEGs and ``root/diw/DIW_test.csv``: per image, its path and
+  one line ``y_A,x_A,y_B,x_B,<relation>,width,height`` (1-based; ``>`` = A is farther).
+
+The DIW-style point pairs avoid the shortcuts that Chen et al. (2016) warn about: both points are
+random (not the image centre), "the lower point is the closer one" holds for half of the pairs
+only, ``>`` and ``<`` are 50/50, and no pair has nearly equal depths (DIW has no "equal" pairs).
+
+A call with the same arguments as the last one finds ``root/manifest.json`` and returns at once.
+"""
+from __future__ import annotations
+
+import colorsys
+import csv
+import functools
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from PIL import Image
+
+CUES = ("perspective", "occlusion", "relative size", "texture gradient", "shading", "cast shadows", "haze")
+GENERATOR_VERSION = 2  # bump when the pictures change: make_synthetic then regenerates old folders
+
+# Surface ids in the per-pixel surface map: the room's six sides, then one id per box. A room side's
+# id is also its face number, 2 * axis + (1 if rays reach it travelling towards +axis): the left
+# wall (x = min) is face 0, the right wall 1, floor 2, ceiling 3, front wall 4 (behind the camera),
+# back wall 5.
+LEFT_WALL, RIGHT_WALL, FLOOR, CEILING, FRONT_WALL, BACK_WALL = range(6)
+FIRST_BOX = 6
+FOCAL_SCALE = 0.8  # focal length in pixels = 0.8 * image width (about 64 degrees horizontal view)
+
+
+# --------------------------------------------------------------------------------------------
+# Scene description
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Material:
+    """A procedural texture defined in world metres: ``pattern`` mixes ``colour_a`` and ``colour_b``."""
+
+    pattern: str  # "tiles" | "planks" | "stripes" | "checker" | "noise"
+    colour_a: np.ndarray  # RGB in [0, 1]
+    colour_b: np.ndarray
+    scale: float  # metres per tile / plank / stripe / noise cell
+    seed: int  # varies per-tile brightness and noise between materials
+
+
+@dataclass
+class Box:
+    """An axis-aligned box standing on the floor, from corner ``lo`` to corner ``hi`` (metres)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    material: Material
+
+    def corners(self) -> np.ndarray:
+        """The eight corners, shape (8, 3)."""
+        return np.array([[x, y, z] for x in (self.lo[0], self.hi[0])
+                         for y in (self.lo[1], self.hi[1]) for z in (self.lo[2], self.hi[2])])
+
+
+@dataclass
+class Camera:
+    """A pinhole camera at ``position``, turned by ``yaw`` (left/right) and ``pitch`` (up/down), radians."""
+
+    position: np.ndarray
+    yaw: float
+    pitch: float
+
+    def axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit vectors (right, up, forward) of the camera in world coordinates."""
+        cy, sy, cp, sp = np.cos(self.yaw), np.sin(self.yaw), np.cos(self.pitch), np.sin(self.pitch)
+        forward = np.array([sy * cp, sp, cy * cp])
+        right = np.array([cy, 0.0, -sy])
+        return right, np.cross(forward, right), forward
+
+
+@dataclass
+class Scene:
+    """A room (x across, y up, z away from the camera), its boxes, the camera, light and haze."""
+
+    room_lo: np.ndarray
+    room_hi: np.ndarray
+    camera: Camera
+    boxes: list[Box]
+    materials: dict[int, Material]  # one per room surface id (LEFT_WALL ... BACK_WALL)
+    light: np.ndarray  # unit vector pointing *towards* the light
+    ambient: float
+    haze: float  # fog density per metre
+    fog_colour: np.ndarray
+    same_size_boxes: bool = False  # all boxes share one size: the relative-size cue
+
+
+def random_colour(rng: np.random.Generator, saturation=(0.1, 0.7), value=(0.45, 0.95)) -> np.ndarray:
+    """A random RGB colour in [0, 1] with saturation and value drawn from the given ranges."""
+    h = rng.random()
+    s = rng.uniform(*saturation)
+    v = rng.uniform(*value)
+    return np.array(colorsys.hsv_to_rgb(h, s, v), dtype=np.float32)
+
+
+def random_material(rng: np.random.Generator, patterns: tuple[str, ...], scale=(0.2, 0.6)) -> Material:
+    """A material with one of ``patterns``, two related colours and a world-space scale."""
+    a = random_colour(rng)
+    b = np.clip(a * rng.uniform(0.45, 0.8) + rng.uniform(-0.08, 0.08, 3), 0, 1).astype(np.float32)
+    if rng.random() < 0.5:
+        a, b = b, a
+    return Material(str(rng.choice(patterns)), a, b, float(rng.uniform(*scale)), int(rng.integers(1 << 16)))
+
+
+def random_room(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Room corners: 3-6 m wide, 2.4-3.2 m high, back wall 4-8.5 m in front of the camera."""
+    width, height, depth = rng.uniform(3.0, 6.0), rng.uniform(2.4, 3.2), rng.uniform(4.0, 8.5)
+    return np.array([-width / 2, 0.0, -0.5]), np.array([width / 2, height, depth])
+
+
+def random_camera(rng: np.random.Generator, room_lo: np.ndarray, room_hi: np.ndarray) -> Camera:
+    """A camera 1.2-1.7 m above the floor near the front wall, looking slightly down into the room."""
+    x = rng.uniform(0.25 * room_lo[0], 0.25 * room_hi[0])
+    position = np.array([x, rng.uniform(1.2, 1.7), 0.0])
+    return Camera(position, yaw=np.radians(rng.uniform(-12, 12)), pitch=np.radians(rng.uniform(-20, -4)))
+
+
+def random_box_size(rng: np.random.Generator) -> np.ndarray:
+    """Width, height and depth of a box in metres."""
+    return np.array([rng.uniform(0.3, 1.2), rng.uniform(0.3, 1.6), rng.uniform(0.3, 1.2)])
+
+
+def _footprints_overlap(a: Box, lo: np.ndarray, hi: np.ndarray, gap: float = 0.1) -> bool:
+    """True when box ``a`` and the box ``lo``-``hi`` overlap on the floor (with a small gap)."""
+    return bool(np.all(lo[[0, 2]] < a.hi[[0, 2]] + gap) and np.all(hi[[0, 2]] > a.lo[[0, 2]] - gap))
+
+
+def random_boxes(rng: np.random.Generator, room_lo: np.ndarray, room_hi: np.ndarray, camera: Camera,
+                 same_size: bool) -> list[Box]:
+    """1-6 boxes on the floor inside the view; some are put right behind an earlier one (occlusion)."""
+    half_fov = np.arctan(0.5 / FOCAL_SCALE)
+    base_size = random_box_size(rng)
+    boxes: list[Box] = []
+    for _ in range(int(rng.integers(1, 7))):
+        size = base_size.copy() if same_size else random_box_size(rng)
+        for _attempt in range(20):
+            if boxes and rng.random() < 0.5:  # behind an earlier box, along the same line of sight
+                front = boxes[int(rng.integers(len(boxes)))]
+                centre = (front.lo + front.hi) / 2
+                ray = centre[[0, 2]] - camera.position[[0, 2]]
+                ray /= np.linalg.norm(ray)
+                x, z = centre[[0, 2]] + ray * rng.uniform(0.8, 2.5) + np.array([rng.uniform(-0.4, 0.4), 0.0])
+            else:
+                z = rng.uniform(1.4, room_hi[2] - 0.3)
+                angle = camera.yaw + rng.uniform(-0.8, 0.8) * half_fov
+                x = camera.position[0] + np.tan(angle) * (z - camera.position[2])
+            lo = np.array([x - size[0] / 2, 0.0, z - size[2] / 2])
+            hi = np.array([x + size[0] / 2, size[1], z + size[2] / 2])
+            inside = (lo[0] > room_lo[0] + 0.05 and hi[0] < room_hi[0] - 0.05 and hi[2] < room_hi[2] - 0.05
+                      and lo[2] > 0.8 + size[1] and hi[1] < room_hi[1] - 0.3)  # tall boxes stand farther away
+            if inside and not any(_footprints_overlap(b, lo, hi) for b in boxes):
+                material = random_material(rng, ("checker", "stripes", "noise", "planks"), scale=(0.08, 0.3))
+                boxes.append(Box(lo, hi, material))
+                break
+    return boxes
+
+
+def random_light(rng: np.random.Generator) -> np.ndarray:
+    """Unit vector towards a light high above (35-65 degrees), from any side."""
+    elevation, azimuth = np.radians(rng.uniform(35, 65)), rng.uniform(0, 2 * np.pi)
+    light = np.array([np.cos(elevation) * np.sin(azimuth), np.sin(elevation), np.cos(elevation) * np.cos(azimuth)])
+    light[[0, 2]] = np.where(np.abs(light[[0, 2]]) < 1e-3, 1e-3, light[[0, 2]])  # no zero component
+    return light / np.linalg.norm(light)
+
+
+def random_scene(rng: np.random.Generator) -> Scene:
+    """Draw a room, a camera, boxes, materials, a light and haze from ``rng``."""
+    room_lo, room_hi = random_room(rng)
+    camera = random_camera(rng, room_lo, room_hi)
+    same_size = bool(rng.random() < 0.4)
+    boxes = random_boxes(rng, room_lo, room_hi, camera, same_size)
+    wall = random_material(rng, ("stripes", "noise", "tiles"), scale=(0.1, 0.4))
+    floor = random_material(rng, ("tiles", "planks", "checker"), scale=(0.25, 0.7))
+    back_wall = random_material(rng, ("stripes", "noise", "tiles"), scale=(0.1, 0.4)) if rng.random() < 0.5 else wall
+    ceiling = Material("noise", np.full(3, 0.9, np.float32), np.full(3, 0.8, np.float32), 0.5, 7)
+    materials = {LEFT_WALL: wall, RIGHT_WALL: wall, FLOOR: floor, CEILING: ceiling, FRONT_WALL: wall,
+                 BACK_WALL: back_wall}
+    fog = np.clip(np.array([0.68, 0.74, 0.82]) + rng.uniform(-0.05, 0.05, 3), 0, 1).astype(np.float32)
+    return Scene(room_lo, room_hi, camera, boxes, materials, light=random_light(rng),
+                 ambient=float(rng.uniform(0.35, 0.5)), haze=float(rng.uniform(0.02, 0.08)),
+                 fog_colour=fog, same_size_boxes=same_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Ray casting: exact depth
+# --------------------------------------------------------------------------------------------
+
+def camera_rays(camera: Camera, height: int, width: int) -> np.ndarray:
+    """World directions of every pixel's ray, shape (3, H, W), scaled so that the forward part is 1.
+
+    With this scaling the ray parameter t of a hit *is* its depth (the camera-z distance).
+    """
+    focal = FOCAL_SCALE * width
+    xs = ((np.arange(width) + 0.5 - width / 2) / focal).astype(np.float32)
+    ys = (-(np.arange(height) + 0.5 - height / 2) / focal).astype(np.float32)
+    right, up, forward = (v.astype(np.float32) for v in camera.axes())
+    rays = (right[:, None, None] * xs[None, None, :] + up[:, None, None] * ys[None, :, None]
+            + forward[:, None, None])
+    rays[rays == 0] = np.float32(1e-12)  # no exact zeros: every 1 / direction stays finite
+    return rays
+
+
+def project(camera: Camera, points: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel column, row and depth of world ``points`` (N, 3)."""
+    right, up, forward = camera.axes()
+    rel = points - camera.position
+    z = rel @ forward
+    focal = FOCAL_SCALE * width
+    with np.errstate(divide="ignore", invalid="ignore"):
+        col = width / 2 + focal * (rel @ right) / z - 0.5
+        row = height / 2 - focal * (rel @ up) / z - 0.5
+    return col, row, z
+
+
+def screen_window(camera: Camera, points: np.ndarray, height: int, width: int) -> tuple[slice, slice] | None:
+    """Rows and columns of the image rectangle that contains the projection of ``points``.
+
+    Returns the whole image when a point lies behind the camera, and None when the rectangle
+    lies outside the image. Boxes cover a small part of the picture, so testing only the rays
+    inside their rectangle makes ray casting several times faster.
+    """
+    col, row, z = project(camera, points, height, width)
+    if np.any(z <= 1e-3):
+        return slice(0, height), slice(0, width)
+    r0, r1 = max(int(np.floor(row.min())) - 1, 0), min(int(np.ceil(row.max())) + 2, height)
+    c0, c1 = max(int(np.floor(col.min())) - 1, 0), min(int(np.ceil(col.max())) + 2, width)
+    if r0 >= r1 or c0 >= c1:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+def slab_test(origin: np.ndarray | list[np.ndarray], inv_dir: list[np.ndarray], lo: np.ndarray,
+              hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Ray / axis-aligned box intersection ("slab method").
+
+    Returns the entry t, the exit t (the ray hits the box when entry <= exit) and, per axis, the t
+    where the ray enters that axis' slab (the largest of them tells which face was hit).
+    """
+    t_in, t_out = [], []
+    for a in range(3):
+        t1 = (np.float32(lo[a]) - origin[a]) * inv_dir[a]
+        t2 = (np.float32(hi[a]) - origin[a]) * inv_dir[a]
+        t_in.append(np.minimum(t1, t2))
+        t_out.append(np.maximum(t1, t2))
+    t_enter = np.maximum(np.maximum(t_in[0], t_in[1]), t_in[2])
+    t_exit = np.minimum(np.minimum(t_out[0], t_out[1]), t_out[2])
+    return t_enter, t_exit, t_in
+
+
+def face_index(t_axes: list[np.ndarray], t_hit: np.ndarray, direction: list[np.ndarray]) -> np.ndarray:
+    """Which face a ray hit: 2 * axis + (1 if the ray travels towards +axis), from the per-axis t's.
+
+    A ray travelling towards +x hits a face whose normal points to -x, and so on.
+    """
+    on_x = t_axes[0] == t_hit
+    on_y = ~on_x & (t_axes[1] == t_hit)
+    on_z = ~on_x & ~on_y
+    positive = (on_x & (direction[0] > 0)) | (on_y & (direction[1] > 0)) | (on_z & (direction[2] > 0))
+    return (on_y.view(np.int8) << 1) | (on_z.view(np.int8) << 2) | positive.view(np.int8)
+
+
+def cast_room(scene: Scene, rays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Depth and face (= room surface id) where each ray leaves the (convex, empty) room."""
+    origin = scene.camera.position
+    t_axes = []
+    for a in range(3):
+        wall = np.where(rays[a] > 0, np.float32(scene.room_hi[a]), np.float32(scene.room_lo[a]))
+        t_axes.append((wall - np.float32(origin[a])) / rays[a])
+    depth = np.minimum(np.minimum(t_axes[0], t_axes[1]), t_axes[2])
+    return depth, face_index(t_axes, depth, list(rays))
+
+
+def cast_rays(scene: Scene, height: int, width: int) -> dict[str, np.ndarray]:
+    """Ray-cast the scene: per pixel depth (metres), surface id, face (normal) and world hit point.
+
+    Also counts the pixels where one box hides part of another (the occlusion cue).
+    """
+    rays = camera_rays(scene.camera, height, width)
+    depth, face = cast_room(scene, rays)
+    surface = face.astype(np.int16)  # the room's surface ids are its face numbers
+    origin = scene.camera.position.astype(np.float32)
+    inv = [np.float32(1.0) / rays[a] for a in range(3)]
+    box_overlap = 0
+    for k, box in enumerate(scene.boxes):
+        window = screen_window(scene.camera, box.corners(), height, width)
+        if window is None:
+            continue
+        inv_window = [v[window] for v in inv]
+        t_enter, t_exit, t_in = slab_test(origin, inv_window, box.lo, box.hi)
+        hit = (t_enter <= t_exit) & (t_enter > 0)
+        box_overlap += int(np.count_nonzero(hit & (surface[window] >= FIRST_BOX)))
+        hit &= t_enter < depth[window]
+        depth[window][hit] = t_enter[hit]
+        surface[window][hit] = FIRST_BOX + k
+        face[window][hit] = face_index(t_in, t_enter, inv_window)[hit]
+    points = origin[:, None, None] + depth[None] * rays
+    return {"depth": depth, "surface": surface, "face": face, "points": points,
+            "box_overlap": np.int64(box_overlap)}
+
+
+def cast_shadows(scene: Scene, hits: dict[str, np.ndarray]) -> np.ndarray:
+    """Boolean map of the pixels whose path to the light is blocked by a box (exact hard shadows)."""
+    height, width = hits["depth"].shape
+    shadow = np.zeros((height, width), dtype=bool)
+    light = scene.light.astype(np.float32)
+    inv = [np.float32(1.0) / light[a] for a in range(3)]
+    to_floor = -scene.light / scene.light[1]  # a point at height y moves by y * to_floor onto the floor
+    for k, box in enumerate(scene.boxes):
+        corners = box.corners()
+        volume = np.concatenate([corners, corners + corners[:, 1:2] * to_floor])  # the box and its shadow
+        window = screen_window(scene.camera, volume, height, width)
+        if window is None:
+            continue
+        points = [hits["points"][a][window] for a in range(3)]
+        t_enter, t_exit, _ = slab_test(points, inv, box.lo, box.hi)
+        shadow[window] |= (t_enter <= t_exit) & (t_exit > 1e-3) & (hits["surface"][window] != FIRST_BOX + k)
+    return shadow
+
+
+# --------------------------------------------------------------------------------------------
+# Appearance: textures in world coordinates, shading, haze
+# --------------------------------------------------------------------------------------------
+
+TABLE = 256  # the noise tables are TABLE x TABLE and wrap around
+
+
+@functools.lru_cache(maxsize=1)
+def noise_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Two fixed, wrapping 256x256 tables in [0, 1]: smooth fractal noise and white noise (per tile)."""
+    rng = np.random.default_rng(20240)
+    f = np.fft.fftfreq(TABLE)
+    k = np.hypot(f[:, None], f[None, :])
+    k[0, 0] = 1.0
+    spectrum = np.fft.fft2(rng.standard_normal((TABLE, TABLE))) / k ** 1.6  # 1/f noise: clouds, stone
+    spectrum[0, 0] = 0.0
+    smooth = np.real(np.fft.ifft2(spectrum))
+    smooth = ((smooth - smooth.min()) / np.ptp(smooth)).astype(np.float32).ravel()
+    return smooth, rng.random(TABLE * TABLE).astype(np.float32)
+
+
+def lookup(table: np.ndarray, i: np.ndarray, j: np.ndarray, seed: int) -> np.ndarray:
+    """table[i, j] for non-negative integer arrays, wrapping around; ``seed`` shifts the pattern."""
+    return table.take(((i + 17 * seed) & (TABLE - 1)) * TABLE + ((j + 31 * seed) & (TABLE - 1)))
+
+
+def smooth_noise(u: np.ndarray, v: np.ndarray, seed: int, texels_per_unit: float = 32.0) -> np.ndarray:
+    """Cloudy noise in [0, 1] at world coordinates (u, v), measured in texture units."""
+    smooth, _ = noise_tables()
+    i = (v * np.float32(texels_per_unit) + np.float32(1 << 20)).astype(np.int32)
+    j = (u * np.float32(texels_per_unit) + np.float32(1 << 20)).astype(np.int32)
+    return lookup(smooth, i, j, seed)
+
+
+def texture(material: Material, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Mix weight in [0, 1] of ``colour_b`` at world texture coordinates (u, v) in metres."""
+    _, white = noise_tables()
+    a = u / np.float32(material.scale) + np.float32(1 << 12)  # in cells; the offset keeps them positive
+    b = v / np.float32(material.scale) + np.float32(1 << 12)
+    cell_a, cell_b = np.floor(a), np.floor(b)
+    ia, ib = cell_a.astype(np.int32), cell_b.astype(np.int32)  # cell numbers
+    seed = material.seed
+    if material.pattern == "checker":
+        parity = ((ia + ib) & 1).astype(np.float32)
+        return 0.8 * parity + 0.2 * smooth_noise(a, b, seed, 64)
+    if material.pattern == "tiles":  # tiles of varying brightness with dark grout lines
+        grout = (a - cell_a < 0.06) | (b - cell_b < 0.06)
+        return np.where(grout, np.float32(1.0), 0.5 * lookup(white, ia, ib, seed))
+    if material.pattern == "planks":  # boards 4 cells long, staggered, each its own shade, wood grain
+        along = b / 4 + 0.5 * (ia & 1).astype(np.float32)
+        board = np.floor(along)
+        seam = (a - cell_a < 0.05) | (along - board < 0.01)
+        shade = 0.6 * lookup(white, ia, board.astype(np.int32), seed) + 0.3 * smooth_noise(a * 4, b / 2, seed)
+        return np.where(seam, np.float32(1.0), shade)
+    if material.pattern == "stripes":
+        return 0.7 * (ia & 1).astype(np.float32) + 0.3 * smooth_noise(a, b, seed)
+    return smooth_noise(a, b, seed, 16)  # "noise"
+
+
+def texture_weights(scene: Scene, hits: dict[str, np.ndarray]) -> np.ndarray:
+    """Per pixel mix weight of each surface's texture, (H, W) float32.
+
+    Texture coordinates are world coordinates along the surface: (z, y) on faces across x, (x, z)
+    on floor, ceiling and box tops, (x, y) on faces across z. So a pattern keeps its size in metres
+    and looks denser the farther away it is: the texture gradient cue.
+    """
+    surface, axis = hits["surface"].ravel(), hits["face"].ravel() // 2
+    x, y, z = (c.ravel() for c in hits["points"])
+    weights = np.empty(surface.size, dtype=np.float32)
+    for sid, material in surface_materials(scene).items():
+        idx = np.flatnonzero(surface == sid)
+        if idx.size == 0:
+            continue
+        if sid < FIRST_BOX:  # a side of the room: one orientation
+            u, v = {0: (z, y), 1: (x, z), 2: (x, y)}[sid // 2]
+            u, v = u[idx], v[idx]
+        else:
+            ax = axis[idx]
+            u = np.where(ax == 0, z[idx], x[idx])
+            v = np.where(ax == 1, z[idx], y[idx])
+        weights[idx] = np.clip(texture(material, u, v), 0, 1)
+    return weights.reshape(hits["surface"].shape)
+
+
+def surface_materials(scene: Scene) -> dict[int, Material]:
+    """Material of every surface id: the room's sides, then the boxes."""
+    materials = dict(scene.materials)
+    materials.update({FIRST_BOX + k: box.material for k, box in enumerate(scene.boxes)})
+    return materials
+
+
+def direct_light(scene: Scene, faces: np.ndarray) -> np.ndarray:
+    """Lambert's cosine max(0, normal . light) for each face number in ``faces``."""
+    # face 2a is hit by rays going to -axis a, so its normal is +a; face 2a + 1 has normal -a
+    cosine = np.repeat(scene.light, 2) * np.tile([1.0, -1.0], 3)
+    return np.maximum(cosine, 0).astype(np.float32).take(faces)
+
+
+def lambert(scene: Scene, hits: dict[str, np.ndarray], shadow: np.ndarray) -> np.ndarray:
+    """Brightness per pixel: ambient + (1 - ambient) * max(0, normal . light), no direct light in shadow."""
+    direct = direct_light(scene, hits["face"])
+    direct[shadow] = 0
+    return scene.ambient + (1 - scene.ambient) * direct
+
+
+def compose(scene: Scene, hits: dict[str, np.ndarray], weights: np.ndarray, brightness: np.ndarray) -> np.ndarray:
+    """The final uint8 picture: textured colour x brightness, then haze: fade to fog with distance."""
+    colour_a = np.zeros((FIRST_BOX + len(scene.boxes), 3), np.float32)
+    colour_b = np.zeros_like(colour_a)
+    for sid, material in surface_materials(scene).items():
+        colour_a[sid], colour_b[sid] = material.colour_a, material.colour_b
+    keep = np.exp(np.float32(-scene.haze) * hits["depth"])  # fraction of the surface's light that arrives
+    lit = brightness * keep * np.float32(255)
+    fog = np.float32(255) - keep * np.float32(255)
+    lit_weights = weights * lit
+    image = np.empty((*hits["depth"].shape, 3), np.uint8)
+    for c in range(3):  # colour = a + (b - a) * weight, lit, plus the fog's share (+ 0.5 to round)
+        channel = colour_a[:, c].take(hits["surface"]) * lit
+        channel += (colour_b[:, c] - colour_a[:, c]).take(hits["surface"]) * lit_weights
+        channel += fog * np.float32(scene.fog_colour[c]) + np.float32(0.5)
+        image[..., c] = np.minimum(channel, np.float32(255), out=channel)
+    return image
+
+
+def scene_cues(scene: Scene, hits: dict[str, np.ndarray], shadow: np.ndarray) -> list[str]:
+    """The depth cues visible in this picture, in the order of ``CUES``."""
+    n_pixels = hits["depth"].size
+    n_shadow = np.count_nonzero(direct_light(scene, hits["face"][shadow]) > 0.05)  # would be lit
+    counts = np.bincount(hits["surface"].ravel(), minlength=FIRST_BOX + len(scene.boxes))
+    visible = [box for k, box in enumerate(scene.boxes) if counts[FIRST_BOX + k] > 0.002 * n_pixels]
+    depths = [(box.lo + box.hi) / 2 for box in visible]
+    depths = list(project(scene.camera, np.array(depths), *hits["depth"].shape)[2]) if visible else []
+    present = {
+        "perspective": True,
+        "occlusion": bool(hits["box_overlap"] > 0.0005 * n_pixels),
+        "relative size": scene.same_size_boxes and len(depths) >= 2 and max(depths) > 1.25 * min(depths),
+        "texture gradient": True,
+        "shading": True,
+        "cast shadows": bool(n_shadow > 0.003 * n_pixels),
+        "haze": scene.haze > 0,
+    }
+    return [cue for cue in CUES if present[cue]]
+
+
+def render(scene: Scene, height: int = 480, width: int = 640) -> dict:
+    """Render a scene: {"image": uint8 (H, W, 3), "depth": float32 (H, W) metres, "cues": [...]}."""
+    hits = cast_rays(scene, height, width)
+    shadow = cast_shadows(scene, hits)
+    image = compose(scene, hits, texture_weights(scene, hits), lambert(scene, hits, shadow))
+    return {"image": image, "depth": hits["depth"], "cues": scene_cues(scene, hits, shadow)}
+
+
+def render_scene(rng: np.random.Generator, height: int = 480, width: int = 640) -> dict:
+    """Draw a random room with boxes from ``rng`` and render it (see ``render``)."""
+    return render(random_scene(rng), height, width)
+
+
+# --------------------------------------------------------------------------------------------
+# DIW-style point pairs
+# --------------------------------------------------------------------------------------------
+
+def sample_pair(depth: np.ndarray, rng: np.random.Generator, lower_closer: bool, a_farther: bool,
+                min_ratio: float = 1.05, min_distance: float = 0.1) -> tuple[int, int, int, int]:
+    """Pick two points (ya, xa, yb, xb), 0-based, the way DIW's annotators were asked.
+
+    Both points are random (not the image centre), at least ``min_distance`` of the diagonal apart,
+    away from the border and from depth edges, with depths differing by at least ``min_ratio``.
+    ``lower_closer`` asks that the point lower in the image be the closer one (so the whole set can
+    hold this at 50 %), ``a_farther`` that A be the farther point (the CSV's ``>``).
+    """
+    height, width = depth.shape
+    margin = max(2, int(0.03 * min(height, width)))
+    step = 2  # a point's neighbours, step pixels away, must have about its depth (no depth edge)
+    fallback = None
+    for _ in range(20):
+        ys = rng.integers(margin, height - margin, size=(2, 256))
+        xs = rng.integers(margin, width - margin, size=(2, 256))
+        za, zb = depth[ys[0], xs[0]], depth[ys[1], xs[1]]
+        far, near = np.maximum(za, zb), np.minimum(za, zb)
+        ok = (far >= min_ratio * near) & (ys[0] != ys[1])
+        ok &= np.hypot(ys[0] - ys[1], xs[0] - xs[1]) >= min_distance * np.hypot(height, width)
+        for p in range(2):
+            around = np.stack([depth[ys[p] + dy, xs[p] + dx] for dy in (-step, step) for dx in (-step, step)])
+            ok &= (around.max(0) <= 1.1 * around.min(0))
+        lower_is_a = ys[0] > ys[1]
+        lower_is_closer = np.where(lower_is_a, za < zb, zb < za)
+        match = np.flatnonzero(ok & (lower_is_closer == lower_closer))
+        if match.size:
+            i = int(match[0])
+            break
+        if fallback is None and np.any(ok):
+            fallback = int(np.flatnonzero(ok)[0]), ys.copy(), xs.copy()
+    else:
+        if fallback is None:
+            raise ValueError(f"no valid point pair found in a {height}x{width} depth map")
+        i, ys, xs = fallback
+    a, b = (ys[0, i], xs[0, i]), (ys[1, i], xs[1, i])
+    if (depth[a] > depth[b]) != a_farther:
+        a, b = b, a
+    return int(a[0]), int(a[1]), int(b[0]), int(b[1])
+
+
+# --------------------------------------------------------------------------------------------
+# Writing the dataset in the real layouts
+# --------------------------------------------------------------------------------------------
+
+MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: depthkit.synthetic HDF5 schema 1.00 ."
+DIW_IMAGE_DIR = "/synthetic/DIW"  # the "authors' machine" prefix written into the CSV
+
+
+def scene_rng(seed: int, stream: int, index: int) -> np.random.Generator:
+    """Independent generator for scene ``index`` of ``stream`` (0 NYU, 1 DIW test, 2 DIW train/val)."""
+    return np.random.default_rng([seed, stream, index])
+
+
+def _tmp_path(path: Path) -> Path:
+    """A fresh temporary file name in the folder of ``path`` (so that os.replace is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the dataset is for everyone to read
+    return Path(tmp)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and os.replace (never half a file)."""
+    tmp = _tmp_path(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def available_cores() -> int:
+    """Number of CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _parallel(fn: Callable[[int], object], n: int, workers: int) -> Iterator[object]:
+    """fn(0), ..., fn(n - 1) in order, computed by ``workers`` threads (numpy releases the GIL)."""
+    if workers <= 1:
+        yield from (fn(i) for i in range(n))
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending = [pool.submit(fn, i) for i in range(min(n, 2 * workers))]
+        for i in range(n):
+            result = pending.pop(0).result()
+            if i + len(pending) + 1 < n:
+                pending.append(pool.submit(fn, i + len(pending) + 1))
+            yield result
+
+
+def _progress(iterable, total: int, desc: str):
+    """tqdm.auto progress bar when tqdm is installed and the job is not tiny."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, disable=total < 50, leave=False)
+
+
+def write_nyu_mat(path: Path, n: int, seed: int, size: tuple[int, int], workers: int) -> None:
+    """Render ``n`` scenes into a MATLAB-v7.3-layout .mat (HDF5): images (N,3,W,H), depths (N,W,H)."""
+    height, width = size
+    tmp = _tmp_path(path)
+    try:
+        with h5py.File(tmp, "w", userblock_size=512) as f:
+            images = f.create_dataset("images", (n, 3, width, height), np.uint8, chunks=(1, 3, width, height))
+            depths = f.create_dataset("depths", (n, width, height), np.float32, chunks=(1, width, height))
+            images.attrs["MATLAB_class"] = np.bytes_("uint8")
+            depths.attrs["MATLAB_class"] = np.bytes_("single")
+            scenes = _parallel(lambda i: render_scene(scene_rng(seed, 0, i), height, width), n, workers)
+            for i, scene in enumerate(_progress(scenes, n, "synthetic NYU")):
+                images[i] = scene["image"].transpose(2, 1, 0)  # MATLAB is column-major: (3, W, H)
+                depths[i] = scene["depth"].T
+        with open(tmp, "r+b") as f:  # the 512-byte MATLAB header that real v7.3 files start with
+            f.write(MATLAB_HEADER.ljust(116) + b"\0" * 8 + b"\x00\x02" + b"IM")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_splits(path: Path, n: int, seed: int, test_fraction: float = 0.2) -> None:
+    """A seeded ~80/20 train/test split in the format of data/nyu_splits.json (1-based indices)."""
+    order = np.random.default_rng([seed, 99]).permutation(n) + 1
+    n_test = 0 if n < 2 else max(1, round(test_fraction * n))
+    splits = {
+        "about": f"Seeded split (seed {seed}) of {n} synthetic scenes written by depthkit.synthetic, "
+                 f"1-based indices into nyu_depth_v2_labeled.mat, like the official NYU split file.",
+        "train": sorted(int(i) for i in order[n_test:]),
+        "test": sorted(int(i) for i in order[:n_test]),
+    }
+    write_atomic(path, json.dumps(splits).encode())
+
+
+def diw_image_size(rng: np.random.Generator) -> tuple[int, int]:
+    """Height and width of a DIW-style thumbnail: 240-400 by 320-512 pixels."""
+    return int(rng.integers(240, 401)), int(rng.integers(320, 513))
+
+
+def balanced_flags(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` booleans, half of them True, in random order."""
+    return rng.permutation(np.arange(n) < (n + 1) // 2)
+
+
+def write_diw(root: Path, partition: str, n: int, seed: int, stream: int, workers: int) -> Path:
+    """Render ``n`` DIW-style JPEGs into ``root/<partition>/`` and write ``root/<partition>.csv``."""
+    folder = root / partition
+    folder.mkdir(parents=True, exist_ok=True)
+    flags = np.random.default_rng([seed, 10 + stream])  # not a scene stream: those have 3 numbers
+    lower_closer, a_farther = balanced_flags(n, flags), balanced_flags(n, flags)
+
+    def make_one(i: int) -> list[str]:
+        """Render image i, pick its pair, write its JPEG; return its two CSV lines."""
+        rng = scene_rng(seed, stream, i)
+        height, width = diw_image_size(rng)
+        scene = render_scene(rng, height, width)
+        ya, xa, yb, xb = sample_pair(scene["depth"], rng, bool(lower_closer[i]), bool(a_farther[i]))
+        relation = ">" if scene["depth"][ya, xa] > scene["depth"][yb, xb] else "<"
+        name = f"synth_{partition.split('_', 1)[1].replace('_', '')}_{i:06d}.thumb"
+        buffer = io.BytesIO()
+        Image.fromarray(scene["image"]).save(buffer, format="JPEG", quality=90)
+        write_atomic(folder / name, buffer.getvalue())
+        return [f"{DIW_IMAGE_DIR}/{partition}/{name}",
+                f"{ya + 1},{xa + 1},{yb + 1},{xb + 1},{relation},{width},{height}"]
+
+    lines = [line for pair in _progress(_parallel(make_one, n, workers), n, f"synthetic {partition}") for line in pair]
+    remove_partition(root, partition, keep={Path(line).name for line in lines[::2]})  # an earlier, larger set
+    csv_path = root / f"{partition}.csv"
+    write_atomic(csv_path, ("\n".join(lines) + "\n").encode())
+    return csv_path
+
+
+def remove_partition(root: Path, partition: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Delete the synthetic images of ``root/<partition>/`` (all but ``keep``); the CSV too if nothing is kept."""
+    for image in (root / partition).glob("synth_*.thumb"):
+        if image.name not in keep:
+            image.unlink()
+    if not keep:
+        (root / f"{partition}.csv").unlink(missing_ok=True)
+
+
+def _manifest_files(root: Path, paths: list[Path]) -> dict[str, int]:
+    """Relative path -> size in bytes of every file the dataset consists of."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in paths}
+
+
+def _dataset_files(root: Path) -> list[Path]:
+    """Every file of a written dataset, listed from its CSVs (images) plus the fixed files."""
+    paths = [root / "nyu_depth_v2_labeled.mat", root / "splits.json"]
+    for csv_path in sorted((root / "diw").glob("DIW_*.csv")):
+        paths.append(csv_path)
+        with open(csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+        partition = csv_path.stem
+        paths += [root / "diw" / partition / Path(row[0]).name for row in rows[::2]]
+    return paths
+
+
+def _manifest_matches(root: Path, arguments: dict) -> bool:
+    """True when ``root/manifest.json`` records ``arguments`` and every listed file is intact."""
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if manifest.get("arguments") != arguments:
+        return False
+    for rel, size in manifest.get("files", {}).items():
+        path = root / rel
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+    return bool(manifest.get("files"))
+
+
+def make_synthetic(root: str | os.PathLike, n_nyu: int = 64, n_diw: int = 64, seed: int = 0,
+                   size: tuple[int, int] = (480, 640), n_diw_train_val: int = 0,
+                   workers: int | None = None) -> dict[str, Path]:
+    """Write a synthetic NYU-layout .mat + split file and DIW-layout JPEGs + CSV under ``root``.
+
+    Returns {"nyu": .mat, "nyu_splits": splits.json, "diw_csv": DIW_test.csv, "diw_root": diw folder}
+    (plus "diw_train_val_csv" when ``n_diw_train_val`` > 0). A second call with the same arguments
+    finds ``root/manifest.json`` and returns at once. ``size`` is (height, width) of the NYU scenes;
+    ``workers`` threads render in parallel (default: all CPU cores).
+    """
+    if n_nyu < 1 or n_diw < 1 or n_diw_train_val < 0:
+        raise ValueError(f"make_synthetic needs n_nyu >= 1, n_diw >= 1 and n_diw_train_val >= 0, "
+                         f"got {n_nyu}, {n_diw}, {n_diw_train_val}")
+    if len(size) != 2 or min(size) < 16:
+        raise ValueError(f"make_synthetic: size must be (height, width) of at least 16 pixels, got {size!r}")
+    root = Path(root)
+    diw = root / "diw"
+    paths = {"nyu": root / "nyu_depth_v2_labeled.mat", "nyu_splits": root / "splits.json",
+             "diw_csv": diw / "DIW_test.csv", "diw_root": diw}
+    if n_diw_train_val:
+        paths["diw_train_val_csv"] = diw / "DIW_train_val.csv"
+    arguments = {"version": GENERATOR_VERSION, "n_nyu": n_nyu, "n_diw": n_diw, "seed": seed,
+                 "size": [int(s) for s in size], "n_diw_train_val": n_diw_train_val}
+    if _manifest_matches(root, arguments):
+        return paths
+
+    workers = workers or available_cores()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "manifest.json").unlink(missing_ok=True)  # an interrupted run must not look finished
+    start = time.perf_counter()
+    write_nyu_mat(paths["nyu"], n_nyu, seed, tuple(size), workers)
+    write_splits(paths["nyu_splits"], n_nyu, seed)
+    write_diw(diw, "DIW_test", n_diw, seed, stream=1, workers=workers)
+    if n_diw_train_val:
+        write_diw(diw, "DIW_train_val", n_diw_train_val, seed, stream=2, workers=workers)
+    else:
+        remove_partition(diw, "DIW_train_val")
+    manifest = {"arguments": arguments, "seconds": round(time.perf_counter() - start, 1),
+                "files": _manifest_files(root, _dataset_files(root))}
+    write_atomic(root / "manifest.json", json.dumps(manifest, indent=1).encode())
+    return paths
