@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import io
 import json
 import math
 import os
@@ -163,6 +164,17 @@ def read_nyu_mat(path: PathLike, indices: Iterable[int] | None = None
         images, depths = _nyu_datasets(f, path)
         idx = _as_indices(indices, images.shape[0], path)
         return _read_nyu(images, depths, idx)
+
+
+def read_nyu_scene_types(path: PathLike, indices: Iterable[int] | None = None) -> list[str]:
+    """The scene type of each image ("kitchen", "bedroom", ...) from the .mat's ``sceneTypes`` cell array."""
+    path = Path(path)
+    with _open_nyu(path) as f:
+        if "sceneTypes" not in f:
+            raise ValueError(f"{path}: no 'sceneTypes' dataset (expected the labeled NYU Depth V2 file)")
+        refs = np.asarray(f["sceneTypes"]).reshape(-1)  # MATLAB cell array: one object reference per image
+        idx = _as_indices(indices, len(refs), path)
+        return ["".join(chr(int(c)) for c in np.asarray(f[refs[i]]).reshape(-1)) for i in idx]
 
 
 def nyu_split(name: str, split_file: PathLike | None = None) -> np.ndarray:
@@ -321,11 +333,14 @@ def _read_diw(path: Path, image_root: PathLike | None, check_images: bool, limit
     return pairs
 
 
-def load_rgb(path: PathLike) -> np.ndarray:
-    """Load any image (grayscale, palette, CMYK, RGBA, 16-bit) as ``(H, W, 3)`` uint8 RGB."""
-    path = Path(path)
+def load_rgb(path: PathLike | bytes | io.BufferedIOBase) -> np.ndarray:
+    """Load any image (grayscale, palette, CMYK, RGBA, 16-bit) as ``(H, W, 3)`` uint8 RGB, from a path, bytes or a file."""
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        path = io.BytesIO(bytes(path))
+    source = path if hasattr(path, "read") else Path(path)
+    path = getattr(source, "name", "<uploaded image>") if hasattr(source, "read") else source
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             return _to_rgb(im)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such image.") from None

@@ -879,3 +879,43 @@ def test_make_synthetic_is_reexported_lazily():
     code = ("import sys, depthkit.data as d; assert 'depthkit.synthetic' not in sys.modules; "
             "assert callable(d.make_synthetic) and d.make_synthetic.__doc__")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+# --- additions by the lead: scene types and in-memory images ------------------------------------
+def test_read_nyu_scene_types_reads_the_matlab_cell_array(tmp_path):
+    from depthkit.data import read_nyu_scene_types
+
+    path = tmp_path / "scenes.mat"
+    names = ["kitchen", "bedroom", "office"]
+    with h5py.File(path, "w") as f:
+        refs = f.create_group("#refs#")
+        ref_list = []
+        for i, name in enumerate(names):
+            ds = refs.create_dataset(str(i), data=np.array([[ord(c)] for c in name], dtype=np.uint16))
+            ref_list.append(ds.ref)
+        f.create_dataset("sceneTypes", data=np.array([ref_list], dtype=h5py.ref_dtype))
+    assert read_nyu_scene_types(path) == names
+    assert read_nyu_scene_types(path, [2, 0]) == ["office", "kitchen"]
+    with pytest.raises(ValueError, match="index 3 is out of range"):
+        read_nyu_scene_types(path, [3])
+    plain = tmp_path / "plain.mat"
+    with h5py.File(plain, "w") as f:
+        f.create_dataset("images", data=np.zeros((1, 3, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="plain.mat.*sceneTypes"):
+        read_nyu_scene_types(plain)
+
+
+def test_load_rgb_accepts_bytes_and_files(tmp_path):
+    from PIL import Image
+
+    from depthkit.data import load_rgb
+
+    path = tmp_path / "grey.png"
+    Image.fromarray(np.full((5, 7), 200, np.uint8), mode="L").save(path)
+    from_bytes = load_rgb(path.read_bytes())
+    with open(path, "rb") as f:
+        from_file = load_rgb(f)
+    assert from_bytes.shape == from_file.shape == (5, 7, 3)
+    assert (from_bytes == 200).all() and np.array_equal(from_bytes, load_rgb(path))
+    with pytest.raises(ValueError, match="uploaded image"):
+        load_rgb(b"not an image")

@@ -1,0 +1,170 @@
+"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, bench, download.
+
+Every command takes ``--profile`` (default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data
+and a GPU, else ``demo``); ``--help`` on each command lists its options.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from depthkit.config import PROFILE_NAMES, get_profile
+
+
+def _add_profile(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=PROFILE_NAMES, default=None,
+                   help="smoke | demo | report (default: $DEPTHKIT_PROFILE, else report with real data and a GPU, else demo)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the profile's, i.e. auto)")
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Generate or locate the data, build the caches, print dataset statistics."""
+    from depthkit.pipeline import dataset_statistics, format_statistics, prepare_data
+
+    profile = get_profile(args.profile)
+    t0 = time.perf_counter()
+    stats = dataset_statistics(profile, prepare_data(profile))
+    print(format_statistics(stats))
+    print(f"prepared in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one model on one stage."""
+    from depthkit.pipeline import load_stage_data
+    from depthkit.reproduce import train_stage
+
+    profile = get_profile(args.profile)
+    if args.epochs is not None:
+        profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
+    splits = load_stage_data(profile, args.stage)
+    model, history, out = train_stage(profile, args.model, args.stage, splits, init=args.init, out_dir=args.out,
+                                      device=args.device)
+    last = {k: v[-1] for k, v in history.items() if v}
+    print(json.dumps({"out": str(out), "best": str(out / "best.pt"), "last_epoch": last}, indent=2))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint on a split of NYU or DIW; print a table and JSON."""
+    from depthkit.pipeline import load_stage_data
+    from depthkit.train import evaluate, load_model, pick_device
+
+    profile = get_profile(args.profile)
+    device = pick_device(args.device or profile.device)
+    model = load_model(args.checkpoint, device=device)
+    data = load_stage_data(profile, args.data)[args.split]
+    result = evaluate(model, data, args.data, batch_size=profile.batch_size * 2, device=device)
+    print(f"{args.checkpoint} on {data.name} ({len(data)} images, profile {profile.name}, {device.type})")
+    for key, value in result.items():
+        print(f"  {key:<18} {value:.4f}")
+    record = {"checkpoint": str(args.checkpoint), "data": data.name, "split": args.split, "profile": profile.name,
+              "device": device.type, "metrics": result}
+    print(json.dumps(record))
+    if args.json:
+        from depthkit.train import save_json
+
+        save_json(Path(args.json), record)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """The whole report: data, both models on NYU then DIW, evaluation, figures, results.md."""
+    from depthkit.reproduce import reproduce
+
+    profile = get_profile(args.profile)
+    if args.diw_protocol:
+        profile = profile.replace(diw_protocol=args.diw_protocol)
+    print(f"depthkit reproduce: profile {profile.name} ({profile.data} data)")
+    results = reproduce(profile, models=tuple(args.models.split(",")), out=args.out, device=args.device)
+    out = Path(args.out) if args.out else None
+    print((out or Path("figures")) / "results.md", "written;", f"wall time {results['provenance']['wall_time_s'] / 60:.1f} min")
+    print(Path((out or Path("figures")) / "results.md").read_text() if out else "")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Throughput and memory of the plain fp32 loop and the fast path."""
+    from depthkit.bench import bench, format_table
+
+    rows = bench(tuple(args.model.split(",")), size=args.size, batch=args.batch, steps=args.steps, device=args.device)
+    print(format_table(rows))
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """Download a real dataset (needs a network: Colab or a laptop)."""
+    from depthkit.config import data_dir
+    from depthkit.data import download
+
+    root = Path(args.root) if args.root else data_dir() / "real" / ("diw" if args.name == "diw" else "")
+    print(download(args.name, root))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m depthkit``."""
+    from depthkit.models import MODEL_NAMES
+
+    parser = argparse.ArgumentParser(prog="python -m depthkit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help=cmd_prepare.__doc__)
+    _add_profile(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train", help=cmd_train.__doc__)
+    p.add_argument("--model", choices=MODEL_NAMES, required=True)
+    p.add_argument("--stage", choices=("nyu", "diw"), required=True)
+    p.add_argument("--init", default=None, help="checkpoint to start from (default for diw: this profile's NYU best.pt)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<profile>/<model>_<stage>)")
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs (no frozen warm-up)")
+    _add_profile(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__)
+    p.add_argument("checkpoint", help="a best.pt or last.pt written by train")
+    p.add_argument("--data", choices=("nyu", "diw"), required=True)
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
+    _add_profile(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("reproduce", help=cmd_reproduce.__doc__)
+    p.add_argument("--models", default="lraspp,unetpp", help="comma-separated, from: " + ", ".join(MODEL_NAMES))
+    p.add_argument("--out", default=None, help="figures folder (default: figures/)")
+    p.add_argument("--diw-protocol", choices=("report", "chen"), default=None,
+                   help="report: seeded split inside DIW_test (as the report); chen: DIW_train_val -> DIW_test")
+    _add_profile(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("bench", help=cmd_bench.__doc__)
+    p.add_argument("--model", default="lraspp,unetpp", help="comma-separated model names")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=5)
+    _add_profile(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("download", help=cmd_download.__doc__)
+    p.add_argument("name", choices=("nyu", "diw"))
+    p.add_argument("--root", default=None, help="target folder (default: data/real, data/real/diw)")
+    p.set_defaults(func=cmd_download)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m depthkit``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, ConnectionError, RuntimeError) as exc:
+        print(f"depthkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""From a profile to tensors: make or find the data, cache it, split it.
+
+``prepare_data(profile)`` makes sure the files are there (the embedded synthetic scenes are
+generated on first use; real data must have been downloaded) and cached at the profile's size.
+``load_stage_data(profile, stage)`` returns the train / val / test splits as
+:class:`depthkit.train.DepthData`. Validation is always carved from the training split; the test
+split is only touched by the final evaluation.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from depthkit import data as dk_data
+from depthkit.config import Profile, data_dir
+from depthkit.train import DepthData
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Where a profile's data lives once prepared."""
+
+    source: str  # "synthetic" or "real"
+    root: Path
+    nyu_mat: Path
+    nyu_splits: Path
+    nyu_cache: Path
+    diw_caches: dict  # {"DIW_test": Path, optionally "DIW_train_val": Path}
+
+    def describe(self) -> str:
+        """A one-line statement of where the data came from, for titles and tables."""
+        kind = "synthetic depth-cue scenes (embedded generator)" if self.source == "synthetic" else "real NYU Depth V2 + DIW"
+        return f"{kind}, {self.root}"
+
+
+def synthetic_root(profile: Profile) -> Path:
+    """Folder of a profile's synthetic scenes: ``data/synthetic/<profile>``."""
+    return data_dir() / "synthetic" / profile.name
+
+
+def real_root() -> Path:
+    """Folder of the real datasets: ``data/real`` (see data/README.md)."""
+    return data_dir() / "real"
+
+
+def prepare_data(profile: Profile) -> PreparedData:
+    """Generate (synthetic) or locate (real) the profile's data and build its caches."""
+    cache_dir = data_dir() / "cache"
+    if profile.data == "synthetic":
+        root = synthetic_root(profile)
+        n_tv = profile.n_diw if profile.diw_protocol == "chen" else 0
+        paths = dk_data.make_synthetic(root, n_nyu=profile.n_nyu, n_diw=profile.n_diw, seed=profile.seed,
+                                       n_diw_train_val=n_tv)
+        nyu_mat, nyu_splits, diw_root = Path(paths["nyu"]), Path(paths["nyu_splits"]), Path(paths["diw_root"])
+    elif profile.data == "real":
+        root = real_root()
+        nyu_mat, nyu_splits, diw_root = root / "nyu_depth_v2_labeled.mat", data_dir() / "nyu_splits.json", root / "diw"
+        if not nyu_mat.exists() or not (diw_root / "DIW_test.csv").exists():
+            raise FileNotFoundError(
+                f"profile {profile.name!r} needs the real datasets: expected {nyu_mat} and {diw_root / 'DIW_test.csv'}. "
+                "Fetch them with `python -m depthkit download nyu` and `python -m depthkit download diw` "
+                "(see data/README.md), or use --profile demo for the embedded synthetic data.")
+    else:
+        raise ValueError(f"profile {profile.name!r}: unknown data source {profile.data!r}")
+    nyu_cache = dk_data.prepare_nyu(nyu_mat, cache_dir, size=profile.size)
+    parts = ["DIW_test"] + (["DIW_train_val"] if profile.diw_protocol == "chen" else [])
+    diw_caches = {part: dk_data.prepare_diw(diw_root / f"{part}.csv", cache_dir, size=profile.size,
+                                            image_root=diw_root, limit=profile.max_diw_images)
+                  for part in parts}
+    return PreparedData(profile.data, root, nyu_mat, nyu_splits, nyu_cache, diw_caches)
+
+
+def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``range(n)`` into train and validation positions (at least one of each)."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(max(1, round(n * val_fraction)), n - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _nyu_tensors(cache: dict, rows: np.ndarray, name: str) -> DepthData:
+    images = torch.from_numpy(np.ascontiguousarray(cache["images"][rows])).permute(0, 3, 1, 2).contiguous()
+    depths = torch.from_numpy(np.ascontiguousarray(cache["depths"][rows], dtype=np.float32))[:, None]
+    return DepthData(images=images, depths=depths, name=name)
+
+
+def _diw_tensors(cache: dict, rows: np.ndarray, name: str) -> DepthData:
+    images = torch.from_numpy(np.ascontiguousarray(cache["images"][rows])).permute(0, 3, 1, 2).contiguous()
+    pairs = torch.from_numpy(np.asarray(cache["pairs"][rows], dtype=np.int64))[:, None, :]
+    relation = torch.from_numpy(np.asarray(cache["relation"][rows], dtype=np.int64))[:, None]
+    return DepthData(images=images, pairs=pairs, relation=relation, name=name)
+
+
+def load_stage_data(profile: Profile, stage: str, prepared: PreparedData | None = None) -> dict[str, DepthData]:
+    """The ``train``, ``val`` and ``test`` splits of a stage ("nyu" or "diw") as tensors."""
+    prepared = prepared or prepare_data(profile)
+    if stage == "nyu":
+        cache = dk_data.load_nyu_cache(prepared.nyu_cache)
+        row_of = {int(i): r for r, i in enumerate(np.asarray(cache["indices"]))}
+        split = {name: dk_data.nyu_split(name, prepared.nyu_splits) for name in ("train", "test")}
+        rows = {name: np.array([row_of[i] for i in idx if i in row_of], dtype=np.int64) for name, idx in split.items()}
+        tr, va = split_train_val(len(rows["train"]), profile.val_fraction, profile.seed)
+        src = f"NYU ({prepared.source})"
+        return {"train": _nyu_tensors(cache, rows["train"][tr], f"{src} train"),
+                "val": _nyu_tensors(cache, rows["train"][va], f"{src} val"),
+                "test": _nyu_tensors(cache, rows["test"], f"{src} test")}
+    if stage == "diw":
+        test_cache = dk_data.load_diw_cache(prepared.diw_caches["DIW_test"])
+        src = f"DIW ({prepared.source})"
+        if profile.diw_protocol == "chen":
+            tv_cache = dk_data.load_diw_cache(prepared.diw_caches["DIW_train_val"])
+            tr, va = split_train_val(len(tv_cache["relation"]), profile.val_fraction, profile.seed)
+            return {"train": _diw_tensors(tv_cache, tr, f"{src} DIW_train_val train"),
+                    "val": _diw_tensors(tv_cache, va, f"{src} DIW_train_val val"),
+                    "test": _diw_tensors(test_cache, np.arange(len(test_cache["relation"])), f"{src} DIW_test")}
+        order = np.random.default_rng(profile.seed).permutation(len(test_cache["relation"]))
+        f_train, f_val, _ = profile.diw_fractions
+        n_train, n_val = int(len(order) * f_train), max(1, int(len(order) * f_val))
+        parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+        return {name: _diw_tensors(test_cache, np.sort(rows), f"{src} DIW_test-partition {name}")
+                for name, rows in parts.items()}
+    raise ValueError(f"unknown stage {stage!r}: expected 'nyu' or 'diw'")
+
+
+def describe_splits(splits: dict[str, DepthData]) -> str:
+    """One line per split: its name and size."""
+    return "\n".join(f"{key:>5}: {len(d):5d} images  ({d.name})" for key, d in splits.items())
+
+
+def dataset_statistics(profile: Profile, prepared: PreparedData | None = None) -> dict:
+    """Sizes and depth statistics of the prepared data (what the set-up command prints)."""
+    prepared = prepared or prepare_data(profile)
+    nyu = load_stage_data(profile, "nyu", prepared)
+    diw = load_stage_data(profile, "diw", prepared)
+    train_depth = nyu["train"].depths
+    valid = train_depth[train_depth > 0]
+    return {
+        "profile": profile.name,
+        "source": prepared.describe(),
+        "size": profile.size,
+        "nyu": {k: len(v) for k, v in nyu.items()},
+        "diw": {k: len(v) for k, v in diw.items()},
+        "nyu_depth_m": {"min": float(valid.min()), "median": float(valid.median()), "max": float(valid.max())},
+        "diw_farther_A_fraction": float((torch.cat([d.relation for d in diw.values()]) > 0).float().mean()),
+    }
+
+
+def format_statistics(stats: dict) -> str:
+    """Human-readable dataset statistics."""
+    return json.dumps(stats, indent=2)
+
+
+def scene_labels(profile: Profile, prepared: PreparedData, split: str = "test") -> list[str]:
+    """One scene-type label per image of the NYU stage's ``split`` (in :func:`load_stage_data` order).
+
+    Synthetic data: the number of boxes in the scene (re-drawn from the generator's seed, no
+    rendering). Real NYU: the ``sceneTypes`` stored in the .mat ("kitchen", "bedroom", ...).
+    """
+    cache = dk_data.load_nyu_cache(prepared.nyu_cache)
+    row_of = {int(i): r for r, i in enumerate(np.asarray(cache["indices"]))}
+    train = np.array([i for i in dk_data.nyu_split("train", prepared.nyu_splits) if i in row_of], dtype=np.int64)
+    if split == "test":
+        files = [i for i in dk_data.nyu_split("test", prepared.nyu_splits) if i in row_of]
+    elif split in ("train", "val"):
+        tr, va = split_train_val(len(train), profile.val_fraction, profile.seed)
+        files = train[tr if split == "train" else va].tolist()
+    else:
+        raise ValueError(f"unknown split {split!r}: expected 'train', 'val' or 'test'")
+    if prepared.source == "synthetic":
+        from depthkit.synthetic import random_scene, scene_rng
+
+        return [f"{len(random_scene(scene_rng(profile.seed, 0, int(i))).boxes)} boxes" for i in files]
+    return dk_data.read_nyu_scene_types(prepared.nyu_mat, files)

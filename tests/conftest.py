@@ -1,0 +1,61 @@
+"""Shared fixtures: every test runs against temporary data, runs and figures folders."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Point DEPTHKIT_DATA / _RUNS / _FIGURES at a temporary tree so tests never touch the checkout's."""
+    root = tmp_path_factory.mktemp("depthkit")
+    dirs = {"data": root / "data", "runs": root / "runs", "figures": root / "figures"}
+    for d in dirs.values():
+        d.mkdir()
+    shutil.copy(REPO / "data" / "nyu_splits.json", dirs["data"] / "nyu_splits.json")
+    old = {k: os.environ.get(k) for k in ("DEPTHKIT_DATA", "DEPTHKIT_RUNS", "DEPTHKIT_FIGURES", "DEPTHKIT_PROFILE")}
+    os.environ.update(DEPTHKIT_DATA=str(dirs["data"]), DEPTHKIT_RUNS=str(dirs["runs"]),
+                      DEPTHKIT_FIGURES=str(dirs["figures"]), DEPTHKIT_PROFILE="smoke")
+    yield dirs
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def smoke_profile():
+    """The smoke profile (tiny synthetic data at 64x64)."""
+    from depthkit.config import get_profile
+
+    return get_profile("smoke")
+
+
+@pytest.fixture(scope="session")
+def smoke_prepared(isolated_dirs, smoke_profile):
+    """The smoke profile's synthetic data, generated and cached once per session."""
+    from depthkit.pipeline import prepare_data
+
+    return prepare_data(smoke_profile)
+
+
+@pytest.fixture(scope="session")
+def nyu_splits(smoke_profile, smoke_prepared):
+    """Smoke NYU-layout train/val/test splits as DepthData."""
+    from depthkit.pipeline import load_stage_data
+
+    return load_stage_data(smoke_profile, "nyu", smoke_prepared)
+
+
+@pytest.fixture(scope="session")
+def diw_splits(smoke_profile, smoke_prepared):
+    """Smoke DIW-layout train/val/test splits as DepthData."""
+    from depthkit.pipeline import load_stage_data
+
+    return load_stage_data(smoke_profile, "diw", smoke_prepared)
