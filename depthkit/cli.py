@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from depthkit.config import PROFILE_NAMES, get_profile
+from depthkit.config import PROFILE_NAMES, figures_dir, get_profile
 
 
 def _add_profile(p: argparse.ArgumentParser) -> None:
@@ -80,9 +80,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         profile = profile.replace(diw_protocol=args.diw_protocol)
     print(f"depthkit reproduce: profile {profile.name} ({profile.data} data)")
     results = reproduce(profile, models=tuple(args.models.split(",")), out=args.out, device=args.device)
-    out = Path(args.out) if args.out else None
-    print((out or Path("figures")) / "results.md", "written;", f"wall time {results['provenance']['wall_time_s'] / 60:.1f} min")
-    print(Path((out or Path("figures")) / "results.md").read_text() if out else "")
+    path = (Path(args.out) if args.out else figures_dir()) / "results.md"
+    print(path.read_text(encoding="utf-8"))
+    print(f"wrote {path} and {len(results['figures']) - 1} more files beside it; "
+          f"wall time {results['provenance']['wall_time_s'] / 60:.1f} min")
     return 0
 
 

@@ -30,7 +30,6 @@ import re
 import shutil
 import socket
 import tarfile
-import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -46,6 +45,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from depthkit.config import data_dir, repo_root
+from depthkit.files import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
@@ -472,20 +472,14 @@ def _cache_is_current(path: Path, fingerprint: str) -> bool:
 
 
 def _write_atomically(path: Path, fill: Callable[[h5py.File], None], fingerprint: str) -> Path:
-    """Write an HDF5 file through ``fill`` into a temp file beside ``path``, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    """Write an HDF5 cache through ``fill`` into a temp file beside ``path``, then rename it."""
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs["cache_version"] = CACHE_VERSION
             fill(f)
             f.attrs["fingerprint"] = fingerprint  # last: only a complete file carries it
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return atomic_write(path, write)
 
 
 def prepare_nyu(mat_path: PathLike, cache_dir: PathLike | None = None, size: int = 200,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from depthkit import data as dk_data
-from depthkit.config import Profile, data_dir
+from depthkit.config import Profile, data_dir, repo_root
 from depthkit.train import DepthData
 
 
@@ -34,7 +34,11 @@ class PreparedData:
     def describe(self) -> str:
         """A one-line statement of where the data came from, for titles and tables."""
         kind = "synthetic depth-cue scenes (embedded generator)" if self.source == "synthetic" else "real NYU Depth V2 + DIW"
-        return f"{kind}, {self.root}"
+        try:
+            where = self.root.resolve().relative_to(repo_root())
+        except ValueError:  # data outside the checkout (DEPTHKIT_DATA)
+            where = self.root
+        return f"{kind}, {where}"
 
 
 def synthetic_root(profile: Profile) -> Path:

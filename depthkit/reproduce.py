@@ -16,6 +16,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import Profile, figures_dir, runs_dir
+from depthkit.files import atomic_write
 from depthkit.models import build_model, count_parameters
 from depthkit.pipeline import PreparedData, load_stage_data, prepare_data
 from depthkit.train import DepthData, evaluate, evaluate_baseline, fit, load_model, mean_depth_baseline, pick_device, predict
@@ -66,14 +67,13 @@ def _fmt(x: float | None, pct: bool = False) -> str:
 
 def write_results_md(path: Path, results: dict) -> Path:
     """Write ``results.md``: the report's table beside ours, the standard metrics, the provenance."""
-    from depthkit.train import atomic_write_bytes
-
     p, lines = results["provenance"], []
     lines += [f"# Results — {p['profile']} profile, {p['source_kind']} data", "",
               f"- **Data:** {p['data']}",
               f"- **Profile:** `{p['profile']}` (image size {p['size']}×{p['size']}, batch {p['batch_size']}, "
               f"epochs {p['epochs']}, DIW protocol `{p['diw_protocol']}`)",
-              f"- **Device:** {p['device']}; torch {p['torch']}; wall time {p['wall_time_s'] / 60:.1f} min",
+              f"- **Device:** {p['device']}; torch {p['torch']}; training {p['training_time_s'] / 60:.1f} min "
+              f"(sum over epochs), this run's wall time {p['wall_time_s'] / 60:.1f} min",
               f"- **Splits:** NYU train/val/test {p['nyu_sizes']}; DIW train/val/test {p['diw_sizes']}", ""]
     if p["source_kind"] == "synthetic":
         lines += ["> These numbers come from the embedded **synthetic** depth-cue scenes, not from NYU Depth V2 or "
@@ -107,7 +107,7 @@ def write_results_md(path: Path, results: dict) -> Path:
             lines.append(f"| {name} | {100 * t['nmse_improvement']:.1f} % lower | {'yes' if t['nmse_ok'] else 'no'} "
                          f"| {_fmt(t['diw_accuracy'], True)} | {'yes' if t['acc_ok'] else 'no'} |")
     lines += ["", "Figures in this folder were written by the same run: " + ", ".join(f"`{f}`" for f in results["figures"]), ""]
-    atomic_write_bytes(path, lambda tmp: tmp.write_text("\n".join(lines), encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines), encoding="utf-8"))
     return path
 
 
@@ -171,6 +171,8 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
         "nyu_sizes": "/".join(str(len(nyu[k])) for k in ("train", "val", "test")),
         "diw_sizes": "/".join(str(len(diw[k])) for k in ("train", "val", "test")),
         "wall_time_s": time.perf_counter() - t0,
+        # training may have happened earlier (notebooks 03-05): the epochs' own clocks say how long it took
+        "training_time_s": sum(sum(h["seconds"]) for h in histories.values()),
     }
     if prepared.source != "synthetic":
         results["targets"] = {}

@@ -40,7 +40,6 @@ import functools
 import io
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +49,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 from PIL import Image
+
+from depthkit.files import atomic_write, atomic_write_bytes
 
 CUES = ("perspective", "occlusion", "relative size", "texture gradient", "shading", "cast shadows", "haze")
 GENERATOR_VERSION = 2  # bump when the pictures change: make_synthetic then regenerates old folders
@@ -571,25 +572,6 @@ def scene_rng(seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, index])
 
 
-def _tmp_path(path: Path) -> Path:
-    """A fresh temporary file name in the folder of ``path`` (so that os.replace is atomic)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the dataset is for everyone to read
-    return Path(tmp)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and os.replace (never half a file)."""
-    tmp = _tmp_path(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def available_cores() -> int:
     """Number of CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -621,8 +603,8 @@ def _progress(iterable, total: int, desc: str):
 def write_nyu_mat(path: Path, n: int, seed: int, size: tuple[int, int], workers: int) -> None:
     """Render ``n`` scenes into a MATLAB-v7.3-layout .mat (HDF5): images (N,3,W,H), depths (N,W,H)."""
     height, width = size
-    tmp = _tmp_path(path)
-    try:
+
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w", userblock_size=512) as f:
             images = f.create_dataset("images", (n, 3, width, height), np.uint8, chunks=(1, 3, width, height))
             depths = f.create_dataset("depths", (n, width, height), np.float32, chunks=(1, width, height))
@@ -634,10 +616,8 @@ def write_nyu_mat(path: Path, n: int, seed: int, size: tuple[int, int], workers:
                 depths[i] = scene["depth"].T
         with open(tmp, "r+b") as f:  # the 512-byte MATLAB header that real v7.3 files start with
             f.write(MATLAB_HEADER.ljust(116) + b"\0" * 8 + b"\x00\x02" + b"IM")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def write_splits(path: Path, n: int, seed: int, test_fraction: float = 0.2) -> None:
@@ -650,7 +630,7 @@ def write_splits(path: Path, n: int, seed: int, test_fraction: float = 0.2) -> N
         "train": sorted(int(i) for i in order[n_test:]),
         "test": sorted(int(i) for i in order[:n_test]),
     }
-    write_atomic(path, json.dumps(splits).encode())
+    atomic_write_bytes(path, json.dumps(splits).encode())
 
 
 def diw_image_size(rng: np.random.Generator) -> tuple[int, int]:
@@ -680,14 +660,14 @@ def write_diw(root: Path, partition: str, n: int, seed: int, stream: int, worker
         name = f"synth_{partition.split('_', 1)[1].replace('_', '')}_{i:06d}.thumb"
         buffer = io.BytesIO()
         Image.fromarray(scene["image"]).save(buffer, format="JPEG", quality=90)
-        write_atomic(folder / name, buffer.getvalue())
+        atomic_write_bytes(folder / name, buffer.getvalue())
         return [f"{DIW_IMAGE_DIR}/{partition}/{name}",
                 f"{ya + 1},{xa + 1},{yb + 1},{xb + 1},{relation},{width},{height}"]
 
     lines = [line for pair in _progress(_parallel(make_one, n, workers), n, f"synthetic {partition}") for line in pair]
     remove_partition(root, partition, keep={Path(line).name for line in lines[::2]})  # an earlier, larger set
     csv_path = root / f"{partition}.csv"
-    write_atomic(csv_path, ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(csv_path, ("\n".join(lines) + "\n").encode())
     return csv_path
 
 
@@ -771,5 +751,5 @@ def make_synthetic(root: str | os.PathLike, n_nyu: int = 64, n_diw: int = 64, se
         remove_partition(diw, "DIW_train_val")
     manifest = {"arguments": arguments, "seconds": round(time.perf_counter() - start, 1),
                 "files": _manifest_files(root, _dataset_files(root))}
-    write_atomic(root / "manifest.json", json.dumps(manifest, indent=1).encode())
+    atomic_write_bytes(root / "manifest.json", json.dumps(manifest, indent=1).encode())
     return paths

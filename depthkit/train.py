@@ -21,7 +21,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from tqdm.auto import tqdm
 
 from depthkit import losses, metrics
 from depthkit.config import Profile
+from depthkit.files import atomic_write
 from depthkit.models import build_model, freeze_encoder, normalize_images, unfreeze_encoder
 
 STAGES = ("nyu", "diw")
@@ -180,28 +180,14 @@ def predict(model: nn.Module, images: Tensor, amp: torch.dtype | None = None) ->
 # --------------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and then rename over ``path``: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write a checkpoint atomically (temporary file, then rename)."""
-    atomic_write_bytes(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def save_json(path: Path, obj) -> None:
     """Write JSON atomically."""
-    atomic_write_bytes(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2)))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2)))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -16,6 +16,8 @@ import torch
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
+from depthkit.files import atomic_write
+
 DEPTH_CMAP = "magma_r"  # larger = farther is drawn darker: near things glow
 POINT_COLORS = {"A": "#00e5ff", "B": "#ff3d00"}
 
@@ -158,9 +160,6 @@ def table_figure(header: Sequence[str], rows: Sequence[Sequence], title: str) ->
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Save ``fig`` as PNG atomically (never half a file over a good one) and close it."""
-    from depthkit.train import atomic_write_bytes
-
-    path = Path(path)
-    atomic_write_bytes(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight"))
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight"))
     plt.close(fig)
     return path
