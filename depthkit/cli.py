@@ -42,7 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
     splits = load_stage_data(profile, args.stage)
     model, history, out = train_stage(profile, args.model, args.stage, splits, init=args.init, out_dir=args.out,
-                                      device=args.device)
+                                      device=args.device, compile=args.compile)
     last = {k: v[-1] for k, v in history.items() if v}
     print(json.dumps({"out": str(out), "best": str(out / "best.pt"), "last_epoch": last}, indent=2))
     return 0
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, help="checkpoint to start from (default for diw: this profile's NYU best.pt)")
     p.add_argument("--out", default=None, help="run folder (default: runs/<profile>/<model>_<stage>)")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs (no frozen warm-up)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model for the training steps (GPU)")
     _add_profile(p)
     p.set_defaults(func=cmd_train)
 

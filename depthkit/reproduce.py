@@ -37,14 +37,15 @@ def run_dir(profile: Profile, model_name: str, stage: str) -> Path:
 
 def train_stage(profile: Profile, model_name: str, stage: str, splits: dict[str, DepthData],
                 init: str | Path | None = None, out_dir: str | Path | None = None,
-                device: str | torch.device | None = None, progress: bool = True) -> tuple[torch.nn.Module, dict, Path]:
+                device: str | torch.device | None = None, progress: bool = True,
+                compile: bool = False) -> tuple[torch.nn.Module, dict, Path]:
     """Train (or resume, or reuse) one model on one stage; returns the best model, its history and folder."""
     out_dir = Path(out_dir) if out_dir is not None else run_dir(profile, model_name, stage)
     if stage == "diw" and init is None:
         nyu_best = run_dir(profile, model_name, "nyu") / "best.pt"
         init = nyu_best if nyu_best.exists() else None
     model = build_model(model_name, pretrained=profile.pretrained if init is None else False)
-    history = fit(model, splits, stage, profile, out_dir, init=init, device=device, progress=progress)
+    history = fit(model, splits, stage, profile, out_dir, init=init, device=device, progress=progress, compile=compile)
     best = load_model(out_dir / "best.pt", device=next(model.parameters()).device)
     return best, history, out_dir
 
