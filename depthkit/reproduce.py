@@ -7,7 +7,6 @@ profile, device and wall time that produced them.
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
