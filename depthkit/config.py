@@ -46,11 +46,9 @@ class Profile:
 
     def epochs(self, model: str, stage: str) -> tuple[int, int]:
         """Return ``(frozen_epochs, full_epochs)`` for a model and stage ("nyu" or "diw")."""
-        if stage == "nyu":
-            return self.nyu_frozen_epochs.get(model, 0), self.nyu_epochs.get(model, self.nyu_epochs.get("*", 1))
-        if stage == "diw":
-            return 0, self.diw_epochs.get(model, self.diw_epochs.get("*", 1))
-        raise ValueError(f"unknown stage {stage!r}: expected 'nyu' or 'diw'")
+        from depthkit.stages import get_stage  # the stage table says which fields a stage reads
+
+        return get_stage(stage).epochs(self, model)
 
     def replace(self, **changes) -> "Profile":
         """Return a copy with some fields changed (for experiments and tests)."""

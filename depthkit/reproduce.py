@@ -14,11 +14,13 @@ from pathlib import Path
 import torch
 
 from depthkit import viz
-from depthkit.config import Profile, figures_dir, runs_dir
+from depthkit.config import Profile, figures_dir
 from depthkit.files import atomic_write
-from depthkit.models import build_model, count_parameters
+from depthkit.models import count_parameters
 from depthkit.pipeline import PreparedData, load_stage_data, prepare_data
-from depthkit.train import DepthData, evaluate, evaluate_baseline, fit, load_model, mean_depth_baseline, pick_device, predict
+from depthkit.data.loader import DepthData
+from depthkit.train import (evaluate, evaluate_baseline, mean_depth_baseline, pick_device, predict, run_dir,
+                            train_stage)
 
 REPORT_MODELS = ("lraspp", "unetpp")
 # The course report's own numbers (DESIGN.md), printed beside ours.
@@ -27,26 +29,6 @@ REPORT_RESULTS = {
     "unetpp": {"label": "U-Net++ resnext50_32x4d", "params_m": 48.0, "nyu_mse": 0.032, "diw_acc": 65.32},
 }
 CHEN_2016_DIW_ACC = 77.9  # Chen et al. (NIPS 2016), NYU->DIW hourglass: WHDR 22.14 %
-
-
-def run_dir(profile: Profile, model_name: str, stage: str) -> Path:
-    """Where a profile's run of one model and stage keeps its checkpoints: ``runs/<profile>/<model>_<stage>``."""
-    return runs_dir() / profile.name / f"{model_name}_{stage}"
-
-
-def train_stage(profile: Profile, model_name: str, stage: str, splits: dict[str, DepthData],
-                init: str | Path | None = None, out_dir: str | Path | None = None,
-                device: str | torch.device | None = None, progress: bool = True,
-                compile: bool = False) -> tuple[torch.nn.Module, dict, Path]:
-    """Train (or resume, or reuse) one model on one stage; returns the best model, its history and folder."""
-    out_dir = Path(out_dir) if out_dir is not None else run_dir(profile, model_name, stage)
-    if stage == "diw" and init is None:
-        nyu_best = run_dir(profile, model_name, "nyu") / "best.pt"
-        init = nyu_best if nyu_best.exists() else None
-    model = build_model(model_name, pretrained=profile.pretrained if init is None else False)
-    history = fit(model, splits, stage, profile, out_dir, init=init, device=device, progress=progress, compile=compile)
-    best = load_model(out_dir / "best.pt", device=next(model.parameters()).device)
-    return best, history, out_dir
 
 
 @torch.no_grad()

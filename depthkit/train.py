@@ -1,18 +1,19 @@
-"""Training and evaluation: one ``fit`` for both stages, checkpoints that survive a crash.
+"""Training and evaluation: a short ``fit`` over ``train_one_epoch`` and ``evaluate``, checkpoints that survive a crash.
 
-The loop is deliberately plain (torchvision ``references/`` style):
+The loop follows torchvision's ``references/`` scripts:
 
-* stage ``"nyu"`` trains with :func:`depthkit.losses.normalized_mse` (the report's loss),
-  stage ``"diw"`` with :func:`depthkit.losses.ranking_loss` (Chen et al.);
-* Adam with the report's defaults (lr 1e-3, weight decay 0.02), an optional frozen-encoder
-  warm-up, then all weights;
-* after every epoch: validation metrics, ``history.json``, ``last.pt`` and ``best.pt`` written
-  atomically, so a run killed at any moment resumes from its last finished epoch and ends with the
-  same weights as a run that was never interrupted.
+* :func:`train_one_epoch` runs the optimizer over one shuffled pass of the training split, with the
+  stage's loss from :data:`depthkit.stages.STAGES` (normalized MSE on NYU, ranking loss on DIW);
+* :func:`evaluate` scores a split with the stage's metrics, in fp32;
+* :func:`fit` calls them epoch after epoch and writes ``history.json``, ``last.pt`` and ``best.pt``
+  atomically, so a run killed at any moment resumes from its last finished epoch and ends with
+  the same weights as a run that was never interrupted.
 
-On CUDA the fast path switches itself on: bf16 (or fp16 with a gradient scaler) autocast,
-channels_last, NYU's training set resident on the GPU as uint8 with batched GPU-side augmentation,
-and DIW streamed from pinned memory with non-blocking copies.
+On CUDA, the step never waits for the GPU: the loss is summed on the device and read once per
+epoch (and every ``LOG_EVERY`` steps for the progress bar); a non-finite loss is detected with
+the same sum. Mixed precision is bf16 on GPUs that have it natively (compute capability >= 8),
+else fp16 with a gradient scaler; channels_last memory; a split that fits in a share of the free
+GPU memory is copied there once, others stream through pinned memory.
 """
 from __future__ import annotations
 
@@ -22,116 +23,25 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from depthkit import losses, metrics
-from depthkit.config import Profile
+from depthkit import metrics
+from depthkit.config import Profile, runs_dir
+from depthkit.data.loader import DepthData, augment, batches
 from depthkit.files import atomic_write
 from depthkit.models import build_model, freeze_encoder, normalize_images, unfreeze_encoder
+from depthkit.stages import STAGES, Stage, get_stage
 
-STAGES = ("nyu", "diw")
+LOG_EVERY = 25  # steps between progress-bar updates (each one reads the running loss from the device)
+GPU_RESIDENT_SHARE = 0.25  # a split goes GPU-resident when it needs at most this share of free GPU memory
 
-
-# --------------------------------------------------------------------------------------------
-# Data held as tensors
-# --------------------------------------------------------------------------------------------
-@dataclass
-class DepthData:
-    """One split of a prepared dataset as tensors (uint8 images, NCHW).
-
-    NYU-style data has ``depths`` ``[N, 1, S, S]`` (metres, 0 = invalid); DIW-style data has
-    ``pairs`` ``[N, P, 4]`` as 0-based ``(ya, xa, yb, xb)`` and ``relation`` ``[N, P]`` (+1: A farther).
-    """
-
-    images: Tensor
-    depths: Tensor | None = None
-    pairs: Tensor | None = None
-    relation: Tensor | None = None
-    name: str = ""
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def subset(self, index: Tensor | np.ndarray | list[int]) -> "DepthData":
-        """Return the rows ``index`` of every tensor."""
-        index = torch.as_tensor(np.asarray(index), dtype=torch.long)
-        pick = lambda t: None if t is None else t[index.to(t.device)]  # noqa: E731
-        return DepthData(pick(self.images), pick(self.depths), pick(self.pairs), pick(self.relation), self.name)
-
-    def to(self, device: torch.device | str) -> "DepthData":
-        """Move every tensor to ``device``."""
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return DepthData(move(self.images), move(self.depths), move(self.pairs), move(self.relation), self.name)
-
-    def pin_memory(self) -> "DepthData":
-        """Page-lock every tensor so copies to the GPU can run asynchronously."""
-        pin = lambda t: None if t is None else t.pin_memory()  # noqa: E731
-        return DepthData(pin(self.images), pin(self.depths), pin(self.pairs), pin(self.relation), self.name)
-
-
-def batches(data: DepthData, batch_size: int, shuffle: bool = False, seed: int = 0,
-            device: torch.device | str = "cpu") -> Iterator[dict[str, Tensor]]:
-    """Yield batches as dicts of tensors on ``device`` (shuffled reproducibly from ``seed``).
-
-    Data already on ``device`` is sliced in place (the GPU-resident path); data on the CPU is
-    gathered into page-locked memory and copied with ``non_blocking=True`` when ``device`` is CUDA.
-    """
-    device = torch.device(device)
-    n = len(data)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(n)
-    copy_async = device.type == "cuda" and data.images.device.type == "cpu"
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        batch = {}
-        for key in ("images", "depths", "pairs", "relation"):
-            t = getattr(data, key)
-            if t is None:
-                continue
-            part = t[idx.to(t.device)]
-            if copy_async:
-                part = part.pin_memory()
-            batch[key] = part.to(device, non_blocking=copy_async)
-        yield batch
-
-
-def augment(batch: dict[str, Tensor], generator: torch.Generator, jitter: float = 0.2) -> dict[str, Tensor]:
-    """Random horizontal flip (image, depth and pair columns together) and colour jitter (image only).
-
-    Works on a whole batch at once on whatever device it lives on. ``images`` must be float in
-    [0, 1]; the random draws come from a CPU ``generator`` so runs repeat exactly.
-    """
-    images = batch["images"]
-    b, _, _, w = images.shape
-    flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
-    out = dict(batch)
-    out["images"] = torch.where(flip[:, None, None, None], images.flip(-1), images)
-    if "depths" in batch:
-        d = batch["depths"]
-        out["depths"] = torch.where(flip[:, None, None, None], d.flip(-1), d)
-    if "pairs" in batch:
-        p = batch["pairs"].clone()
-        f = flip[:, None]
-        p[..., 1] = torch.where(f, w - 1 - p[..., 1], p[..., 1])
-        p[..., 3] = torch.where(f, w - 1 - p[..., 3], p[..., 3])
-        out["pairs"] = p
-    if jitter > 0:
-        # brightness and contrast per image, saturation by blending towards grey
-        u = (torch.rand(3, b, generator=generator) * 2 - 1) * jitter + 1
-        u = u.to(images.device, images.dtype)[:, :, None, None, None]
-        x = out["images"] * u[0]
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (x - mean) * u[1] + mean
-        grey = x.mean(dim=1, keepdim=True)
-        x = (x - grey) * u[2] + grey
-        out["images"] = x.clamp(0, 1)
-    return out
+__all__ = ["DepthData", "batches", "augment", "STAGES", "fit", "train_one_epoch", "evaluate", "train_stage",
+           "load_model", "load_checkpoint", "save_checkpoint", "save_json", "pick_device", "predict"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,10 +66,15 @@ def seed_everything(seed: int) -> None:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The mixed-precision dtype of the fast path: bf16 where supported, else fp16; None off CUDA."""
+    """Mixed precision of the fast path: bf16 on compute capability >= 8 (A100, H100, ...), fp16 before (T4); None off CUDA.
+
+    ``torch.cuda.is_bf16_supported()`` is True on a T4 too, through slow emulation: ask the
+    hardware's compute capability instead.
+    """
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
@@ -174,6 +89,14 @@ def predict(model: nn.Module, images: Tensor, amp: torch.dtype | None = None) ->
     with _autocast(images.device, amp):
         out = model(x)
     return out.float()
+
+
+def fits_on_device(data: DepthData, device: torch.device, share: float = GPU_RESIDENT_SHARE) -> bool:
+    """True when ``data`` can live on the GPU ``device`` using at most ``share`` of its free memory."""
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return data.nbytes <= share * free
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,78 +127,87 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+def load_weights(model: nn.Module, state: dict, path: str | Path) -> None:
+    """Load a checkpoint's weights into ``model``; a checkpoint of another model is refused in one line."""
+    wanted = getattr(model, "name", type(model).__name__)
+    if state.get("model_name") not in (None, wanted):
+        raise ValueError(f"{path} holds a {state['model_name']!r} model, but a {wanted!r} model was asked for; "
+                         f"pass --model {state['model_name']} or another checkpoint")
+    weights = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in state["model"].items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: its weights do not fit the {wanted!r} model "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Build the model a checkpoint was trained as and load its weights (in eval mode)."""
     state = load_checkpoint(path)
     model = build_model(state["model_name"], pretrained=False)
-    model.load_state_dict(state["model"])
+    load_weights(model, state, path)
     model.checkpoint = str(path)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if torch.device(device).type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
 @torch.no_grad()
-def evaluate(model: nn.Module, data: DepthData, stage: str, batch_size: int = 16,
-             device: str | torch.device | None = None) -> dict[str, float]:
-    """Metrics of ``model`` on ``data``: NYU-style (normalized MSE + standard) or DIW-style (ordinal).
+def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: int = 16,
+             device: str | torch.device | None = None, max_batches: int | None = None,
+             num_workers: int = 0) -> dict[str, float]:
+    """The stage's metrics of ``model`` on ``data``, the mean over images, computed in fp32.
 
-    NYU: ``normalized_mse`` (the report's figure) and :func:`depthkit.metrics.depth_metrics` after
-    per-image least-squares scale-and-shift alignment (the losses are shift-invariant, so the raw
-    output is depth only up to an affine map). DIW: ``ordinal_accuracy`` (the report's figure) and ``whdr``.
-    Every number is the mean over images (or pairs).
+    NYU: the report's normalized MSE and :func:`depthkit.metrics.depth_metrics` after per-image
+    least-squares scale-and-shift alignment (at the prepared size, no Eigen crop). DIW: ordinal
+    accuracy (the report's) and WHDR (Chen et al., delta = 0). fp32 keeps near-ties apart that
+    bf16 would round into exact ties (counted wrong).
     """
+    stage = get_stage(stage) if isinstance(stage, str) else stage
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
     count = 0
-    for batch in batches(data, batch_size, device=device):
-        pred = predict(model, batch["images"], autocast_dtype(device))
-        n = pred.shape[0]
-        if stage == "nyu":
-            mask = batch["depths"] > 0
-            values = {"normalized_mse": metrics.normalized_mse(pred, batch["depths"], mask)}
-            values.update(metrics.depth_metrics(pred, batch["depths"], mask, align="lstsq"))
-        elif stage == "diw":
-            values = {"ordinal_accuracy": metrics.ordinal_accuracy(pred, batch["pairs"], batch["relation"]),
-                      # delta=0 is Chen et al.'s DIW convention (no "equal" pairs): comparable with their 22.14 %
-                      "whdr": metrics.whdr(pred, batch["pairs"], batch["relation"], delta=0.0)}
-        else:
-            raise ValueError(f"unknown stage {stage!r}: expected one of {STAGES}")
-        for key, value in values.items():
-            sums[key] = sums.get(key, 0.0) + float(value) * n
-        count += n
+    for i, batch in enumerate(batches(data, batch_size, device=device, num_workers=num_workers)):
+        if max_batches is not None and i >= max_batches:
+            break
+        pred = predict(model, batch["images"])
+        for key, value in stage.metrics(pred, batch).items():
+            sums[key] = sums.get(key, 0.0) + float(value) * len(pred)
+        count += len(pred)
     model.train(was_training)
     if count == 0:
-        raise ValueError(f"cannot evaluate on an empty dataset ({data.name or stage})")
+        raise ValueError(f"cannot evaluate on an empty dataset ({data.name or stage.name})")
     return {key: value / count for key, value in sums.items()}
 
 
-def mean_depth_baseline(train: DepthData) -> Tensor:
+def mean_depth_baseline(train: DepthData, batch_size: int = 64) -> Tensor:
     """The trivial baseline: the training set's mean depth map ``[1, 1, S, S]`` (valid pixels only)."""
-    d = train.depths.float()
-    valid = (d > 0).float()
-    return (d * valid).sum(0, keepdim=True) / valid.sum(0, keepdim=True).clamp_min(1)
+    total = weight = 0
+    for batch in batches(train, batch_size):
+        d = batch["depths"].float()
+        total = total + d.clamp_min(0).sum(0, keepdim=True)
+        weight = weight + (d > 0).float().sum(0, keepdim=True)
+    return total / weight.clamp_min(1)
 
 
 @torch.no_grad()
 def evaluate_baseline(train: DepthData, test: DepthData) -> dict[str, float]:
     """Normalized MSE of predicting the training-set mean depth map for every test image."""
     mean_map = mean_depth_baseline(train)
+    depths = test.depths[:].float()
     pred = mean_map.expand(len(test), -1, -1, -1)
-    return {"normalized_mse": metrics.normalized_mse(pred, test.depths.float(), test.depths > 0)}
+    return {"normalized_mse": metrics.normalized_mse(pred, depths, depths > 0)}
 
 
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
-def validation_key(stage: str) -> tuple[str, bool]:
-    """The metric that picks the best checkpoint, and whether higher is better."""
-    return ("normalized_mse", False) if stage == "nyu" else ("ordinal_accuracy", True)
-
-
 def learning_rate(base: float, epoch: int, total: int, schedule: str = "constant") -> float:
     """The learning rate of an epoch: constant (the report), or a cosine decay to 5 % of ``base``."""
     if schedule == "constant":
@@ -285,138 +217,153 @@ def learning_rate(base: float, epoch: int, total: int, schedule: str = "constant
     raise ValueError(f"unknown lr_schedule {schedule!r}: expected 'constant' or 'cosine'")
 
 
-def stage_loss(stage: str, pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
-    """The report's loss for a stage: normalized MSE on NYU, the ranking loss on DIW."""
-    if stage == "nyu":
-        return losses.normalized_mse(pred, batch["depths"], batch["depths"] > 0)
-    return losses.ranking_loss(pred, batch["pairs"], batch["relation"])
-
-
 def data_fingerprint(data: dict[str, DepthData]) -> str:
-    """A short hash of the training and validation tensors: a checkpoint remembers what it was trained on."""
-    import hashlib
-
-    h = hashlib.sha1()
-    for split in ("train", "val"):
-        for t in (data[split].images, data[split].depths, data[split].pairs, data[split].relation):
-            if t is not None:
-                h.update(str(tuple(t.shape)).encode())
-                h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """What a checkpoint was trained on: the identity of the training and validation splits (no data is hashed)."""
+    return "+".join(data[split].fingerprint() for split in ("train", "val"))
 
 
-def _config_record(profile: Profile, model_name: str, stage: str, frozen: int, full: int) -> dict:
-    record = dataclasses.asdict(profile)
-    record.update(model=model_name, stage=stage, frozen_epochs=frozen, epochs=full)
-    return record
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                    stage: Stage, train: DepthData, profile: Profile, epoch: int, device: torch.device,
+                    max_steps: int | None = None, progress: bool = True, desc: str = "") -> tuple[float, int]:
+    """One shuffled pass over ``train`` (at most ``max_steps`` steps); returns (mean loss, steps).
+
+    The loss is summed on the device and read once at the end: no step waits for the GPU, except
+    every ``LOG_EVERY`` steps for the progress bar.
+    """
+    model.train()
+    amp, generator = autocast_dtype(device), torch.Generator().manual_seed(profile.seed * 1000 + epoch)
+    loader = batches(train, profile.batch_size, shuffle=True, seed=profile.seed * 1000 + epoch, device=device,
+                     drop_last=len(train) > profile.batch_size, num_workers=profile.num_workers)
+    total, loss_sum, steps = min(math.ceil(len(train) / profile.batch_size), max_steps or 1 << 62), None, 0
+    bar = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc)
+    for batch in bar:
+        batch = augment(dict(batch, images=batch["images"].float() / 255), generator)
+        loss = stage.loss(predict(model, batch["images"], amp), batch)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+        steps += 1
+        if progress and steps % LOG_EVERY == 0:
+            bar.set_postfix(loss=f"{float(loss_sum) / steps:.4f}")
+        if steps == max_steps:
+            break
+    bar.close()
+    mean = float(loss_sum) / steps if steps else float("nan")
+    if not math.isfinite(mean):
+        raise FloatingPointError(f"{desc}: the training loss became {mean} (diverged or no batch): "
+                                 f"lower the learning rate, or check the data")
+    return mean, steps
 
 
 def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profile, out_dir: str | Path,
         init: str | Path | None = None, epochs: tuple[int, int] | None = None,
         device: str | torch.device | None = None, compile: bool = False, fingerprint: str | None = None,
-        progress: bool = True, stop_after: int | None = None) -> dict:
-    """Train ``model`` on ``data["train"]`` for one stage; validate on ``data["val"]`` every epoch.
+        progress: bool = True, stop_after: int | None = None, max_steps: int | None = None) -> dict:
+    """Train ``model`` on ``data["train"]`` for one stage; validate on ``data["val"]`` after every epoch.
 
-    ``epochs`` is ``(frozen, full)``: epochs with the encoder frozen, then with all weights
-    (default: from ``profile``). ``init`` loads weights from an earlier stage's checkpoint.
-    Writes ``last.pt``, ``best.pt`` and ``history.json`` to ``out_dir`` after every epoch and
-    resumes from ``last.pt`` when it is there; a finished run returns at once. ``last.pt`` trained on
-    other data (another ``fingerprint``, by default :func:`data_fingerprint`) is refused, not overwritten.
-    ``stop_after`` ends the call after that many epochs of this call (to simulate a crash).
-    Returns the history: a dict of per-epoch lists.
+    ``epochs`` is ``(frozen, full)`` (default: from ``profile`` via the stage table). ``init`` loads
+    weights from an earlier stage's checkpoint. Resumes from ``out_dir/last.pt``; a finished run
+    returns at once; a ``last.pt`` of other data or another model is refused. ``stop_after`` ends
+    the call after that many epochs (to simulate a crash); ``max_steps`` caps the optimizer steps
+    (and validation batches) of the whole stage, for rehearsals. Returns the history.
     """
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}: expected one of {STAGES}")
-    out_dir = Path(out_dir)
-    model_name = getattr(model, "name", type(model).__name__)
-    frozen, full = epochs if epochs is not None else profile.epochs(model_name, stage)
-    total = frozen + full
+    st, out_dir = get_stage(stage), Path(out_dir)
+    name = getattr(model, "name", type(model).__name__)
+    frozen, full = epochs if epochs is not None else st.epochs(profile, name)
     device = torch.device(device) if device is not None else pick_device(profile.device)
-    amp = autocast_dtype(device)
-    config = _config_record(profile, model_name, stage, frozen, full)
-    key, higher_is_better = validation_key(stage)
     fingerprint = fingerprint or data_fingerprint(data)
-
-    seed_everything(profile.seed)
+    config = dict(dataclasses.asdict(profile), model=name, stage=stage, frozen_epochs=frozen, epochs=full)
     if init is not None:
-        model.load_state_dict(load_checkpoint(init)["model"])
+        load_weights(model, load_checkpoint(init), init)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    base_lr = profile.lr if stage == "nyu" else profile.diw_lr
-    optimizer = torch.optim.Adam(model.parameters(), lr=base_lr, weight_decay=profile.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
-    history: dict[str, list] = {"epoch": [], "train_loss": [], "lr": [], "frozen": [], "seconds": []}
-    start_epoch, best = 0, None
-
-    last_path = out_dir / "last.pt"
-    if last_path.exists():
-        state = load_checkpoint(last_path)
-        if state.get("config", {}).get("model") != model_name or state.get("stage") != stage:
-            raise ValueError(f"{last_path} belongs to another run ({state.get('config', {}).get('model')}, "
-                             f"{state.get('stage')}); use another --out or delete it")
-        if state.get("fingerprint") and state["fingerprint"] != fingerprint:
-            raise ValueError(f"{last_path} was trained on other data (fingerprint {state['fingerprint']}, "
-                             f"now {fingerprint}): delete {out_dir} to retrain, or use another --out")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        history, start_epoch, best = state["history"], state["epoch"], state.get("best")
-
-    train = data["train"]
-    if device.type == "cuda" and stage == "nyu":
-        train = train.to(device)  # the GPU-resident path: uint8 on the GPU, augmented there
-    elif device.type == "cuda":
-        train = train.pin_memory()  # DIW streams from pinned memory
-    step_fn = torch.compile(model) if compile else model
-
-    run_epochs = 0
-    for epoch in range(start_epoch, total):
-        if stop_after is not None and run_epochs >= stop_after:
+    optimizer = torch.optim.Adam(model.parameters(), lr=st.lr(profile), weight_decay=profile.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
+    history, best = _resume(model, optimizer, scaler, out_dir / "last.pt", name, stage, fingerprint)
+    train = data["train"].to(device) if fits_on_device(data["train"], device) else data["train"]
+    step_fn = torch.compile(model, dynamic=False) if compile else model
+    steps_left, start = max_steps, len(history["epoch"])
+    seed_everything(profile.seed)
+    for epoch in range(start, frozen + full):
+        if (stop_after is not None and epoch - start >= stop_after) or steps_left == 0:
             break
-        is_frozen = epoch < frozen
-        (freeze_encoder if is_frozen else unfreeze_encoder)(model)
-        for group in optimizer.param_groups:  # set per epoch from the epoch number: resume-safe
-            group["lr"] = learning_rate(base_lr, epoch, total, profile.lr_schedule)
-        model.train()
-        generator = torch.Generator().manual_seed(profile.seed * 1000 + epoch)
-        t0, loss_sum, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(batches(train, profile.batch_size, shuffle=True, seed=profile.seed * 1000 + epoch, device=device),
-                   total=math.ceil(len(train) / profile.batch_size), disable=not progress, leave=False,
-                   desc=f"{model_name} {stage} epoch {epoch + 1}/{total}{' (encoder frozen)' if is_frozen else ''}")
-        for batch in bar:
-            batch["images"] = batch["images"].float() / 255
-            batch = augment(batch, generator)
-            pred = predict(step_fn, batch["images"], amp)
-            loss = stage_loss(stage, pred, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{model_name} {stage}: loss became {loss.item()} at epoch {epoch + 1}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.item() * len(pred)
-            seen += len(pred)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
-        val = evaluate(model, data["val"], stage, batch_size=profile.batch_size * 2, device=device)
-        history["epoch"].append(epoch + 1)
-        history["train_loss"].append(loss_sum / max(seen, 1))
-        history["lr"].append(optimizer.param_groups[0]["lr"])
-        history["frozen"].append(is_frozen)
-        history["seconds"].append(time.perf_counter() - t0)
-        for name, value in val.items():
-            history.setdefault("val_" + name, []).append(value)
-        improved = best is None or (val[key] > best if higher_is_better else val[key] < best)
-        if improved:
-            best = val[key]
+        (freeze_encoder if epoch < frozen else unfreeze_encoder)(model)
+        for group in optimizer.param_groups:  # set from the epoch number: resume-safe
+            group["lr"] = learning_rate(st.lr(profile), epoch, frozen + full, profile.lr_schedule)
+        t0 = time.perf_counter()
+        desc = f"{name} {stage} epoch {epoch + 1}/{frozen + full}{' (encoder frozen)' if epoch < frozen else ''}"
+        loss, steps = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device,
+                                      steps_left, progress, desc)
+        steps_left = None if steps_left is None else steps_left - steps
+        val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,
+                       num_workers=profile.num_workers)
+        for key, value in [("epoch", epoch + 1), ("train_loss", loss), ("lr", optimizer.param_groups[0]["lr"]),
+                           ("frozen", epoch < frozen), ("steps", steps), ("seconds", time.perf_counter() - t0)]:
+            history.setdefault(key, []).append(value)
+        for key, value in val.items():
+            history.setdefault("val_" + key, []).append(value)
+        improved, best = st.improved(val[st.val_key], best), _better(st, val[st.val_key], best)
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                 "epoch": epoch + 1, "history": history, "config": config, "model_name": model_name,
-                 "stage": stage, "best": best, "fingerprint": fingerprint, "weights_source":
-                 getattr(model, "weights_source", "unknown")}
+                 "epoch": epoch + 1, "history": history, "config": config, "model_name": name, "stage": stage,
+                 "best": best, "fingerprint": fingerprint, "weights_source": getattr(model, "weights_source", "unknown")}
         if improved:
             save_checkpoint(out_dir / "best.pt", state)
-        save_checkpoint(last_path, state)
+        save_checkpoint(out_dir / "last.pt", state)
         save_json(out_dir / "history.json", history)
-        run_epochs += 1
     unfreeze_encoder(model)
     return history
+
+
+def _better(stage: Stage, value: float, best: float | None) -> float:
+    return value if stage.improved(value, best) else best
+
+
+def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, last: Path,
+            name: str, stage: str, fingerprint: str) -> tuple[dict, float | None]:
+    """Load ``last.pt`` into the model, optimizer and scaler when it is there; return (history, best)."""
+    history: dict[str, list] = {"epoch": [], "train_loss": [], "lr": [], "frozen": [], "steps": [], "seconds": []}
+    if not last.exists():
+        return history, None
+    state = load_checkpoint(last)
+    if state.get("config", {}).get("model") != name or state.get("stage") != stage:
+        raise ValueError(f"{last} belongs to another run ({state.get('config', {}).get('model')}, "
+                         f"{state.get('stage')}); use another --out or delete it")
+    if state.get("fingerprint") and state["fingerprint"] != fingerprint:
+        raise ValueError(f"{last} was trained on other data (fingerprint {state['fingerprint']}, now "
+                         f"{fingerprint}): delete {last.parent} to retrain, or use another --out")
+    load_weights(model, state, last)
+    optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler") and scaler.is_enabled():  # a run resumed in other precision starts a fresh scaler
+        scaler.load_state_dict(state["scaler"])
+    if not (last.parent / "history.json").exists():  # restore a deleted history from the checkpoint
+        save_json(last.parent / "history.json", state["history"])
+    return state["history"], state.get("best")
+
+
+def run_dir(profile: Profile, model_name: str, stage: str) -> Path:
+    """Where a profile's run of one model and stage keeps its checkpoints: ``runs/<profile>/<model>_<stage>``."""
+    return runs_dir() / profile.name / f"{model_name}_{stage}"
+
+
+def train_stage(profile: Profile, model_name: str, stage: str, splits: dict[str, DepthData],
+                init: str | Path | None = None, out_dir: str | Path | None = None,
+                device: str | torch.device | None = None, progress: bool = True,
+                compile: bool = False, max_steps: int | None = None) -> tuple[nn.Module, dict, Path]:
+    """Train (or resume, or reuse) one model on one stage; returns the best model, its history and folder.
+
+    The DIW stage starts from this profile's NYU ``best.pt`` when there is one. The seed is set
+    before the model is built, so two runs start from the same random weights.
+    """
+    out_dir = Path(out_dir) if out_dir is not None else run_dir(profile, model_name, stage)
+    previous = get_stage(stage).init_from
+    if previous and init is None and (run_dir(profile, model_name, previous) / "best.pt").exists():
+        init = run_dir(profile, model_name, previous) / "best.pt"
+    seed_everything(profile.seed)
+    model = build_model(model_name, pretrained=profile.pretrained if init is None else False)
+    history = fit(model, splits, stage, profile, out_dir, init=init, device=device, progress=progress,
+                  compile=compile, max_steps=max_steps)
+    best = load_model(out_dir / "best.pt", device=next(model.parameters()).device)
+    return best, history, out_dir

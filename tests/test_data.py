@@ -19,6 +19,8 @@ import pytest
 from PIL import Image
 
 from depthkit import data
+from depthkit.config import repo_root
+from depthkit.data import downloads as download_module
 from depthkit.data import DIWPair
 
 ASSETS = Path(__file__).parent / "assets" / "nyu_real_samples"
@@ -193,7 +195,7 @@ def test_nyu_split_official():
     assert len(train) == 795 and len(test) == 654
     assert set(train).isdisjoint(test) and len(set(train) | set(test)) == 1449
     assert min(train.min(), test.min()) == 0 and max(train.max(), test.max()) == 1448
-    raw = json.loads((Path(data.repo_root()) / "data" / "nyu_splits.json").read_text())
+    raw = json.loads((Path(repo_root()) / "data" / "nyu_splits.json").read_text())
     np.testing.assert_array_equal(train, np.array(raw["train"]) - 1)  # 1-based file, 0-based API
     assert "about" in raw  # the provenance line stays in the file
 
@@ -464,7 +466,7 @@ def test_prepare_nyu_reuses_unchanged_cache(tmp_path, monkeypatch):
     def must_not_write(*args, **kwargs):
         raise AssertionError("an unchanged cache was rebuilt")
 
-    monkeypatch.setattr(data, "_write_atomically", must_not_write)
+    monkeypatch.setattr(data.cache, "_write_atomically", must_not_write)
     assert data.prepare_nyu(path, cache_dir=tmp_path, size=8) == cache
     assert cache.stat().st_mtime_ns == mtime
 
@@ -501,7 +503,7 @@ def test_prepare_nyu_crash_keeps_old_cache(tmp_path, monkeypatch):
             raise RuntimeError("simulated crash")
         return real_resize(depth, size)
 
-    monkeypatch.setattr(data, "resize_depth", crash_midway)
+    monkeypatch.setattr(data.cache, "resize_depth", crash_midway)
     with pytest.raises(RuntimeError, match="simulated crash"):
         data.prepare_nyu(path, cache_dir=tmp_path / "cache", size=4)
     assert calls["n"] > 16
@@ -509,7 +511,7 @@ def test_prepare_nyu_crash_keeps_old_cache(tmp_path, monkeypatch):
     np.testing.assert_array_equal(data.load_nyu_cache(cache)["images"], old["images"])
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [cache.name]  # no temp file
 
-    monkeypatch.setattr(data, "resize_depth", real_resize)
+    monkeypatch.setattr(data.cache, "resize_depth", real_resize)
     data.prepare_nyu(path, cache_dir=tmp_path / "cache", size=4)  # now it rebuilds
     assert not np.array_equal(data.load_nyu_cache(cache)["images"], old["images"])
 
@@ -753,7 +755,7 @@ def test_download_urlerror_is_reported(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno 101] Network is unreachable")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", offline)
     monkeypatch.setitem(data.DOWNLOADS, "nyu", [_entry("http://127.0.0.1:9/nyu.mat", size=10)])
     with pytest.raises(ConnectionError, match="Network is unreachable.*no network\\?"):
         data.download("nyu", tmp_path)

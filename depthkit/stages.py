@@ -1,0 +1,91 @@
+"""The two training stages in one table: what each trains on, with which loss, judged by which metric.
+
+===========  =====================================  ===================================  =====================
+stage        data                                   loss                                 validation metric
+===========  =====================================  ===================================  =====================
+``nyu``      NYU Depth V2 (images + depth maps)     normalized MSE (the report's)        normalized MSE, lower
+``diw``      DIW (images + one point pair each)     Chen et al.'s ranking loss           ordinal accuracy, higher
+===========  =====================================  ===================================  =====================
+
+Epochs and learning rates come from the profile (:mod:`depthkit.config`); this table says which
+profile fields each stage reads, so no other module needs an ``if stage == ...`` branch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import Tensor
+
+from depthkit import losses, metrics
+from depthkit.config import Profile
+
+
+def nyu_loss(pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
+    """The report's NYU loss: MSE between per-image min-max normalized prediction and depth."""
+    return losses.normalized_mse(pred, batch["depths"], batch["depths"] > 0)
+
+
+def diw_loss(pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
+    """Chen et al.'s ranking loss on the batch's point pairs (+1: A farther)."""
+    return losses.ranking_loss(pred, batch["pairs"], batch["relation"])
+
+
+def nyu_metrics(pred: Tensor, batch: dict[str, Tensor]) -> dict[str, float]:
+    """NYU metrics of one batch: the report's normalized MSE and the standard metrics (lstsq-aligned)."""
+    mask = batch["depths"] > 0
+    values = {"normalized_mse": metrics.normalized_mse(pred, batch["depths"], mask)}
+    values.update(metrics.depth_metrics(pred, batch["depths"], mask, align="lstsq"))
+    return values
+
+
+def diw_metrics(pred: Tensor, batch: dict[str, Tensor]) -> dict[str, float]:
+    """DIW metrics of one batch: ordinal accuracy (the report's) and WHDR (Chen et al., delta = 0)."""
+    return {"ordinal_accuracy": metrics.ordinal_accuracy(pred, batch["pairs"], batch["relation"]),
+            "whdr": metrics.whdr(pred, batch["pairs"], batch["relation"], delta=0.0)}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of the stage table."""
+
+    name: str
+    data: str  # what the stage trains on, in words
+    loss: Callable[[Tensor, dict[str, Tensor]], Tensor]
+    metrics: Callable[[Tensor, dict[str, Tensor]], dict[str, float]]
+    val_key: str  # the validation metric that picks best.pt
+    higher_is_better: bool
+    lr_field: str  # the Profile field holding this stage's learning rate
+    epochs_field: str  # the Profile field holding this stage's epochs per model
+    frozen_field: str | None  # the Profile field holding frozen-encoder warm-up epochs, if any
+    init_from: str | None  # the stage whose best.pt this one starts from, if any
+
+    def lr(self, profile: Profile) -> float:
+        """This stage's base learning rate under ``profile``."""
+        return getattr(profile, self.lr_field)
+
+    def epochs(self, profile: Profile, model: str) -> tuple[int, int]:
+        """``(frozen, full)`` epochs of ``model`` in this stage under ``profile``."""
+        full = getattr(profile, self.epochs_field)
+        frozen = getattr(profile, self.frozen_field) if self.frozen_field else {}
+        return frozen.get(model, 0), full.get(model, full.get("*", 1))
+
+    def improved(self, value: float, best: float | None) -> bool:
+        """Whether ``value`` beats ``best`` on this stage's validation metric."""
+        return best is None or (value > best if self.higher_is_better else value < best)
+
+
+STAGES: dict[str, Stage] = {
+    "nyu": Stage("nyu", "NYU Depth V2: images with depth maps", nyu_loss, nyu_metrics,
+                 "normalized_mse", False, "lr", "nyu_epochs", "nyu_frozen_epochs", None),
+    "diw": Stage("diw", "DIW: images with one annotated point pair", diw_loss, diw_metrics,
+                 "ordinal_accuracy", True, "diw_lr", "diw_epochs", None, "nyu"),
+}
+
+
+def get_stage(name: str) -> Stage:
+    """The stage called ``name`` ("nyu" or "diw"), with a clear error for any other name."""
+    if name not in STAGES:
+        raise ValueError(f"unknown stage {name!r}: expected one of {', '.join(STAGES)}")
+    return STAGES[name]
+
