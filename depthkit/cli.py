@@ -14,6 +14,29 @@ from pathlib import Path
 from depthkit.config import PROFILE_NAMES, figures_dir, get_profile
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a usage error, exit status 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def model_list(text: str) -> str:
+    """An argparse type: comma-separated model names, each one of ``depthkit.models.MODEL_NAMES``."""
+    from depthkit.models import MODEL_NAMES
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODEL_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; "
+                                         f"expected comma-separated names from: {', '.join(MODEL_NAMES)}")
+    return ",".join(names)
+
+
 def _add_profile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                    help="smoke | demo | report (default: $DEPTHKIT_PROFILE, else report with real data and a GPU, else demo)")
@@ -42,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
     splits = load_stage_data(profile, args.stage)
     model, history, out = train_stage(profile, args.model, args.stage, splits, init=args.init, out_dir=args.out,
-                                      device=args.device, compile=args.compile)
+                                      device=args.device, compile=args.compile, max_steps=args.max_steps)
     last = {k: v[-1] for k, v in history.items() if v}
     print(json.dumps({"out": str(out), "best": str(out / "best.pt"), "last_epoch": last}, indent=2))
     return 0
@@ -89,10 +112,23 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Throughput and memory of the plain fp32 loop and the fast path."""
-    from depthkit.bench import bench, format_table
+    from depthkit.bench import bench, bench_data, format_data_table, format_table
 
     rows = bench(tuple(args.model.split(",")), size=args.size, batch=args.batch, steps=args.steps, device=args.device)
     print(format_table(rows))
+    print()
+    print(format_data_table(bench_data(size=args.size, batch=args.batch, images=args.data_images,
+                                       workers=args.workers)))
+    return 0
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """Report-scale files in the real layouts, the report profile end to end on them, one table of costs."""
+    from depthkit.rehearse import format_rehearsal, rehearse
+
+    row = rehearse(diw_images=args.diw_images, steps=args.steps, device=args.device, keep=args.keep,
+                   models=tuple(args.models.split(",")))
+    print(format_rehearsal(row))
     return 0
 
 
@@ -122,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=("nyu", "diw"), required=True)
     p.add_argument("--init", default=None, help="checkpoint to start from (default for diw: this profile's NYU best.pt)")
     p.add_argument("--out", default=None, help="run folder (default: runs/<profile>/<model>_<stage>)")
-    p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs (no frozen warm-up)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the profile's epochs (no frozen warm-up)")
+    p.add_argument("--max-steps", type=positive_int, default=None,
+                   help="stop the stage after N optimizer steps (and validate on N batches): for rehearsals")
     p.add_argument("--compile", action="store_true", help="torch.compile the model for the training steps (GPU)")
     _add_profile(p)
     p.set_defaults(func=cmd_train)
@@ -136,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("reproduce", help=cmd_reproduce.__doc__)
-    p.add_argument("--models", default="lraspp,unetpp", help="comma-separated, from: " + ", ".join(MODEL_NAMES))
+    p.add_argument("--models", type=model_list, default="lraspp,unetpp",
+                   help="comma-separated, from: " + ", ".join(MODEL_NAMES))
     p.add_argument("--out", default=None, help="figures folder (default: figures/)")
     p.add_argument("--diw-protocol", choices=("report", "chen"), default=None,
                    help="report: seeded split inside DIW_test (as the report); chen: DIW_train_val -> DIW_test")
@@ -144,12 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("bench", help=cmd_bench.__doc__)
-    p.add_argument("--model", default="lraspp,unetpp", help="comma-separated model names")
-    p.add_argument("--size", type=int, default=224)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--model", type=model_list, default="lraspp,unetpp", help="comma-separated model names")
+    p.add_argument("--size", type=positive_int, default=224)
+    p.add_argument("--batch", type=positive_int, default=8)
+    p.add_argument("--steps", type=positive_int, default=5)
+    p.add_argument("--data-images", type=positive_int, default=4096,
+                   help="images in the temporary cache the data row reads (default 4096)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the data row (default 0)")
     _add_profile(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("rehearse", help=cmd_rehearse.__doc__)
+    p.add_argument("--diw-images", type=positive_int, default=74_441,
+                   help="DIW records to write (default 74,441: the size of DIW_test)")
+    p.add_argument("--steps", type=positive_int, default=2, help="optimizer steps and evaluation batches per stage")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: auto)")
+    p.add_argument("--keep", default=None, help="write the files into this folder and leave them there")
+    p.add_argument("--models", type=model_list, default="lraspp,unetpp", help="comma-separated model names")
+    p.set_defaults(func=cmd_rehearse)
 
     p = sub.add_parser("download", help=cmd_download.__doc__)
     p.add_argument("name", choices=("nyu", "diw"))

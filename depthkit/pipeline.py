@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,8 @@ class PreparedData:
     nyu_mat: Path
     nyu_splits: Path
     nyu_cache: Path
-    diw_caches: dict  # {"DIW_test": Path, optionally "DIW_train_val": Path}
+    diw_caches: dict  # {"DIW_test": Path, and for the chen protocol "DIW_train", "DIW_val"}
+    seconds: dict = dataclasses.field(default_factory=dict)  # time spent building each cache (0: reused)
 
     def describe(self) -> str:
         """A one-line statement of where the data came from, for titles and tables."""
@@ -53,6 +56,11 @@ def real_root() -> Path:
     return data_dir() / "real"
 
 
+# The DIW partitions each protocol reads: the report split DIW_test itself; Chen et al. train on
+# DIW_train, validate on DIW_val and test on DIW_test (the files of DIW_Annotations_splitted.tar.gz).
+DIW_PARTS = {"report": ("DIW_test",), "chen": ("DIW_test", "DIW_train", "DIW_val")}
+
+
 def prepare_data(profile: Profile) -> PreparedData:
     """Generate (synthetic) or locate (real) the profile's data and build its caches."""
     cache_dir = data_dir() / "cache"
@@ -72,12 +80,16 @@ def prepare_data(profile: Profile) -> PreparedData:
                 "(see data/README.md), or use --profile demo for the embedded synthetic data.")
     else:
         raise ValueError(f"profile {profile.name!r}: unknown data source {profile.data!r}")
+    seconds, t0 = {}, time.perf_counter()
     nyu_cache = dk_data.prepare_nyu(nyu_mat, cache_dir, size=profile.size)
-    parts = ["DIW_test"] + (["DIW_train_val"] if profile.diw_protocol == "chen" else [])
-    diw_caches = {part: dk_data.prepare_diw(diw_root / f"{part}.csv", cache_dir, size=profile.size,
-                                            image_root=diw_root, limit=profile.max_diw_images)
-                  for part in parts}
-    return PreparedData(profile.data, root, nyu_mat, nyu_splits, nyu_cache, diw_caches)
+    seconds["nyu"] = time.perf_counter() - t0
+    diw_caches = {}
+    for part in DIW_PARTS[profile.diw_protocol]:
+        t0 = time.perf_counter()
+        diw_caches[part] = dk_data.prepare_diw(diw_root / f"{part}.csv", cache_dir, size=profile.size,
+                                               image_root=diw_root, limit=profile.max_diw_images)
+        seconds[part] = time.perf_counter() - t0
+    return PreparedData(profile.data, root, nyu_mat, nyu_splits, nyu_cache, diw_caches, seconds)
 
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,12 +142,11 @@ def load_stage_data(profile: Profile, stage: str, prepared: PreparedData | None 
     if stage == "diw":
         test_cache = dk_data.load_diw_cache(prepared.diw_caches["DIW_test"])
         src = f"DIW ({prepared.source})"
-        if profile.diw_protocol == "chen":
-            tv_cache = dk_data.load_diw_cache(prepared.diw_caches["DIW_train_val"])
-            tr, va = split_train_val(len(tv_cache["relation"]), profile.val_fraction, profile.seed)
-            return {"train": _diw_split(tv_cache, tr, f"{src} DIW_train_val train"),
-                    "val": _diw_split(tv_cache, va, f"{src} DIW_train_val val"),
-                    "test": _diw_split(test_cache, np.arange(len(test_cache["relation"])), f"{src} DIW_test")}
+        if profile.diw_protocol == "chen":  # the authors' own split: DIW_train, DIW_val, DIW_test
+            caches = {part: dk_data.load_diw_cache(prepared.diw_caches[part]) for part in ("DIW_train", "DIW_val")}
+            caches["DIW_test"] = test_cache
+            return {split: _diw_split(c, np.arange(len(c["relation"])), f"{src} {part}")
+                    for split, (part, c) in zip(("train", "val", "test"), caches.items())}
         order = np.random.default_rng(profile.seed).permutation(len(test_cache["relation"]))
         f_train, f_val, _ = profile.diw_fractions
         n_train, n_val = int(len(order) * f_train), max(1, int(len(order) * f_val))

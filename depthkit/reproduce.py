@@ -94,8 +94,12 @@ def write_results_md(path: Path, results: dict) -> Path:
 
 
 def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: str | Path | None = None,
-              device: str | None = None, progress: bool = True) -> dict:
-    """Run the whole report under ``profile`` and write figures + ``results.md`` into ``out``."""
+              device: str | None = None, progress: bool = True, max_steps: int | None = None) -> dict:
+    """Run the whole report under ``profile`` and write figures + ``results.md`` into ``out``.
+
+    ``max_steps`` caps every stage at that many optimizer steps and every evaluation at that many
+    batches (the rehearsal); its numbers then mean nothing but speed and memory.
+    """
     t0 = time.perf_counter()
     out = Path(out) if out is not None else figures_dir()
     device = pick_device(device or profile.device)
@@ -109,20 +113,21 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
                                           f"DIW-layout test samples with their point pair ({tag})"),
     }
     mean_map = mean_depth_baseline(nyu["train"])
-    baseline_diw = evaluate(_ConstantModel(mean_map), diw["test"], "diw", device="cpu")
+    ev = dict(device=device, max_batches=max_steps, num_workers=profile.num_workers)
+    baseline_diw = evaluate(_ConstantModel(mean_map), diw["test"], "diw", **dict(ev, device="cpu"))
     results = {"models": {}, "baseline": {"nyu": evaluate_baseline(nyu["train"], nyu["test"]), "diw": baseline_diw},
                "targets": {}}
     histories: dict[str, dict] = {}
     for name in models:
-        model, hist_nyu, _ = train_stage(profile, name, "nyu", nyu, device=device, progress=progress)
+        model, hist_nyu, _ = train_stage(profile, name, "nyu", nyu, device=device, progress=progress, max_steps=max_steps)
         r = {"label": REPORT_RESULTS.get(name, {}).get("label", name), "params_m": count_parameters(model) / 1e6,
-             "nyu": evaluate(model, nyu["test"], "nyu", device=device),
-             "diw_after_nyu": evaluate(model, diw["test"], "diw", device=device)}
+             "nyu": evaluate(model, nyu["test"], "nyu", **ev),
+             "diw_after_nyu": evaluate(model, diw["test"], "diw", **ev)}
         pred_nyu = predict_depth(model, nyu["test"])
         model, hist_diw, _ = train_stage(profile, name, "diw", diw, init=run_dir(profile, name, "nyu") / "best.pt",
-                                         device=device, progress=progress)
-        r["diw"] = evaluate(model, diw["test"], "diw", device=device)
-        r["nyu_after_diw"] = evaluate(model, nyu["test"], "nyu", device=device)
+                                         device=device, progress=progress, max_steps=max_steps)
+        r["diw"] = evaluate(model, diw["test"], "diw", **ev)
+        r["nyu_after_diw"] = evaluate(model, nyu["test"], "nyu", **ev)
         figures[f"predictions_after_nyu_{name}.png"] = viz.show_predictions(
             nyu["test"].images, {f"{name} after NYU": pred_nyu}, f"{r['label']} on NYU-layout test images ({tag})",
             depths=nyu["test"].depths)
@@ -135,6 +140,7 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
         gain = 1 - r["nyu"]["normalized_mse"] / results["baseline"]["nyu"]["normalized_mse"]
         results["targets"][name] = {"nmse_improvement": gain, "nmse_ok": gain >= 0.25,
                                     "diw_accuracy": r["diw"]["ordinal_accuracy"], "acc_ok": r["diw"]["ordinal_accuracy"] >= 0.70}
+    results["histories"] = histories
     figures["training_curves.png"] = viz.plot_histories(histories, f"Training curves ({tag})")
     header = ["model", "params", "NYU MSE report", "NYU MSE ours", "DIW acc. report", "DIW acc. ours"]
     rows = [[r["label"], f"{r['params_m']:.1f} M", REPORT_RESULTS.get(n, {}).get("nyu_mse", "–"), f"{r['nyu']['normalized_mse']:.4f}",

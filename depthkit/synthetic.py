@@ -53,7 +53,7 @@ from PIL import Image
 from depthkit.files import atomic_write, atomic_write_bytes
 
 CUES = ("perspective", "occlusion", "relative size", "texture gradient", "shading", "cast shadows", "haze")
-GENERATOR_VERSION = 2  # bump when the pictures change: make_synthetic then regenerates old folders
+GENERATOR_VERSION = 3  # bump when the pictures change: make_synthetic then regenerates old folders
 
 # Surface ids in the per-pixel surface map: the room's six sides, then one id per box. A room side's
 # id is also its face number, 2 * axis + (1 if rays reach it travelling towards +axis): the left
@@ -718,7 +718,7 @@ def make_synthetic(root: str | os.PathLike, n_nyu: int = 64, n_diw: int = 64, se
     """Write a synthetic NYU-layout .mat + split file and DIW-layout JPEGs + CSV under ``root``.
 
     Returns {"nyu": .mat, "nyu_splits": splits.json, "diw_csv": DIW_test.csv, "diw_root": diw folder}
-    (plus "diw_train_val_csv" when ``n_diw_train_val`` > 0). A second call with the same arguments
+    (plus "diw_train_csv" and "diw_val_csv", 90/10 of ``n_diw_train_val``, when it is > 0). A second call with the same arguments
     finds ``root/manifest.json`` and returns at once. ``size`` is (height, width) of the NYU scenes;
     ``workers`` threads render in parallel (default: all CPU cores).
     """
@@ -731,8 +731,8 @@ def make_synthetic(root: str | os.PathLike, n_nyu: int = 64, n_diw: int = 64, se
     diw = root / "diw"
     paths = {"nyu": root / "nyu_depth_v2_labeled.mat", "nyu_splits": root / "splits.json",
              "diw_csv": diw / "DIW_test.csv", "diw_root": diw}
-    if n_diw_train_val:
-        paths["diw_train_val_csv"] = diw / "DIW_train_val.csv"
+    if n_diw_train_val:  # Chen et al.'s published split: DIW_train.csv and DIW_val.csv
+        paths["diw_train_csv"], paths["diw_val_csv"] = diw / "DIW_train.csv", diw / "DIW_val.csv"
     arguments = {"version": GENERATOR_VERSION, "n_nyu": n_nyu, "n_diw": n_diw, "seed": seed,
                  "size": [int(s) for s in size], "n_diw_train_val": n_diw_train_val}
     if _manifest_matches(root, arguments):
@@ -745,10 +745,13 @@ def make_synthetic(root: str | os.PathLike, n_nyu: int = 64, n_diw: int = 64, se
     write_nyu_mat(paths["nyu"], n_nyu, seed, tuple(size), workers)
     write_splits(paths["nyu_splits"], n_nyu, seed)
     write_diw(diw, "DIW_test", n_diw, seed, stream=1, workers=workers)
-    if n_diw_train_val:
-        write_diw(diw, "DIW_train_val", n_diw_train_val, seed, stream=2, workers=workers)
-    else:
-        remove_partition(diw, "DIW_train_val")
+    n_val = max(1, n_diw_train_val // 10) if n_diw_train_val else 0
+    for partition, n, stream in (("DIW_train", n_diw_train_val - n_val, 2), ("DIW_val", n_val, 4)):
+        if n > 0:
+            write_diw(diw, partition, n, seed, stream=stream, workers=workers)
+        else:
+            remove_partition(diw, partition)
+    remove_partition(diw, "DIW_train_val")  # the layout of generator version 2
     manifest = {"arguments": arguments, "seconds": round(time.perf_counter() - start, 1),
                 "files": _manifest_files(root, _dataset_files(root))}
     atomic_write_bytes(root / "manifest.json", json.dumps(manifest, indent=1).encode())

@@ -197,12 +197,14 @@ def mean_depth_baseline(train: DepthData, batch_size: int = 64) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate_baseline(train: DepthData, test: DepthData) -> dict[str, float]:
-    """Normalized MSE of predicting the training-set mean depth map for every test image."""
-    mean_map = mean_depth_baseline(train)
-    depths = test.depths[:].float()
-    pred = mean_map.expand(len(test), -1, -1, -1)
-    return {"normalized_mse": metrics.normalized_mse(pred, depths, depths > 0)}
+def evaluate_baseline(train: DepthData, test: DepthData, batch_size: int = 64) -> dict[str, float]:
+    """Normalized MSE of predicting the training-set mean depth map for every test image (a batch at a time)."""
+    mean_map, total, count = mean_depth_baseline(train), 0.0, 0
+    for batch in batches(test, batch_size):
+        d = batch["depths"].float()
+        total += metrics.normalized_mse(mean_map.expand(len(d), -1, -1, -1), d, d > 0) * len(d)
+        count += len(d)
+    return {"normalized_mse": total / count}
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,11 +299,13 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         desc = f"{name} {stage} epoch {epoch + 1}/{frozen + full}{' (encoder frozen)' if epoch < frozen else ''}"
         loss, steps = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device,
                                       steps_left, progress, desc)
+        t_train = time.perf_counter() - t0
         steps_left = None if steps_left is None else steps_left - steps
         val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,
                        num_workers=profile.num_workers)
         for key, value in [("epoch", epoch + 1), ("train_loss", loss), ("lr", optimizer.param_groups[0]["lr"]),
-                           ("frozen", epoch < frozen), ("steps", steps), ("seconds", time.perf_counter() - t0)]:
+                           ("frozen", epoch < frozen), ("steps", steps), ("train_seconds", t_train),
+                           ("seconds", time.perf_counter() - t0)]:
             history.setdefault(key, []).append(value)
         for key, value in val.items():
             history.setdefault("val_" + key, []).append(value)
@@ -324,7 +328,8 @@ def _better(stage: Stage, value: float, best: float | None) -> float:
 def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, last: Path,
             name: str, stage: str, fingerprint: str) -> tuple[dict, float | None]:
     """Load ``last.pt`` into the model, optimizer and scaler when it is there; return (history, best)."""
-    history: dict[str, list] = {"epoch": [], "train_loss": [], "lr": [], "frozen": [], "steps": [], "seconds": []}
+    history: dict[str, list] = {"epoch": [], "train_loss": [], "lr": [], "frozen": [], "steps": [], "train_seconds": [],
+                               "seconds": []}
     if not last.exists():
         return history, None
     state = load_checkpoint(last)

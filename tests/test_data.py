@@ -828,7 +828,7 @@ def test_download_unknown_name(tmp_path):
 def test_download_table_is_complete():
     for name, items in data.DOWNLOADS.items():
         for item in items:
-            assert set(item) == {"url", "file", "size", "sha256", "extract"}, name
+            assert set(item) == {"url", "file", "size", "sha256", "extract", "confirmed"}, name
             assert item["url"].startswith(("http://", "https://"))
     assert data.DOWNLOADS["nyu"][0]["size"] == 2_972_037_809
     assert set(data.DEFAULT_FOLDERS) == set(data.DOWNLOADS)

@@ -49,7 +49,7 @@ def csv_records(csv_path: Path) -> list[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory) -> dict[str, Path]:
-    """6 NYU-layout scenes at 480x640 and 6 DIW-layout images (with 4 DIW_train_val), written once."""
+    """6 NYU-layout scenes at 480x640 and 6 DIW-layout images (with 4 for Chen's DIW_train + DIW_val), written once."""
     root = tmp_path_factory.mktemp("synthetic") / "syn"
     return syn.make_synthetic(root, n_nyu=6, n_diw=6, seed=3, n_diw_train_val=4)
 
@@ -253,7 +253,8 @@ def test_diw_csv_layout_and_images(small_set):
 
 def test_diw_csv_reads_through_the_real_reader_and_agrees_with_depth(small_set):
     data = pytest.importorskip("depthkit.data")
-    for csv_key, partition, stream, n in (("diw_csv", "DIW_test", 1, 6), ("diw_train_val_csv", "DIW_train_val", 2, 4)):
+    for csv_key, partition, stream, n in (("diw_csv", "DIW_test", 1, 6), ("diw_train_csv", "DIW_train", 2, 3),
+                                          ("diw_val_csv", "DIW_val", 4, 1)):
         pairs = data.read_diw_csv(small_set[csv_key], image_root=small_set["diw_root"])
         assert len(pairs) == n
         for i, pair in enumerate(pairs):
@@ -264,8 +265,9 @@ def test_diw_csv_reads_through_the_real_reader_and_agrees_with_depth(small_set):
             assert pair.relation == (1 if za > zb else -1)
             assert data.load_rgb(pair.image).shape == (pair.height, pair.width, 3)
     test_names = {p.image.name for p in data.read_diw_csv(small_set["diw_csv"])}
-    val_names = {p.image.name for p in data.read_diw_csv(small_set["diw_train_val_csv"])}
-    assert not test_names & val_names
+    train_names = {p.image.name for p in data.read_diw_csv(small_set["diw_train_csv"])}
+    val_names = {p.image.name for p in data.read_diw_csv(small_set["diw_val_csv"])}
+    assert not test_names & val_names and not test_names & train_names and not train_names & val_names
 
 
 # ----------------------------------------------------------------------------------------------

@@ -26,22 +26,27 @@ DIW_PAGE = "http://www-personal.umich.edu/~wfchen/depth-in-the-wild/"
 _DIW_HOST = "https://vl-lab.eecs.umich.edu/data/nips2016/"
 
 # name -> files: url, file name in the dataset's folder, size in bytes and sha256 when published
-# (None otherwise), and whether it is a tar archive to unpack in that folder.
+# (None otherwise), whether it is a tar archive to unpack in that folder, and whether its address
+# was confirmed. Chen et al.'s README (princeton-vl/relative_depth) fetches the annotations as
+# DIW_Annotations_splitted.tar.gz from the vl-lab host: DIW_test.csv, DIW_train.csv, DIW_val.csv.
+# The image archives are published on the project page; their direct address is a guess on the
+# same host, tried first; when it fails the message says what to fetch from the page and where
+# to put it. An archive dropped into the folder by hand is unpacked and used without a download.
 DOWNLOADS: dict[str, list[dict]] = {
     "nyu": [
         {"url": NYU_URL, "file": "nyu_depth_v2_labeled.mat", "size": NYU_SIZE,
          "sha256": "2d724b0c0ab358aa1ce5df855e5bd14a2279ab7202efe22f32a30d612dcb86aa",
-         "extract": False},
+         "extract": False, "confirmed": True},
     ],
-    "diw": [  # annotations (DIW_test.csv, DIW_train_val.csv) + the test images the report used
-        {"url": _DIW_HOST + "DIW_Annotations.tar.gz", "file": "DIW_Annotations.tar.gz",
-         "size": None, "sha256": None, "extract": True},
+    "diw": [  # annotations (DIW_test/train/val.csv) + the test images the report used
+        {"url": _DIW_HOST + "DIW_Annotations_splitted.tar.gz", "file": "DIW_Annotations_splitted.tar.gz",
+         "size": None, "sha256": None, "extract": True, "confirmed": True},
         {"url": _DIW_HOST + "DIW_test.tar.gz", "file": "DIW_test.tar.gz",
-         "size": None, "sha256": None, "extract": True},
+         "size": None, "sha256": None, "extract": True, "confirmed": False},
     ],
-    "diw_train_val": [  # only for Chen et al.'s protocol (train on DIW_train_val): very large
+    "diw_train_val": [  # only for Chen et al.'s protocol (train on DIW_train, validate on DIW_val): very large
         {"url": _DIW_HOST + "DIW_train_val.tar.gz", "file": "DIW_train_val.tar.gz",
-         "size": None, "sha256": None, "extract": True},
+         "size": None, "sha256": None, "extract": True, "confirmed": False},
     ],
 }
 DEFAULT_FOLDERS = {"nyu": "real", "diw": "real/diw", "diw_train_val": "real/diw"}  # in data_dir()
@@ -74,9 +79,13 @@ def download(name: str, root: PathLike | None = None, timeout: float = 10.0) -> 
 def _manual_hint(item: dict, dest: Path) -> str:
     """Tell the user what to fetch by hand and where to put it."""
     size = f" ({item['size']:,} bytes)" if item.get("size") else ""
-    where = f"unpack it in {dest.parent}" if item["extract"] else f"save it as {dest}"
-    return (f"Download {item['url']}{size} by hand (project page for DIW: {DIW_PAGE}) and {where}; "
-            f"see data/README.md.")
+    if item["extract"]:
+        where = f"save it as {dest} (it is unpacked there on the next run of the same command)"
+    else:
+        where = f"save it as {dest}"
+    source = item["url"] if item.get("confirmed", True) else (
+        f"the DIW project page {DIW_PAGE} (its direct address is not published; {item['url']} was tried)")
+    return f"Download {item['file']}{size} by hand from {source} and {where}; see data/README.md."
 
 
 def _check_host(url: str, timeout: float) -> None:

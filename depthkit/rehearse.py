@@ -1,0 +1,145 @@
+"""A full-size rehearsal of the ``report`` profile on files written in the real layouts.
+
+``python -m depthkit rehearse [--diw-images N] [--steps S] [--device D] [--keep DIR]`` writes a
+1,449-frame 640x480 MATLAB v7.3 NYU file and a ``DIW_test.csv`` of N records (default 74,441, the
+size of the real DIW_test) over JPEGs of 250-500 pixels a side into a temporary data folder, then
+runs the whole ``report`` reproduction on them (caches, both models on NYU then DIW, evaluation,
+results) with every stage capped at S optimizer steps and S evaluation batches. It prints what a
+real run will cost: cache preparation speed, seconds per training step, peak memory of the whole
+process tree, and the size of the caches on disk.
+
+The pictures are the embedded synthetic scenes; only a few hundred distinct DIW images are drawn,
+and the N records point at hard links to them (distinct names, the real count of files).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from depthkit.config import get_profile, repo_root
+from depthkit.files import atomic_write_bytes
+from depthkit.memory import PeakMemory
+from depthkit.synthetic import available_cores, render_scene, scene_rng, write_nyu_mat
+
+DIW_TEST_IMAGES = 74_441  # images in the published DIW_test partition (MiDaS's paper; Chen et al.)
+AUTHORS_PREFIX = "/home/wfchen/DIW/DIW_test"  # an absolute path of the authors' machine, re-rooted on read
+
+
+def write_rehearsal_data(root: Path, diw_images: int = DIW_TEST_IMAGES, nyu_frames: int = 1449,
+                         distinct: int = 300, seed: int = 0) -> dict[str, Path]:
+    """Write NYU and DIW files in the real layouts under ``root`` (as ``DEPTHKIT_DATA`` expects them)."""
+    real, diw = root / "real", root / "real" / "diw"
+    (diw / "DIW_test").mkdir(parents=True, exist_ok=True)
+    shutil.copy(repo_root() / "data" / "nyu_splits.json", root / "nyu_splits.json")
+    write_nyu_mat(real / "nyu_depth_v2_labeled.mat", nyu_frames, seed, (480, 640), available_cores())
+    originals, annotations = root / "distinct", []
+    originals.mkdir(exist_ok=True)
+    for k in range(min(distinct, diw_images)):
+        rng = scene_rng(seed, 3, k)
+        h, w = (int(v) for v in rng.integers(250, 501, size=2))
+        scene = render_scene(rng, h, w)
+        buffer = io.BytesIO()
+        Image.fromarray(scene["image"]).save(buffer, format="JPEG", quality=90)
+        atomic_write_bytes(originals / f"{k}.jpg", buffer.getvalue())
+        annotations.append(_random_pair(scene["depth"], rng))
+    lines = []
+    for i in range(diw_images):
+        k = i % len(annotations)
+        name = f"rehearsal_{i:06d}.thumb"
+        target = diw / "DIW_test" / name
+        if not target.exists():
+            os.link(originals / f"{k}.jpg", target)
+        lines += [f"{AUTHORS_PREFIX}/{name}", annotations[k]]
+    atomic_write_bytes(diw / "DIW_test.csv", ("\n".join(lines) + "\n").encode())
+    return {"nyu": real / "nyu_depth_v2_labeled.mat", "diw_csv": diw / "DIW_test.csv"}
+
+
+def _random_pair(depth: np.ndarray, rng: np.random.Generator) -> str:
+    """A DIW annotation line (1-based ``y_A,x_A,y_B,x_B,rel,width,height``) for two random points."""
+    h, w = depth.shape
+    while True:
+        ya, yb = rng.integers(0, h, size=2)
+        xa, xb = rng.integers(0, w, size=2)
+        if depth[ya, xa] != depth[yb, xb]:
+            rel = ">" if depth[ya, xa] > depth[yb, xb] else "<"
+            return f"{ya + 1},{xa + 1},{yb + 1},{xb + 1},{rel},{w},{h}"
+
+
+@contextmanager
+def _data_folders(root: Path) -> Iterator[None]:
+    """Point DEPTHKIT_DATA / _RUNS / _FIGURES into ``root`` for the duration."""
+    keys = ("DEPTHKIT_DATA", "DEPTHKIT_RUNS", "DEPTHKIT_FIGURES")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update(DEPTHKIT_DATA=str(root), DEPTHKIT_RUNS=str(root / "runs"), DEPTHKIT_FIGURES=str(root / "figures"))
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob("*") if p.is_file())
+
+
+def rehearse(diw_images: int = DIW_TEST_IMAGES, steps: int = 2, device: str | None = None,
+             keep: str | Path | None = None, models: tuple[str, ...] = ("lraspp", "unetpp")) -> dict:
+    """Write report-scale files, run the ``report`` reproduction capped at ``steps`` per stage, measure it."""
+    from depthkit.pipeline import prepare_data
+    from depthkit.reproduce import reproduce
+
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="depthkit-rehearsal-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        write_rehearsal_data(root, diw_images)
+        t_write = time.perf_counter() - t0
+        profile = get_profile("report").replace(pretrained=False, device=device or "auto")
+        with _data_folders(root), PeakMemory() as memory:
+            prepared = prepare_data(profile)
+            results = reproduce(profile, models=models, out=root / "figures", device=device, progress=False,
+                                max_steps=steps)
+        h = results["histories"]
+        row = {"diw_images": diw_images, "nyu_frames": 1449, "steps": steps, "device": results["provenance"]["device"],
+               "write_s": t_write, "nyu_prep_img_s": 1449 / max(prepared.seconds["nyu"], 1e-9),
+               "diw_prep_img_s": diw_images / max(prepared.seconds["DIW_test"], 1e-9),
+               "prep_s": prepared.seconds,
+               "s_per_step": {k: sum(v["train_seconds"]) / max(sum(v["steps"]), 1) for k, v in h.items()},
+               "peak_anon_gb": None if memory.peak_bytes is None else memory.peak_bytes / 1e9,
+               "cache_gb": _folder_bytes(root / "cache") / 1e9, "wall_s": time.perf_counter() - t0,
+               "batch_size": profile.batch_size, "size": profile.size}
+        (root / "rehearsal.json").write_text(json.dumps(row, indent=2))
+        return row
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def format_rehearsal(row: dict) -> str:
+    """The rehearsal's measurements as a Markdown table."""
+    lines = [f"Rehearsal of the `report` profile: {row['diw_images']:,} DIW images + {row['nyu_frames']:,} NYU frames "
+             f"(synthetic pictures in the real file layouts), {row['size']}x{row['size']}, batch {row['batch_size']}, "
+             f"{row['steps']} steps and {row['steps']} evaluation batches per stage, on {row['device']}.", "",
+             "| measurement | value |", "|---|---|",
+             f"| NYU cache preparation | {row['nyu_prep_img_s']:.0f} images/s ({row['prep_s']['nyu']:.0f} s) |",
+             f"| DIW cache preparation | {row['diw_prep_img_s']:.0f} images/s ({row['prep_s']['DIW_test']:.0f} s) |"]
+    for run, seconds in row["s_per_step"].items():
+        lines.append(f"| {run}: seconds per training step | {seconds:.2f} |")
+    peak = "n/a (not Linux)" if row["peak_anon_gb"] is None else f"{row['peak_anon_gb']:.2f} GB"
+    lines += [f"| peak anonymous memory, whole process tree | {peak} |",
+              f"| caches on disk (NYU + DIW) | {row['cache_gb']:.2f} GB |",
+              f"| wall time (writing the files: {row['write_s']:.0f} s) | {row['wall_s'] / 60:.1f} min |"]
+    return "\n".join(lines)
