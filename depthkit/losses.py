@@ -44,7 +44,7 @@ def valid_mask(target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
 def check_pairs(
     pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Validate pairs for a pair loss or metric: returns ``pairs [B, P, 4]`` (long), ``relation [B, P]``, ``mask [B, P]``.
+    """Validate pairs for a pair loss or metric: ``(pairs [B, P, 4] long, relation [B, P], mask [B, P])``.
 
     Accepts one pair per image (``pairs [B, 4]``, ``relation [B]``) as well as ``[B, P, 4]``,
     ``[B, P]``. ``mask`` (default: all True) marks real pairs; padded pairs may hold anything.

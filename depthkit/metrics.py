@@ -147,7 +147,7 @@ def whdr(
     mask: torch.Tensor | None = None,
     rescale: bool = False,
 ) -> float:
-    """WHDR / WKDR at ratio threshold ``delta``: the share of pairs whose predicted relation disagrees with ``relation``.
+    """WHDR / WKDR at ratio threshold ``delta``: the share of pairs whose predicted relation is wrong.
 
     The Weighted Kinect Disagreement Rate of Zoran et al. ("Learning ordinal relationships for
     mid-level vision", ICCV 2015), called Weighted Human Disagreement Rate by Chen et al.
@@ -282,7 +282,7 @@ def eigen_crop_mask(height: int, width: int, device: torch.device | str | None =
 
 
 def masked_median(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """``[B]``: the median of each image's valid values, as ``numpy.median`` (even count: mean of the two middle values).
+    """``[B]``: each image's median over valid values, as ``numpy.median`` (even count: mean of the middle two).
 
     ``torch.median`` returns the *lower* of the two middle values instead. NaN for an image
     without valid values. ``x`` must be finite where ``valid``.
