@@ -41,8 +41,16 @@ def valid_mask(target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
     return valid
 
 
-def _as_pairs(pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | None):
-    """Accept one pair per image (``[B, 4]``, ``[B]``) as well as ``[B, P, 4]``, ``[B, P]``."""
+def check_pairs(
+    pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Validate pairs for a pair loss or metric: ``(pairs [B, P, 4] long, relation [B, P], mask [B, P])``.
+
+    Accepts one pair per image (``pairs [B, 4]``, ``relation [B]``) as well as ``[B, P, 4]``,
+    ``[B, P]``. ``mask`` (default: all True) marks real pairs; padded pairs may hold anything.
+    Raises ``ValueError`` for wrong shapes or a relation outside {-1, 0, +1} on a real pair.
+    Shared by :func:`ranking_loss` and every pair metric in :mod:`depthkit.metrics`.
+    """
     if pairs.dim() == 2:  # DIW: exactly one pair per image
         pairs = pairs[:, None]
         relation = relation.reshape(-1, 1)
@@ -60,6 +68,9 @@ def _as_pairs(pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | 
         b, p = (int(i) for i in bad.nonzero()[0])
         raise ValueError(f"relation[{b}, {p}] = {relation[b, p].item()}: expected -1, 0 or +1")
     return pairs.long(), relation, mask.bool()
+
+
+_as_pairs = check_pairs  # the old private name, kept for code written against it
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,30 +134,47 @@ def _mean_over_images(per_image: torch.Tensor) -> torch.Tensor:
     return per_image[keep].mean()
 
 
-def normalized_mse(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """The report's loss: per-image min-max to [0, 1] of prediction and depth, MSE over valid pixels.
+def normalized_mse(
+    pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None = None, reduction: str = "mean"
+) -> torch.Tensor:
+    """The report's training loss: per-image min-max to [0, 1] of prediction and depth, MSE over valid pixels.
 
     ``mask`` (same shape as ``depth``) marks valid pixels; the default is every finite pixel.
-    For Kinect depth with holes pass ``mask=depth > 0``. The result is the mean over images.
+    For Kinect depth with holes pass ``mask=depth > 0``. Returns a tensor with a gradient:
+    ``reduction="mean"`` the mean over the images that have valid pixels (``0`` with a gradient
+    path when none has, so a training step never breaks), ``"none"`` the ``[B]`` per-image
+    values (NaN for an image without valid pixels).
+
+    :func:`depthkit.metrics.normalized_mse` is the *metric* built on this function: it detaches,
+    returns a Python float, rejects non-finite predictions and raises when no image is scorable.
     """
-    return _mean_over_images(normalized_mse_per_image(pred, depth, mask))
+    per_image = normalized_mse_per_image(pred, depth, mask)
+    if reduction == "none":
+        return per_image
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    return _mean_over_images(per_image)
 
 
 def ssi_loss(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Scale-and-shift-invariant MSE (MiDaS's L_ssimse) against the [0, 1]-normalized depth.
+    """Scale-and-shift-invariant MSE, MiDaS's L_ssimse, against the [0, 1]-normalized depth.
 
-    Per image, the target is min-max normalized (as in :func:`normalized_mse`) and the
-    prediction is aligned to it by the least-squares scale ``s`` and shift ``t``; the loss is
-    the mean *squared* error of ``s * pred + t`` over valid pixels, averaged over images.
-    ``s, t`` are a differentiable closed form of ``pred``. MiDaS works on disparity; we keep
-    depth (larger = farther). Because min-max normalization is one particular scale and shift,
-    ``ssi_loss <= normalized_mse`` always: the gap is what the alignment buys. Note that ``s``
-    may come out negative, so this loss alone cannot tell near from far (``ssi_loss(-d, d) == 0``).
+    Ranftl et al., "Towards Robust Monocular Depth Estimation: Mixing Datasets for Zero-shot
+    Cross-dataset Transfer", TPAMI 2020 (MiDaS), eq. for L_ssimse: per image,
+    ``1 / (2M) * sum_i (s * d_i + t - d*_i)^2`` over the ``M`` valid pixels, with ``s, t`` the
+    least-squares scale and shift; the batch loss is the mean over images. We carry the same
+    ``1 / (2M)``, so this is *half* the mean squared error of the aligned prediction.
+
+    Per image, the target ``d*`` is min-max normalized (as in :func:`normalized_mse`) and ``s, t``
+    are a differentiable closed form of ``pred``. MiDaS works on disparity; we keep depth (larger
+    = farther). Because min-max normalization is one particular scale and shift,
+    ``2 * ssi_loss <= normalized_mse`` always: the gap is what the alignment buys. ``s`` may come
+    out negative, so this loss alone cannot tell near from far (``ssi_loss(-d, d) == 0``).
     """
     valid = valid_mask(depth, mask)
     target = normalize_depth(depth, valid)
     aligned = align_scale_shift(as_b1hw(pred), target, valid)
-    return _mean_over_images(masked_mean((aligned - target) ** 2, valid))
+    return _mean_over_images(0.5 * masked_mean((aligned - target) ** 2, valid))
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,7 +216,7 @@ def ranking_loss(
     Padded pairs: pass ``mask [B, P]`` with ``False`` for "no pair" (their coordinates and
     relation are ignored). ``pairs [B, 4]`` with ``relation [B]`` (one pair per image) works too.
     """
-    pairs, relation, mask = _as_pairs(pairs, relation, mask)
+    pairs, relation, mask = check_pairs(pairs, relation, mask)
     pairs = pairs.masked_fill(~mask[..., None], 0)  # padded pairs may hold any coordinates
     z_a, z_b = pair_values(pred, pairs)
     diff = z_a - z_b

@@ -1,24 +1,41 @@
-"""Evaluation: ordinal accuracy and WHDR on point pairs, standard NYU depth metrics, normalized MSE.
+"""Evaluation: ordinal accuracy and WHDR/WKDR on point pairs, standard NYU depth metrics, normalized MSE.
 
 Same shapes and sign convention as :mod:`depthkit.losses`: depth-like values are larger =
-farther, ``relation = +1`` means A is farther than B, pairs are 0-based ``(ya, xa, yb, xb)``.
-Every function here runs without gradients and returns plain Python floats (or a per-image
-tensor where asked).
+farther, ``relation = +1`` means A is farther than B, pairs are 0-based ``(ya, xa, yb, xb)``,
+predictions are ``[B, 1, H, W]``. Every function here runs without gradients and returns plain
+Python floats (or a per-image tensor where asked).
+
+Non-finite predictions are an error, not a number: every metric that scores a prediction
+(:func:`ordinal_accuracy`, :func:`whdr`, :func:`predicted_relation`, :func:`normalized_mse`,
+:func:`depth_metrics`) raises ``ValueError("prediction has N non-finite values (NaN/inf) of M
+...")`` when any predicted value, masked or not, is NaN or infinite, instead of silently
+returning NaN. (Non-finite *ground truth* is different: it marks invalid pixels and is skipped.)
+
+Pair metrics, precisely (DESIGN.md, "Ordinal metrics, precisely"):
+
+* ``ordinal_accuracy`` and ``whdr(..., delta=0)``: the predicted relation is the sign of the raw
+  difference ``z_A - z_B`` (taken in float64), as in Chen et al.'s DIW test script; an exact tie
+  predicts "equal", which is wrong for every ordered (``r = +-1``) pair.
+* ``whdr(..., delta>0)``: WKDR with the ratio test of Zoran et al. on the predicted depth as is.
+
+Depth metrics come in two protocols: ``"eigen"`` (the published NYU protocol, comparable with
+papers) and ``"resized"`` (at the training resolution, no crop: label such numbers as ours).
 """
 from __future__ import annotations
 
 import warnings
 
 import torch
+import torch.nn.functional as F
 
+from depthkit import losses
 from depthkit.losses import (
     EPS,
-    _as_pairs,
     align_scale_shift,
     as_b1hw,
+    check_pairs,
     masked_mean,
     normalize_depth,
-    normalized_mse_per_image,
     pair_values,
     valid_mask,
 )
@@ -26,6 +43,19 @@ from depthkit.losses import (
 # The Eigen et al. (2014) evaluation crop of NYU Depth V2, in the 480 x 640 frame: rows 45..470,
 # columns 41..600 (the border where the Kinect depth was filled in / does not overlap the RGB).
 EIGEN_CROP_480x640 = (45, 471, 41, 601)  # top, bottom, left, right (bottom/right exclusive)
+NYU_FRAME = (480, 640)  # height, width of an NYU Depth V2 frame
+
+PROTOCOLS = ("resized", "eigen")
+
+
+def check_finite(pred: torch.Tensor, what: str = "prediction") -> None:
+    """Raise ``ValueError`` naming how many values of ``pred`` are NaN or infinite (if any are)."""
+    bad = int((~torch.isfinite(pred)).sum())
+    if bad:
+        raise ValueError(
+            f"{what} has {bad} non-finite values (NaN/inf) of {pred.numel()}: "
+            "the model diverged or was fed invalid input; metrics refuse to turn it into NaN"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -33,53 +63,78 @@ EIGEN_CROP_480x640 = (45, 471, 41, 601)  # top, bottom, left, right (bottom/righ
 # --------------------------------------------------------------------------------------------
 
 
-def _checked_pairs(pred, pairs, relation, mask):
-    """Validated pairs, the gathered ``z_A - z_B`` per pair, and the pair mask."""
-    pairs, relation, mask = _as_pairs(pairs, relation, mask)
-    if not mask.any():
-        raise ValueError("no valid pairs to score (the pair mask is all False)")
-    z_a, z_b = pair_values(pred, pairs.masked_fill(~mask[..., None], 0))
-    return z_a, z_b, relation, mask
+def ratio_relation(d_a: torch.Tensor, d_b: torch.Tensor, delta: float) -> torch.Tensor:
+    """The ratio test of Zoran et al.: +1 if ``d_A / d_B > 1 + delta``, -1 if ``d_B / d_A > 1 + delta``, else 0.
+
+    Computed as ``d_A > (1 + delta) * d_B`` in float64 (no division, no float32 rounding).
+    Needs positive values for ``delta > 0``; with ``delta = 0`` it is ``sign(d_A - d_B)`` for
+    values of any sign. Returns a long tensor shaped like ``d_a``.
+    """
+    if delta < 0:
+        raise ValueError(f"delta must be >= 0, got {delta}")
+    d_a, d_b = d_a.double(), d_b.double()
+    rel = torch.zeros(d_a.shape, dtype=torch.long, device=d_a.device)
+    rel[d_a > (1 + delta) * d_b] = 1
+    rel[d_b > (1 + delta) * d_a] = -1
+    return rel
+
+
+def _relations(
+    pred: torch.Tensor, pairs: torch.Tensor, mask: torch.Tensor, delta: float, rescale: bool
+) -> torch.Tensor:
+    """Predicted relation ``[B, P]`` of already-checked pairs; padded pairs (``~mask``) read pixel (0, 0)."""
+    pred = as_b1hw(pred.detach(), "pred")
+    check_finite(pred)
+    pairs = pairs.masked_fill(~mask[..., None], 0)
+    if delta > 0 and rescale:
+        pred = normalize_depth(pred.double()) + 1.0  # onto [1, 2], in float64: no new ties
+    z_a, z_b = pair_values(pred, pairs)
+    if delta > 0 and not rescale:
+        bad = int(((z_a <= 0) | (z_b <= 0))[mask].sum())
+        if bad:
+            raise ValueError(
+                f"the ratio test (delta={delta} > 0) needs positive predicted depth, but {bad} of "
+                f"{int(mask.sum())} pairs touch a value <= 0: pass depth (e.g. exp of a log-depth "
+                "output, or an aligned prediction), use delta=0, or rescale=True (not the published protocol)"
+            )
+    return ratio_relation(z_a, z_b, delta)
 
 
 @torch.no_grad()
 def ordinal_accuracy(
     pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | None = None
 ) -> float:
-    """Fraction of pairs ordered correctly, ``sign(z_A - z_B) == r``: the report's DIW figure.
+    """Fraction of pairs with ``sign(z_A - z_B) == r`` on the raw output: the report's DIW figure.
 
-    Meant for DIW, whose pairs are never "equal"; an ``r = 0`` pair only counts as correct on
-    an exact tie, so score such pairs with :func:`whdr`.
+    The difference is taken in float64 on the raw prediction (no rescaling), so values that
+    differ in the last float32 bit are still ordered. Exact ties count wrong for ordered pairs,
+    as in Chen et al.'s DIW test script. Meant for DIW, whose pairs are never "equal"; an
+    ``r = 0`` pair only counts as correct on an exact tie, so score such pairs with :func:`whdr`.
     """
-    z_a, z_b, relation, mask = _checked_pairs(pred, pairs, relation, mask)
-    correct = torch.sign(z_a - z_b) == relation.to(z_a.dtype).sign()
-    return float(correct[mask].float().mean())
+    pairs, relation, mask = check_pairs(pairs, relation, mask)
+    if not mask.any():
+        raise ValueError("no valid pairs to score (the pair mask is all False)")
+    correct = _relations(pred, pairs, mask, 0.0, False) == relation.long()
+    return float(correct[mask].double().mean())
 
 
 @torch.no_grad()
 def predicted_relation(
-    pred: torch.Tensor, pairs: torch.Tensor, delta: float = 0.1, rescale: bool = True
+    pred: torch.Tensor, pairs: torch.Tensor, *, delta: float, rescale: bool = False
 ) -> torch.Tensor:
-    """``[B, P]`` in {-1, 0, +1}: the ratio test of Zoran et al. on the prediction.
+    """``[B, P]`` in {-1, 0, +1}: the ratio test of Zoran et al. with threshold ``1 + delta`` on the prediction.
 
     ``+1`` if ``z_A / z_B > 1 + delta``, ``-1`` if ``z_B / z_A > 1 + delta``, else ``0`` ("equal").
-    The ratio test needs positive, depth-like values. Our networks predict *relative* depth of
-    any sign and offset, so with ``rescale=True`` each image's prediction is first mapped
-    linearly onto [1, 2] (its minimum -> 1, its maximum -> 2; order is kept). ``delta`` then
-    reads as "a difference of about delta to 2 delta of the image's predicted depth range".
-    With ``rescale=False`` the raw values are used and must be positive (e.g. metric depth).
+    ``delta = 0``: the sign of the raw difference ``z_A - z_B`` (any sign of values allowed).
+    ``delta > 0``: the ratio test on the prediction *as is*, which must then be positive,
+    depth-like (e.g. metres); a non-positive value at a pair raises ``ValueError``.
+    ``rescale=True`` (not the published protocol, for outputs of arbitrary sign) first maps
+    each image linearly onto [1, 2] (min -> 1, max -> 2; in float64), so that ``delta`` reads as a
+    share of the image's predicted range; it has no effect with ``delta = 0``.
     """
-    if pairs.dim() == 2:
-        pairs = pairs[:, None]
-    z = normalize_depth(pred) + 1.0 if rescale else as_b1hw(pred, "pred")
-    z_a, z_b = pair_values(z, pairs)
-    if not rescale and ((z_a <= 0).any() or (z_b <= 0).any()):
-        raise ValueError("the ratio test needs positive predictions: use rescale=True for relative depth")
-    ratio = z_a / z_b
-    rel = torch.zeros_like(ratio, dtype=torch.long)
-    rel[ratio > 1 + delta] = 1
-    rel[ratio < 1 / (1 + delta)] = -1
-    return rel
+    pairs = pairs[:, None] if pairs.dim() == 2 else pairs
+    mask = torch.ones(pairs.shape[:2], dtype=torch.bool, device=pairs.device)
+    return _relations(pred, pairs.long(), mask, delta, rescale)
 
 
 @torch.no_grad()
@@ -87,23 +142,34 @@ def whdr(
     pred: torch.Tensor,
     pairs: torch.Tensor,
     relation: torch.Tensor,
-    delta: float = 0.1,
+    *,
+    delta: float,
     mask: torch.Tensor | None = None,
-    rescale: bool = True,
+    rescale: bool = False,
 ) -> float:
-    """Weighted Human Disagreement Rate (Zoran et al. WKDR, Chen et al. WHDR), all weights 1.
+    """WHDR / WKDR at ratio threshold ``delta``: the share of pairs whose predicted relation is wrong.
 
-    The fraction of pairs whose predicted relation (ratio test with threshold ``1 + delta``,
-    see :func:`predicted_relation`) differs from the ground-truth ``relation``. Lower is better.
-    On DIW, which has no equal pairs, Chen et al.'s WHDR is ``whdr(..., delta=0)`` =
-    ``1 - ordinal_accuracy`` (up to exact ties).
+    The Weighted Kinect Disagreement Rate of Zoran et al. ("Learning ordinal relationships for
+    mid-level vision", ICCV 2015), called Weighted Human Disagreement Rate by Chen et al.
+    ("Single-image depth perception in the wild", NIPS 2016), with all weights 1. Lower is better.
+
+    * Ground truth ``relation`` comes from the depth ratio: A farther (+1) when
+      ``d_A / d_B > 1 + delta``, closer (-1) when ``d_B / d_A > 1 + delta``, else equal (0); for
+      NYU use :func:`sample_pairs` with the *same* ``delta``; DIW's annotations are +-1.
+    * The predicted relation is the same ratio test on the predicted depth, not rescaled
+      (:func:`predicted_relation`). With ``delta > 0`` the prediction must be positive at every
+      scored pair, else ``ValueError`` (the ratio test is undefined); ``rescale=True`` maps each
+      image onto [1, 2] first, a convenience for relative depth that is *not* the published metric.
+    * ``delta = 0`` is Chen et al.'s DIW WHDR: the sign of the raw ``z_A - z_B`` (float64), exact
+      ties wrong for ordered pairs; then ``whdr == 1 - ordinal_accuracy``.
+
+    ``delta`` is keyword-only and has no default: every caller states which threshold it scores.
     """
-    pairs, relation, mask = _as_pairs(pairs, relation, mask)
+    pairs, relation, mask = check_pairs(pairs, relation, mask)
     if not mask.any():
         raise ValueError("no valid pairs to score (the pair mask is all False)")
-    pairs = pairs.masked_fill(~mask[..., None], 0)
-    wrong = predicted_relation(pred, pairs, delta=delta, rescale=rescale) != relation.long()
-    return float(wrong[mask].float().mean())
+    wrong = _relations(pred, pairs, mask, delta, rescale) != relation.long()
+    return float(wrong[mask].double().mean())
 
 
 @torch.no_grad()
@@ -144,14 +210,6 @@ def sample_pairs(
     return (pairs[0], relation[0]) if single else (pairs, relation)
 
 
-def _ratio_relation(d_a: torch.Tensor, d_b: torch.Tensor, delta: float) -> torch.Tensor:
-    """+1 / -1 / 0 from the ratio test on positive depths."""
-    rel = torch.zeros(d_a.shape, dtype=torch.long)
-    rel[d_a > (1 + delta) * d_b] = 1
-    rel[d_b > (1 + delta) * d_a] = -1
-    return rel
-
-
 def _sample_image(depth, valid, n, delta, equal_fraction, generator, index):
     """Pairs and relations for one ``[H, W]`` depth map (see :func:`sample_pairs`)."""
     h, w = depth.shape
@@ -164,7 +222,7 @@ def _sample_image(depth, valid, n, delta, equal_fraction, generator, index):
     b = (a + torch.randint(1, len(points), (draws,), generator=generator)) % len(points)
     a, b = points[a], points[b]
     flat = depth.flatten().cpu()
-    rel = _ratio_relation(flat[a], flat[b], delta)
+    rel = ratio_relation(flat[a], flat[b], delta)
     if equal_fraction is not None:
         order = _pick_equal_share(rel == 0, n, equal_fraction)
         a, b, rel = a[order], b[order], rel[order]
@@ -191,16 +249,22 @@ def _pick_equal_share(is_equal: torch.Tensor, n: int, fraction: float) -> torch.
 def normalized_mse(
     pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None = None, reduction: str = "mean"
 ) -> float | torch.Tensor:
-    """The report's "NYU test MSE": min-max normalized MSE per image; ``"mean"`` over images or ``"none"``.
+    """The report's "NYU test MSE" as a metric: a float (``"mean"`` over images) or the ``[B]`` values (``"none"``).
 
-    ``reduction="none"`` returns the ``[B]`` per-image values (NaN for an image without valid
-    pixels), so a dataset mean can be taken over all images of all batches.
+    The number is :func:`depthkit.losses.normalized_mse` (the training loss, which returns a
+    tensor with a gradient), computed here without gradients, with two differences: a
+    non-finite prediction raises ``ValueError``, and ``"mean"`` raises when no image has a valid
+    pixel (the loss returns 0 then). ``reduction="none"`` returns the detached ``[B]`` per-image
+    values (NaN for an image without valid pixels), so a dataset mean can be taken over all
+    images of all batches.
     """
-    per_image = normalized_mse_per_image(pred.detach(), depth, mask)
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    pred = pred.detach()
+    check_finite(pred)
+    per_image = losses.normalized_mse(pred, depth, mask, reduction="none")
     if reduction == "none":
         return per_image
-    if reduction != "mean":
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     keep = ~torch.isnan(per_image)
     if not keep.any():
         raise ValueError("no image has a valid depth pixel")
@@ -217,6 +281,21 @@ def eigen_crop_mask(height: int, width: int, device: torch.device | str | None =
     return crop
 
 
+def masked_median(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``[B]``: each image's median over valid values, as ``numpy.median`` (even count: mean of the middle two).
+
+    ``torch.median`` returns the *lower* of the two middle values instead. NaN for an image
+    without valid values. ``x`` must be finite where ``valid``.
+    """
+    flat = torch.where(valid, x, torch.full_like(x, float("inf"))).flatten(1).double()
+    count = valid.flatten(1).sum(dim=1)
+    ordered = flat.sort(dim=1).values  # the valid values first, the +inf fill after them
+    lo = ((count - 1) // 2).clamp_min(0)
+    hi = (count // 2).clamp_max(flat.shape[1] - 1)
+    middle = 0.5 * (ordered.gather(1, lo[:, None]) + ordered.gather(1, hi[:, None])).squeeze(1)
+    return torch.where(count > 0, middle, torch.full_like(middle, float("nan"))).to(x.dtype)
+
+
 def _align(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, align: str | None) -> torch.Tensor:
     """Bring a relative prediction to the scale of ``gt`` per image: median ratio, least squares, or not."""
     if align is None:
@@ -225,9 +304,8 @@ def _align(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, align: str
         return align_scale_shift(pred, gt, valid)
     if align != "median":
         raise ValueError(f"align must be 'median', 'lstsq' or None, got {align!r}")
-    nan = torch.full_like(pred, float("nan"))
-    med_pred = torch.where(valid, pred, nan).flatten(1).nanmedian(dim=1).values.view(-1, 1, 1, 1)
-    med_gt = torch.where(valid, gt, nan).flatten(1).nanmedian(dim=1).values.view(-1, 1, 1, 1)
+    med_pred = masked_median(pred, valid).view(-1, 1, 1, 1)
+    med_gt = masked_median(gt, valid).view(-1, 1, 1, 1)
     positive = med_pred > EPS
     if not positive.all():
         warnings.warn(
@@ -247,16 +325,41 @@ def depth_metrics(
     eigen_crop: bool = False,
     min_depth: float = 1e-3,
     max_depth: float = 10.0,
+    protocol: str = "resized",
 ) -> dict[str, float]:
-    """Standard NYU metrics: abs_rel, sq_rel, rmse, rmse_log, log10, delta1..3 (mean over images).
+    """Standard NYU metrics: abs_rel, sq_rel, rmse, rmse_log, log10, delta1..3, computed per image then the mean.
 
-    Valid pixels: ``min_depth < gt < max_depth`` (metres), finite, inside ``mask`` and, with
-    ``eigen_crop``, inside the Eigen crop scaled to the image size. Our models predict relative
-    depth, so each image is first aligned to ``gt``: ``"median"`` scales by median(gt)/median(pred),
-    ``"lstsq"`` fits scale and shift, ``None`` uses the prediction as metres. The aligned
-    prediction is clamped to ``[min_depth, max_depth]`` before logs and ratios.
+    ``protocol="resized"`` (default, what training reports): ``pred`` and ``gt`` at the same
+    (training) resolution, no crop unless ``eigen_crop`` (the crop scaled to the image size).
+    Not comparable with published numbers: label them as such.
+
+    ``protocol="eigen"``: the published NYU protocol (Eigen et al., NIPS 2014; the
+    ``compute_errors`` of BTS and AdaBins). ``gt`` is the full 480 x 640 frame; ``pred`` (any
+    size) is upsampled bilinearly (``align_corners=False``) to it; pixels are scored inside the
+    Eigen crop, rows 45:471 and columns 41:601 (:data:`EIGEN_CROP_480x640`).
+
+    Both: valid pixels are ``min_depth < gt < max_depth`` (metres, 1e-3 and 10 m by default),
+    finite, inside ``mask``. Our models predict relative depth, so each image is first aligned to
+    ``gt`` over its valid pixels: ``"median"`` scales by median(gt) / median(pred) (true medians,
+    as numpy), ``"lstsq"`` fits scale and shift, ``None`` takes the prediction as metres. The
+    aligned prediction is clipped to ``[min_depth, max_depth]`` before errors are taken.
+    A non-finite prediction raises ``ValueError``.
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     pred, gt = as_b1hw(pred.detach(), "pred").float(), as_b1hw(gt, "gt").float()
+    check_finite(pred)
+    if protocol == "eigen":
+        if tuple(gt.shape[-2:]) != NYU_FRAME:
+            raise ValueError(
+                f"protocol='eigen' needs the full {NYU_FRAME[0]}x{NYU_FRAME[1]} ground truth, got "
+                f"{tuple(gt.shape[-2:])}: use protocol='resized' for depth at another size"
+            )
+        if pred.shape[0] != gt.shape[0]:
+            raise ValueError(f"pred has {pred.shape[0]} images and gt {gt.shape[0]}")
+        if pred.shape[-2:] != gt.shape[-2:]:
+            pred = F.interpolate(pred, size=NYU_FRAME, mode="bilinear", align_corners=False)
+        eigen_crop = True  # at 480 x 640, eigen_crop_mask is exactly EIGEN_CROP_480x640
     if pred.shape != gt.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} must have the same shape")
     valid = valid_mask(gt, mask) & (gt > min_depth) & (gt < max_depth)
@@ -284,6 +387,11 @@ def depth_metrics(
 
 
 __all__ = [
+    "EIGEN_CROP_480x640",
+    "PROTOCOLS",
+    "check_finite",
+    "ratio_relation",
+    "masked_median",
     "ordinal_accuracy",
     "predicted_relation",
     "whdr",

@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 
+from depthkit import losses
 from depthkit.losses import (
     align_scale_shift,
+    check_pairs,
     normalize_depth,
     normalized_mse,
     pair_values,
@@ -100,6 +102,19 @@ def test_normalized_mse_constant_maps_and_empty_masks_give_no_nan():
     assert torch.isfinite(pred.grad).all()
 
 
+def test_normalized_mse_reduction_none_is_per_image_with_gradient():
+    pred = torch.cat([t([[0.0, 1.0], [2.0, 3.0]]), t([[5.0, 6.0], [7.0, 8.0]])]).requires_grad_(True)
+    depth = torch.cat([t([[0.0, 2.0], [1.0, 3.0]]), t([[1.0, 2.0], [3.0, 4.0]])])
+    mask = torch.ones_like(depth, dtype=torch.bool)
+    mask[1] = False  # the second image has no valid pixel: NaN per image, skipped by the mean
+    per_image = normalized_mse(pred, depth, mask, reduction="none")
+    assert per_image.shape == (2,) and per_image.requires_grad
+    assert per_image[0].item() == pytest.approx(1 / 18) and math.isnan(per_image[1].item())
+    assert normalized_mse(pred, depth, mask).item() == pytest.approx(1 / 18)
+    with pytest.raises(ValueError, match="reduction"):
+        normalized_mse(pred, depth, reduction="sum")
+
+
 def test_normalized_mse_gradient_flows():
     pred = torch.randn(2, 1, 4, 4, requires_grad=True)
     normalized_mse(pred, torch.rand(2, 1, 4, 4)).backward()
@@ -111,8 +126,27 @@ def test_normalized_mse_gradient_flows():
 
 def test_ssi_loss_hand_value():
     # target [0, 1/3, 2/3, 1]; best fit of pred [0, 0, 1, 1] is 2/3 * pred + 1/6 = [1/6, 1/6, 5/6, 5/6]
+    # residuals +-1/6, squared 1/36 each: MiDaS's 1/(2M) * sum = 1/(2*4) * 4/36 = 1/72
     loss = ssi_loss(t([[0.0, 0.0], [1.0, 1.0]]), t([[0.0, 1.0], [2.0, 3.0]]))
-    assert loss.item() == pytest.approx(1 / 36, rel=1e-5)
+    assert loss.item() == pytest.approx(1 / 72, rel=1e-5)
+
+
+def test_ssi_loss_matches_midas_half_mean_square_worked_example():
+    # Image 1: depth [1, 2, 4] -> min-max target d* = [0, 1/3, 1] (mean 4/9); pred d = [0, 1, 2] (mean 1).
+    #   least squares: s = cov / var = (1/3) / (2/3) = 1/2, t = 4/9 - 1/2 * 1 = -1/18
+    #   s * d + t = [-1/18, 8/18, 17/18]; d* = [0, 6/18, 18/18]; residuals [-1, 2, -1] / 18
+    #   L_ssimse = 1/(2M) * sum r^2 = 1/(2 * 3) * 6/324 = 1/324   (MiDaS, Ranftl et al. TPAMI 2020)
+    # Image 2: an exact affine copy of its depth, with a masked garbage pixel: loss 0.
+    # The batch loss is the mean over images: (1/324 + 0) / 2 = 1/648.
+    pred = torch.tensor([[[[0.0, 1.0, 2.0]]], [[[3.0, 5.0, 99.0]]]])
+    depth = torch.tensor([[[[1.0, 2.0, 4.0]]], [[[1.0, 2.0, 0.0]]]])
+    mask = depth > 0
+    assert ssi_loss(pred[:1], depth[:1]).item() == pytest.approx(1 / 324, rel=1e-5)
+    assert ssi_loss(pred, depth, mask).item() == pytest.approx(1 / 648, rel=1e-5)
+    # the same number from first principles, with M counted explicitly
+    aligned = 0.5 * pred[0].flatten() - 1 / 18
+    target = torch.tensor([0.0, 1 / 3, 1.0])
+    assert ((aligned - target) ** 2).sum().item() / (2 * 3) == pytest.approx(1 / 324, rel=1e-5)
 
 
 def test_ssi_loss_zero_for_any_affine_copy():
@@ -125,16 +159,17 @@ def test_ssi_loss_zero_for_any_affine_copy():
 def test_ssi_loss_constant_prediction_is_target_variance_without_nan():
     pred = torch.zeros(1, 1, 2, 2, requires_grad=True)
     loss = ssi_loss(pred, t([[0.0, 1.0], [2.0, 3.0]]))
-    assert loss.item() == pytest.approx(5 / 36)  # variance of [0, 1/3, 2/3, 1]
+    assert loss.item() == pytest.approx(5 / 72)  # half the variance of [0, 1/3, 2/3, 1]
     loss.backward()
     assert torch.isfinite(pred.grad).all()
 
 
-def test_ssi_loss_never_exceeds_normalized_mse():
+def test_ssi_loss_never_exceeds_half_normalized_mse():
+    # min-max normalization is one candidate scale and shift; SSI carries MiDaS's 1/2
     torch.manual_seed(2)
     for _ in range(5):
         pred, depth = torch.randn(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
-        assert ssi_loss(pred, depth).item() <= normalized_mse(pred, depth).item() + 1e-7
+        assert 2 * ssi_loss(pred, depth).item() <= normalized_mse(pred, depth).item() + 1e-7
 
 
 def test_ssi_loss_mask():
@@ -195,6 +230,22 @@ def test_ranking_loss_gradient_direction():
     assert pred.grad[0, 0, 0, 0] == pytest.approx(-6.0)
 
 
+def test_ranking_loss_sign_is_pinned():
+    # A = (0, 1) holds 2.0, B = (0, 0) holds 1.0: the prediction says "A farther"
+    pred = t([[1.0, 2.0]])
+    pairs = torch.tensor([[[0, 1, 0, 0]]])
+    agree = ranking_loss(pred, pairs, torch.tensor([[1]])).item()  # annotation: A farther
+    disagree = ranking_loss(pred, pairs, torch.tensor([[-1]])).item()
+    assert agree < disagree
+    for r in (1, -1):  # one gradient step moves z_A - z_B in the annotated direction
+        z = pred.clone().requires_grad_(True)
+        optimizer = torch.optim.SGD([z], lr=1.0)
+        ranking_loss(z, pairs, torch.tensor([[r]])).backward()
+        optimizer.step()
+        gap_after = (z[0, 0, 0, 1] - z[0, 0, 0, 0]).item()
+        assert (gap_after - 1.0) * r > 0, (r, gap_after)
+
+
 def test_ranking_loss_equal_pairs_zero_when_equal():
     pred = torch.zeros(1, 1, 3, 3)
     pairs = torch.tensor([[[0, 0, 2, 2], [1, 1, 0, 2]]])
@@ -224,6 +275,17 @@ def test_ranking_loss_is_stable_for_large_differences():
     assert loss.item() == pytest.approx(1000.0)
     loss.backward()
     assert torch.isfinite(pred.grad).all()
+
+
+def test_check_pairs_shapes_and_old_name():
+    pairs, relation, mask = check_pairs(torch.tensor([[0, 0, 1, 1], [1, 1, 0, 0]]), torch.tensor([1, -1]))
+    assert pairs.shape == (2, 1, 4) and pairs.dtype == torch.long
+    assert relation.shape == (2, 1) and mask.dtype == torch.bool and mask.all()
+    assert losses._as_pairs is check_pairs  # the old private name still works
+    with pytest.raises(ValueError, match=r"pairs must be \[B, P, 4\]"):
+        check_pairs(torch.zeros(1, 2, 3, dtype=torch.long), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="pair mask"):
+        check_pairs(torch.zeros(1, 2, 4, dtype=torch.long), torch.zeros(1, 2), torch.ones(1, 3, dtype=torch.bool))
 
 
 def test_ranking_loss_rejects_bad_relation():

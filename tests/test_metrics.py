@@ -1,19 +1,25 @@
 """Metrics: hand-computed values on tiny tensors, masks, alignment, pair sampling."""
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from depthkit import losses
+from depthkit import losses, metrics
 from depthkit.metrics import (
+    EIGEN_CROP_480x640,
     depth_metrics,
     eigen_crop_mask,
+    masked_median,
     normalized_mse,
     ordinal_accuracy,
     predicted_relation,
+    ratio_relation,
     sample_pairs,
     whdr,
 )
@@ -52,27 +58,92 @@ def test_predicted_relation_rescales_to_one_two():
     # GRID rescaled per image: [[1, 4/3], [5/3, 2]]
     pairs = torch.tensor([[[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 1, 1], [0, 1, 1, 0]]])
     # ratios: 2 / (5/3) = 1.2, 2 / 1 = 2, (5/3) / 2 = 0.83, (4/3) / (5/3) = 0.8
-    assert predicted_relation(GRID, pairs, delta=0.1).tolist() == [[1, 1, -1, -1]]
-    assert predicted_relation(GRID, pairs, delta=0.25).tolist() == [[0, 1, 0, 0]]
+    assert predicted_relation(GRID, pairs, delta=0.1, rescale=True).tolist() == [[1, 1, -1, -1]]
+    assert predicted_relation(GRID, pairs, delta=0.25, rescale=True).tolist() == [[0, 1, 0, 0]]
 
 
-def test_whdr_hand_value():
+def test_whdr_rescaled_hand_value():
     pairs = torch.tensor([[[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 1, 1]]])
     relation = torch.tensor([[1, 0, 0]])
     # delta 0.25 predicts [0, +1, 0]: wrong, wrong, right
-    assert whdr(GRID, pairs, relation, delta=0.25) == pytest.approx(2 / 3)
+    assert whdr(GRID, pairs, relation, delta=0.25, rescale=True) == pytest.approx(2 / 3)
     # delta 0.1 predicts [+1, +1, -1]: right, wrong, wrong
-    assert whdr(GRID, pairs, relation, delta=0.1) == pytest.approx(2 / 3)
-    assert whdr(GRID, pairs, torch.tensor([[0, 1, 0]]), delta=0.25) == 0.0
+    assert whdr(GRID, pairs, relation, delta=0.1, rescale=True) == pytest.approx(2 / 3)
+    assert whdr(GRID, pairs, torch.tensor([[0, 1, 0]]), delta=0.25, rescale=True) == 0.0
 
 
 def test_whdr_raw_positive_depth_and_its_guard():
     depth = t([[1.0, 1.05], [2.0, 4.0]])
     pairs = torch.tensor([[[0, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 0]]])  # ratios 1.05, 2, 0.5
-    assert predicted_relation(depth, pairs, delta=0.1, rescale=False).tolist() == [[0, 1, -1]]
-    assert whdr(depth, pairs, torch.tensor([[0, 1, -1]]), rescale=False) == 0.0
-    with pytest.raises(ValueError, match="positive"):
-        whdr(depth - 2, pairs, torch.tensor([[0, 1, -1]]), rescale=False)
+    assert predicted_relation(depth, pairs, delta=0.1).tolist() == [[0, 1, -1]]
+    assert whdr(depth, pairs, torch.tensor([[0, 1, -1]]), delta=0.1) == 0.0
+    with pytest.raises(ValueError, match=r"needs positive predicted depth, but 3 of 3 pairs"):
+        whdr(depth - 2, pairs, torch.tensor([[0, 1, -1]]), delta=0.1)
+
+
+def test_whdr_ratio_test_on_the_raw_prediction_zoran_chen():
+    # Zoran et al. 2015 / Chen et al. 2016: A farther iff z_A / z_B > 1 + delta (strict), on the
+    # prediction as is. [100, 105, 110]: raw ratio 105/100 = 1.05 is "equal" at delta 0.1;
+    # rescaled onto [1, 2] (not the published metric) it would read 1.5 / 1 -> "farther".
+    pred = t([[100.0, 105.0, 110.0, 2.0, 2.5]])
+    pairs = torch.tensor([[[0, 1, 0, 0], [0, 2, 0, 0], [0, 0, 0, 2], [0, 4, 0, 3], [0, 3, 0, 4]]])
+    # ratios: 1.05, 1.1 (== 1 + delta: not more), 1/1.1, 2.5/2 = 1.25 (> 1.1), 0.8
+    assert predicted_relation(pred, pairs, delta=0.1).tolist() == [[0, 0, 0, 1, -1]]
+    # exactly on the threshold is "equal": 2.5 / 2.0 == 1.25
+    assert predicted_relation(pred, pairs[:, 3:], delta=0.25).tolist() == [[0, 0]]
+    assert whdr(pred, pairs, torch.tensor([[0, 0, 0, 1, -1]]), delta=0.1) == 0.0
+    assert whdr(pred, pairs, torch.tensor([[1, 1, -1, 1, -1]]), delta=0.1) == pytest.approx(3 / 5)
+    # ground truth from the same ratio test (sample_pairs) scores a WKDR of 0 against itself
+    depth = torch.rand(2, 1, 12, 12) * 4 + 0.5
+    p, r = sample_pairs(depth, 64, delta=0.02, seed=1)
+    assert whdr(depth, p, r, delta=0.02) == 0.0
+    assert torch.equal(ratio_relation(torch.tensor([2.5]), torch.tensor([2.0]), 0.25), torch.tensor([0]))
+
+
+def test_whdr_non_positive_prediction_with_delta_raises_but_padding_is_ignored():
+    pred = t([[-1.0, 2.0, 3.0]])
+    pairs = torch.tensor([[[0, 2, 0, 1], [0, 0, 0, 1]]])
+    relation = torch.tensor([[1, -1]])
+    with pytest.raises(ValueError, match=r"1 of 2 pairs touch a value <= 0"):
+        whdr(pred, pairs, relation, delta=0.1)
+    mask = torch.tensor([[True, False]])  # the padded pair may sit on any pixel
+    assert whdr(pred, pairs, relation, delta=0.1, mask=mask) == 0.0
+    # delta = 0 is the sign of the difference: defined for any sign
+    assert whdr(pred, pairs, relation, delta=0.0) == 0.0
+    with pytest.raises(ValueError, match="delta must be >= 0"):
+        whdr(pred, pairs, relation, delta=-0.1)
+
+
+def test_whdr_signature_names_its_delta():
+    delta = inspect.signature(whdr).parameters["delta"]
+    assert delta.kind is inspect.Parameter.KEYWORD_ONLY and delta.default is inspect.Parameter.empty
+    with pytest.raises(TypeError):
+        whdr(GRID, torch.tensor([[[1, 1, 0, 0]]]), torch.tensor([[1]]))  # no silent default threshold
+
+
+def test_near_ties_at_large_magnitude_are_ordered_from_the_raw_difference():
+    # float32 1000.0001 is 1000.00006: 6e-8 relative above 1000. The image also spans 0..2000, so
+    # any per-image rescaling in float32 (onto [0, 1] or [1, 2]) would merge the two into a tie.
+    pred = t([[0.0, 1000.0, 1000.0001, 2000.0]])
+    assert pred[0, 0, 0, 2] > pred[0, 0, 0, 1]
+    pairs = torch.tensor([[[0, 2, 0, 1], [0, 1, 0, 2]]])
+    relation = torch.tensor([[1, -1]])
+    assert ordinal_accuracy(pred, pairs, relation) == 1.0
+    assert whdr(pred, pairs, relation, delta=0.0) == 0.0
+    assert whdr(pred, pairs, relation, delta=0.0, rescale=True) == 0.0  # rescale never applies at delta 0
+    assert predicted_relation(pred, pairs, delta=0.0).tolist() == [[1, -1]]
+    assert whdr(pred, pairs, -relation, delta=0.0) == 1.0
+    # the same in a batch of DIW-style single pairs, one per image
+    batch = pred.expand(2, -1, -1, -1)
+    assert ordinal_accuracy(batch, pairs[0], relation[0]) == 1.0
+
+
+def test_exact_ties_count_wrong_for_ordered_pairs():
+    pred = t([[5.0, 5.0, 7.0]])
+    pairs = torch.tensor([[[0, 0, 0, 1], [0, 1, 0, 0], [0, 2, 0, 0]]])  # tie, tie, A farther
+    assert ordinal_accuracy(pred, pairs, torch.tensor([[1, -1, 1]])) == pytest.approx(1 / 3)
+    assert whdr(pred, pairs, torch.tensor([[1, -1, 1]]), delta=0.0) == pytest.approx(2 / 3)
+    assert whdr(pred, pairs, torch.tensor([[0, 0, 1]]), delta=0.0) == 0.0  # "equal" is right on a tie
 
 
 def test_whdr_with_delta_zero_is_one_minus_accuracy_on_diw_style_pairs():
@@ -133,6 +204,37 @@ def test_sample_pairs_needs_two_valid_pixels():
         sample_pairs(depth, 4)
 
 
+# ----- non-finite predictions ------------------------------------------------------------------
+
+
+def _with_non_finite(b: int = 1) -> torch.Tensor:
+    pred = torch.rand(b, 1, 64, 64) + 1
+    pred[0, 0, 0, 0], pred[0, 0, 5, 7], pred[-1, 0, 63, 63] = float("nan"), float("inf"), float("-inf")
+    return pred
+
+
+@pytest.mark.parametrize(
+    "score",
+    [
+        lambda p: ordinal_accuracy(p, torch.tensor([[[1, 1, 2, 2]]]), torch.tensor([[1]])),
+        lambda p: whdr(p, torch.tensor([[[1, 1, 2, 2]]]), torch.tensor([[1]]), delta=0.0),
+        lambda p: whdr(p, torch.tensor([[[1, 1, 2, 2]]]), torch.tensor([[1]]), delta=0.1),
+        lambda p: predicted_relation(p, torch.tensor([[[1, 1, 2, 2]]]), delta=0.1),
+        lambda p: normalized_mse(p, torch.rand(1, 1, 64, 64) + 1),
+        lambda p: normalized_mse(p, torch.rand(1, 1, 64, 64) + 1, reduction="none"),
+        lambda p: depth_metrics(p, torch.rand(1, 1, 64, 64) + 1),
+        lambda p: depth_metrics(p, torch.rand(1, 1, 64, 64) + 1, align="lstsq"),
+        lambda p: depth_metrics(p, torch.rand(1, 1, 480, 640) + 1, protocol="eigen"),
+    ],
+    ids=["ordinal_accuracy", "whdr0", "whdr", "predicted_relation", "nmse", "nmse_none",
+         "depth_metrics", "depth_metrics_lstsq", "depth_metrics_eigen"],
+)
+def test_every_metric_rejects_non_finite_predictions(score):
+    # the non-finite values sit away from the scored pair and outside the Eigen crop: still an error
+    with pytest.raises(ValueError, match=r"prediction has 3 non-finite values \(NaN/inf\) of 4096"):
+        score(_with_non_finite())
+
+
 # ----- normalized_mse as a metric ---------------------------------------------------------------
 
 
@@ -144,6 +246,7 @@ def test_normalized_mse_metric_mean_and_per_image():
     assert per_image.shape == (2,) and not per_image.requires_grad
     assert per_image.tolist() == pytest.approx([1 / 18, 0.0])
     assert normalized_mse(pred, depth) == pytest.approx(losses.normalized_mse(pred, depth).item())
+    assert torch.equal(per_image, losses.normalized_mse(pred, depth, reduction="none").detach())
 
 
 def test_normalized_mse_metric_skips_images_without_valid_pixels():
@@ -184,9 +287,34 @@ def test_depth_metrics_median_and_lstsq_alignment():
         depth_metrics(gt, gt, align="mean")
 
 
+def test_masked_median_is_numpy_median():
+    torch.manual_seed(3)
+    x = torch.randn(3, 1, 6, 5)
+    valid = torch.rand(3, 1, 6, 5) > 0.4
+    valid[0] = False
+    valid[0, 0, :2, :2] = True  # 4 values: an even count
+    valid[1, 0, 0, :3] = False  # whatever the count, compare with numpy
+    got = masked_median(x, valid)
+    for b in range(3):
+        assert got[b].item() == pytest.approx(float(np.median(x[b][valid[b]].numpy())), abs=1e-6)
+    assert math.isnan(masked_median(x, torch.zeros_like(valid))[0].item())
+
+
+def test_depth_metrics_median_alignment_uses_the_true_median_on_an_even_count():
+    # 4 valid pixels: median(pred) = (2 + 4) / 2 = 3 (torch.median would say 2),
+    # median(gt) = (3 + 5) / 2 = 4 (torch: 3), so the scale is 4/3 (not 3/2).
+    pred, gt = t([[1.0, 2.0], [4.0, 10.0]]), t([[1.0, 3.0], [5.0, 6.0]])
+    p, g = pred.flatten().numpy(), gt.flatten().numpy()
+    aligned = np.clip(p * np.median(g) / np.median(p), 1e-3, 10.0)
+    m = depth_metrics(pred, gt, align="median")
+    assert m["abs_rel"] == pytest.approx(float(np.mean(np.abs(aligned - g) / g)), rel=1e-5)
+    assert m["rmse"] == pytest.approx(float(np.sqrt(np.mean((aligned - g) ** 2))), rel=1e-5)
+
+
 def test_depth_metrics_valid_range_mask_and_clamp():
-    # 0 (hole) and 12 m (beyond 10 m) are not scored; the masked pixel neither
-    gt = t([[0.0, 2.0, 12.0], [4.0, 2.0, 3.0]])
+    # 0 (hole) and 10 m (the valid range is open, min < gt < max, as in BTS) are not scored;
+    # the masked pixel neither
+    gt = t([[0.0, 2.0, 10.0], [4.0, 2.0, 3.0]])
     pred = t([[50.0, 2.0, 50.0], [4.0, 1.0, 50.0]])
     mask = torch.ones_like(gt, dtype=torch.bool)
     mask[..., 1, 2] = False
@@ -220,3 +348,60 @@ def test_eigen_crop_mask_and_use():
     pred[..., :10, :] = 9.0  # errors only in the cropped-away border
     assert depth_metrics(pred, gt, align=None, eigen_crop=True)["abs_rel"] == 0.0
     assert depth_metrics(pred, gt, align=None)["abs_rel"] > 0.0
+
+
+# ----- the published NYU protocol (Eigen crop at 480 x 640) ------------------------------------
+
+
+def test_eigen_protocol_scores_exactly_the_eigen_crop():
+    top, bottom, left, right = EIGEN_CROP_480x640
+    assert (top, bottom, left, right) == (45, 471, 41, 601)
+    gt = torch.full((1, 1, 480, 640), 2.0)
+    # wrong values on the four lines just outside the crop: not scored by the published protocol
+    gt[..., top - 1, :] = gt[..., bottom, :] = 5.0
+    gt[..., :, left - 1] = gt[..., :, right] = 5.0
+    pred = torch.full((1, 1, 480, 640), 2.0)
+    m = depth_metrics(pred, gt, align=None, protocol="eigen")
+    assert m["abs_rel"] == 0.0 and m["rmse"] == 0.0 and m["delta1"] == 1.0
+    assert depth_metrics(pred, gt, align=None, protocol="resized")["abs_rel"] > 0.0  # no crop there
+    # one wrong pixel on the crop's first row and one on its last column are scored
+    gt[..., top, left + 3] = gt[..., top + 7, right - 1] = 5.0
+    n = (bottom - top) * (right - left)
+    m = depth_metrics(pred, gt, align=None, protocol="eigen")
+    assert m["abs_rel"] == pytest.approx(2 * (3 / 5) / n, rel=1e-5)
+    assert m["rmse"] == pytest.approx(math.sqrt(2 * 9 / n), rel=1e-5)
+
+
+def test_eigen_protocol_upsamples_bilinearly_and_averages_per_image():
+    torch.manual_seed(4)
+    pred = torch.rand(2, 1, 60, 80) * 3 + 1  # positive, not constant: the interpolation matters
+    gt = torch.rand(2, 1, 480, 640) * 3 + 1
+    gt[1, :, :240] = 0.0  # image 2 has half as many valid pixels: per image != pooled
+    gt[0, 0, 100, 100] = 11.0  # beyond 10 m: not valid
+    up = F.interpolate(pred, size=(480, 640), mode="bilinear", align_corners=False)
+    top, bottom, left, right = EIGEN_CROP_480x640
+    abs_rel, rmse = [], []
+    for b in range(2):
+        g, p = gt[b, 0, top:bottom, left:right].numpy(), up[b, 0, top:bottom, left:right].numpy()
+        keep = (g > 1e-3) & (g < 10.0)
+        g, p = g[keep].astype(np.float64), np.clip(p[keep], 1e-3, 10.0).astype(np.float64)
+        abs_rel.append(np.mean(np.abs(p - g) / g))
+        rmse.append(np.sqrt(np.mean((p - g) ** 2)))
+    m = depth_metrics(pred, gt, align=None, protocol="eigen")
+    assert m["abs_rel"] == pytest.approx(float(np.mean(abs_rel)), rel=1e-4)
+    assert m["rmse"] == pytest.approx(float(np.mean(rmse)), rel=1e-4)
+
+
+def test_eigen_protocol_clips_aligns_and_checks_its_frame():
+    gt = torch.full((2, 1, 480, 640), 9.0)
+    gt[1] = 2.0
+    pred = torch.stack([torch.full((1, 120, 160), 20.0), torch.full((1, 120, 160), 4.0)])
+    # image 1: 20 m clipped to 10 m -> abs_rel 1/9; image 2: 4 vs 2 -> 1; per image, then the mean
+    m = depth_metrics(pred, gt, align=None, protocol="eigen")
+    assert m["abs_rel"] == pytest.approx((1 / 9 + 1.0) / 2, rel=1e-5)
+    assert depth_metrics(pred, gt, align="median", protocol="eigen")["abs_rel"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="480x640"):
+        depth_metrics(pred, gt[..., :200, :200], protocol="eigen")
+    with pytest.raises(ValueError, match="protocol"):
+        depth_metrics(pred, gt, protocol="paper")
+    assert metrics.PROTOCOLS == ("resized", "eigen")
