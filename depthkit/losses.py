@@ -42,14 +42,15 @@ def valid_mask(target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
 
 
 def check_pairs(
-    pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | None = None
+    pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | None = None, check_values: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validate pairs for a pair loss or metric: ``(pairs [B, P, 4] long, relation [B, P], mask [B, P])``.
 
     Accepts one pair per image (``pairs [B, 4]``, ``relation [B]``) as well as ``[B, P, 4]``,
     ``[B, P]``. ``mask`` (default: all True) marks real pairs; padded pairs may hold anything.
-    Raises ``ValueError`` for wrong shapes or a relation outside {-1, 0, +1} on a real pair.
-    Shared by :func:`ranking_loss` and every pair metric in :mod:`depthkit.metrics`.
+    Raises ``ValueError`` for wrong shapes or a relation outside {-1, 0, +1} on a real pair
+    (``check_values=False`` skips the value check, which reads from the device: the training loop
+    validates its pairs once, when the data is loaded). Shared by :func:`ranking_loss` and every pair metric in :mod:`depthkit.metrics`.
     """
     if pairs.dim() == 2:  # DIW: exactly one pair per image
         pairs = pairs[:, None]
@@ -63,8 +64,8 @@ def check_pairs(
         mask = torch.ones(pairs.shape[:2], dtype=torch.bool, device=pairs.device)
     elif mask.shape != pairs.shape[:2]:
         raise ValueError(f"pair mask must be [B, P] = {tuple(pairs.shape[:2])}, got {tuple(mask.shape)}")
-    bad = mask & ~((relation == -1) | (relation == 0) | (relation == 1))
-    if bad.any():
+    bad = mask & ~((relation == -1) | (relation == 0) | (relation == 1)) if check_values else None
+    if check_values and bad.any():
         b, p = (int(i) for i in bad.nonzero()[0])
         raise ValueError(f"relation[{b}, {p}] = {relation[b, p].item()}: expected -1, 0 or +1")
     return pairs.long(), relation, mask.bool()
@@ -127,11 +128,13 @@ def normalized_mse_per_image(pred: torch.Tensor, depth: torch.Tensor, mask: torc
 
 
 def _mean_over_images(per_image: torch.Tensor) -> torch.Tensor:
-    """Mean over the images that had valid pixels (0 with a gradient path if none had)."""
+    """Mean over the images that had valid pixels (0 with a gradient path if none had).
+
+    Written without a data-dependent branch, so a training step never waits for the GPU here.
+    """
     keep = ~torch.isnan(per_image)
-    if not keep.any():
-        return per_image.nan_to_num(0.0).sum() * 0.0
-    return per_image[keep].mean()
+    kept = torch.where(keep, per_image, torch.zeros_like(per_image))
+    return kept.sum() / keep.sum().clamp_min(1)
 
 
 def normalized_mse(
@@ -182,16 +185,19 @@ def ssi_loss(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None 
 # --------------------------------------------------------------------------------------------
 
 
-def pair_values(pred: torch.Tensor, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gather ``z_A, z_B`` (each ``[B, P]``) from ``pred [B, 1, H, W]`` at ``pairs [B, P, 4]``."""
+def pair_values(pred: torch.Tensor, pairs: torch.Tensor, check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather ``z_A, z_B`` (each ``[B, P]``) from ``pred [B, 1, H, W]`` at ``pairs [B, P, 4]``.
+
+    ``check=False`` skips the bounds check (a host-device synchronisation) for pairs validated earlier.
+    """
     pred = as_b1hw(pred, "pred")
     if pairs.dim() != 3 or pairs.shape[-1] != 4 or pairs.shape[0] != pred.shape[0]:
         raise ValueError(f"pairs must be [B={pred.shape[0]}, P, 4], got shape {tuple(pairs.shape)}")
     h, w = pred.shape[-2:]
     pairs = pairs.long()
     ys, xs = pairs[..., 0::2], pairs[..., 1::2]  # (ya, yb) and (xa, xb)
-    outside = (ys < 0) | (ys >= h) | (xs < 0) | (xs >= w)
-    if outside.any():
+    outside = ((ys < 0) | (ys >= h) | (xs < 0) | (xs >= w)) if check else None
+    if check and outside.any():
         b, p, _ = (int(i) for i in outside.nonzero()[0])
         raise ValueError(
             f"pairs[{b}, {p}] = {pairs[b, p].tolist()} lies outside the {h}x{w} prediction "
@@ -209,16 +215,18 @@ def ranking_loss(
     pairs: torch.Tensor,
     relation: torch.Tensor,
     mask: torch.Tensor | None = None,
+    validate: bool = True,
 ) -> torch.Tensor:
     """Chen et al.'s ranking loss, mean over pairs: log(1 + exp(-r (z_A - z_B))), or (z_A - z_B)^2 if r = 0.
 
     ``r = +1`` (A farther) is rewarded for ``z_A > z_B``: the loss falls as ``z_A`` rises.
     Padded pairs: pass ``mask [B, P]`` with ``False`` for "no pair" (their coordinates and
     relation are ignored). ``pairs [B, 4]`` with ``relation [B]`` (one pair per image) works too.
+    ``validate=False`` skips the value checks (they wait for the GPU): for pairs checked on loading.
     """
-    pairs, relation, mask = check_pairs(pairs, relation, mask)
+    pairs, relation, mask = check_pairs(pairs, relation, mask, check_values=validate)
     pairs = pairs.masked_fill(~mask[..., None], 0)  # padded pairs may hold any coordinates
-    z_a, z_b = pair_values(pred, pairs)
+    z_a, z_b = pair_values(pred, pairs, check=validate)
     diff = z_a - z_b
     r = relation.to(diff.dtype)
     # softplus(x) = log(1 + exp(x)) computed without overflow for large |x|

@@ -57,8 +57,12 @@ class WeightsUnavailableError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 
 
-def normalize_images(images: torch.Tensor) -> torch.Tensor:
-    """Turn uint8 ``[B, 3, H, W]`` (0..255) or float (0..1) images into ImageNet-normalized floats."""
+def normalize_images(images: torch.Tensor, check_range: bool = True) -> torch.Tensor:
+    """Turn uint8 ``[B, 3, H, W]`` (0..255) or float (0..1) images into ImageNet-normalized floats.
+
+    ``check_range=False`` skips the range check of float images (it reads a value back from the
+    tensor): the training loop's own augmented batches are in [0, 1] by construction.
+    """
     if images.dim() < 3 or images.shape[-3] != 3:
         raise ValueError(
             f"images must be channels-first [..., 3, H, W], got shape {tuple(images.shape)} "
@@ -68,7 +72,7 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
         x = images.float() / 255.0
     elif images.is_floating_point():
         # the range check reads a value back from the device: skip it on GPUs, where it would stall
-        if images.device.type == "cpu" and images.numel() and float(images.max()) > 1.5:
+        if check_range and images.device.type == "cpu" and images.numel() and float(images.max()) > 1.5:
             raise ValueError(
                 f"float images must lie in [0, 1], got a maximum of {float(images.max()):.1f}: "
                 "pass uint8 images or divide by 255 first"

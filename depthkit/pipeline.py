@@ -113,10 +113,27 @@ def _nyu_split(cache: dict, rows: np.ndarray, name: str) -> DepthData:
 
 def _diw_split(cache: dict, rows: np.ndarray, name: str) -> DepthData:
     """Rows of a DIW cache as a split: images on disk, the (small) pairs and relations in memory."""
+    check_pairs(cache, rows, name)
     pairs = torch.from_numpy(np.asarray(cache["pairs"][rows], dtype=np.int64))[:, None, :]
     relation = torch.from_numpy(np.asarray(cache["relation"][rows], dtype=np.int64))[:, None]
     return DepthData(images=Rows(cache["images"], rows), pairs=pairs, relation=relation, name=name,
                      identity=_split_identity(cache, rows))
+
+
+def check_pairs(cache: dict, rows: np.ndarray, name: str) -> None:
+    """Check once, on loading, that every pair lies inside the image and every relation is -1, 0 or +1.
+
+    The training loop then skips these checks (each would wait for the GPU on every step).
+    """
+    pairs, relation = cache["pairs"][rows], cache["relation"][rows]
+    size = cache["images"].shape[1:3]
+    bad = ((pairs < 0) | (pairs >= np.array([size[0], size[1], size[0], size[1]]))).any(axis=1)
+    bad |= ~np.isin(relation, (-1, 0, 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}: cache row {int(rows[i])} holds pair {pairs[i].tolist()} with relation "
+                         f"{int(relation[i])}; expected 0-based (ya, xa, yb, xb) inside {size[0]}x{size[1]} "
+                         f"and a relation of -1, 0 or +1. Delete the cache (data/cache) and prepare again.")
 
 
 def _split_identity(cache: dict, rows: np.ndarray) -> str:

@@ -81,9 +81,9 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-def predict(model: nn.Module, images: Tensor, amp: torch.dtype | None = None) -> Tensor:
+def predict(model: nn.Module, images: Tensor, amp: torch.dtype | None = None, check_range: bool = True) -> Tensor:
     """Run ``model`` on uint8 or [0, 1] float images ``[B, 3, H, W]``; returns float32 ``[B, 1, H, W]``."""
-    x = normalize_images(images)
+    x = normalize_images(images, check_range)
     if images.device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
     with _autocast(images.device, amp):
@@ -240,7 +240,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     bar = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc)
     for batch in bar:
         batch = augment(dict(batch, images=batch["images"].float() / 255), generator)
-        loss = stage.loss(predict(model, batch["images"], amp), batch)
+        loss = stage.loss(predict(model, batch["images"], amp, check_range=False), batch)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

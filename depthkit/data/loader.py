@@ -212,9 +212,11 @@ def batches(data: DepthData, batch_size: int, shuffle: bool = False, seed: int =
     """
     device = torch.device(device)
     order = batch_order(len(data), batch_size, shuffle, seed, drop_last, indices)
-    if data.device.type == device.type and not data.on_disk:
+    if data.device.type == device.type and not data.on_disk:  # resident: slice on the device, nothing read back
+        cols = data.columns()
         for idx in order:
-            yield data[idx.to(data.device)]
+            idx = idx.to(data.device, non_blocking=True)
+            yield {k: v[idx] for k, v in cols.items()}
         return
     cuda = device.type == "cuda"
     loader = DataLoader(data, sampler=[idx.tolist() for idx in order], batch_size=None, num_workers=num_workers,

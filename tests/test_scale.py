@@ -1,0 +1,159 @@
+"""The report-scale data path and the lean training loop, at smoke size on the CPU."""
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from depthkit import train as dk_train
+from depthkit.data.loader import DepthData, Rows, batches
+from depthkit.models import build_model
+from depthkit.pipeline import load_stage_data
+from depthkit.stages import get_stage
+
+SYNC_METHODS = ("item", "__float__", "__bool__", "__int__", "tolist", "nonzero", "cpu", "numpy")
+
+
+def _count_syncs(monkeypatch) -> dict:
+    """Count depthkit's own calls of every Tensor method that makes the host wait for the device.
+
+    (Library internals such as Adam's step counter call ``.item()`` on CPU tensors, which never
+    waits for a GPU; what depthkit's loop, losses and models read back is what this test pins.)
+    """
+    calls = {"n": 0, "where": []}
+    for name in SYNC_METHODS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            caller = sys._getframe(1).f_code
+            if f"{os.sep}depthkit{os.sep}" in caller.co_filename:
+                calls["n"] += 1
+                calls["where"].append(f"{_name} in {caller.co_name}")
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("stage", ["nyu", "diw"])
+def test_training_step_never_waits_for_the_device(stage, smoke_profile, nyu_splits, diw_splits, monkeypatch):
+    """Host synchronisations per epoch must not grow with the number of steps (none inside a step)."""
+    splits = {"nyu": nyu_splits, "diw": diw_splits}[stage]
+    profile = smoke_profile.replace(batch_size=2)
+    counts = []
+    for steps in (2, 4):
+        torch.manual_seed(0)
+        model = build_model("lraspp")
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        scaler = torch.amp.GradScaler("cpu", enabled=False)
+        train = splits["train"].to("cpu")  # resident, as on a GPU: the loader itself reads nothing back
+        with monkeypatch.context() as m:
+            calls = _count_syncs(m)
+            _, done = dk_train.train_one_epoch(model, optimizer, scaler, get_stage(stage), train, profile, 0,
+                                               torch.device("cpu"), max_steps=steps, progress=False)
+        assert done == steps
+        counts.append(calls["n"])
+    assert counts[0] == counts[1], f"host syncs grew with steps: {counts} for 2 and 4 steps: {calls['where']}"
+
+
+def test_bf16_only_on_compute_capability_8(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # a T4 says True (emulated)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
+    assert dk_train.autocast_dtype(torch.device("cuda")) == torch.float16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (8, 0))
+    assert dk_train.autocast_dtype(torch.device("cuda")) == torch.bfloat16
+    assert dk_train.autocast_dtype(torch.device("cpu")) is None
+
+
+def test_evaluate_scores_in_fp32_even_when_training_uses_amp(diw_splits, monkeypatch):
+    torch.manual_seed(0)
+    model = build_model("lraspp").eval()
+    fp32 = dk_train.evaluate(model, diw_splits["test"], "diw", device="cpu")
+    monkeypatch.setattr(dk_train, "autocast_dtype", lambda device: torch.bfloat16)  # CPU autocast exists
+    assert dk_train.evaluate(model, diw_splits["test"], "diw", device="cpu") == fp32
+
+
+def test_resume_in_another_precision_starts_a_fresh_scaler(smoke_profile, diw_splits, tmp_path):
+    torch.manual_seed(0)
+    model = build_model("lraspp")
+    dk_train.fit(model, diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 1), device="cpu", progress=False)
+    optimizer = torch.optim.Adam(model.parameters())
+    enabled = torch.amp.GradScaler("cpu", enabled=True)  # as on a T4 after a CPU or bf16 run
+    history, _ = dk_train._resume(model, optimizer, enabled, tmp_path / "last.pt", "lraspp", "diw",
+                                  dk_train.data_fingerprint(diw_splits))
+    assert history["epoch"] == [1]
+
+
+def test_max_steps_caps_the_whole_stage(smoke_profile, nyu_splits, tmp_path):
+    torch.manual_seed(0)
+    history = dk_train.fit(build_model("lraspp"), nyu_splits, "nyu", smoke_profile.replace(batch_size=2), tmp_path,
+                           epochs=(0, 3), device="cpu", progress=False, max_steps=3)
+    assert sum(history["steps"]) == 3
+
+
+def test_splits_stream_from_disk_and_pickle_without_their_data(smoke_profile, smoke_prepared):
+    diw = load_stage_data(smoke_profile, "diw", smoke_prepared)
+    rows = diw["train"].images
+    assert isinstance(rows, Rows) and isinstance(rows.array, np.memmap)
+    assert len(pickle.dumps(diw["train"])) < 4096 + 64 * len(rows)  # file name, offsets and row numbers only
+    clone = pickle.loads(pickle.dumps(diw["train"]))
+    assert torch.equal(clone.images[[3, 0, 3]], rows[[3, 0, 3]])
+
+
+def test_streamed_and_resident_batches_agree(smoke_profile, smoke_prepared):
+    diw = load_stage_data(smoke_profile, "diw", smoke_prepared)["train"]
+    resident = diw.to("cpu")
+    for a, b in zip(batches(diw, 3, shuffle=True, seed=5), batches(resident, 3, shuffle=True, seed=5)):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fingerprint_reads_no_image(smoke_profile, smoke_prepared, monkeypatch):
+    first = dk_train.data_fingerprint(load_stage_data(smoke_profile, "diw", smoke_prepared))
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("the fingerprint read an image")
+
+    monkeypatch.setattr(Rows, "__getitem__", no_reads)
+    again = dk_train.data_fingerprint(load_stage_data(smoke_profile, "diw", smoke_prepared))
+    assert again == first
+    other = load_stage_data(smoke_profile.replace(seed=1), "diw", smoke_prepared)
+    assert dk_train.data_fingerprint(other) != first  # other rows, other fingerprint
+
+
+def test_batched_baseline_equals_the_whole_split_at_once(nyu_splits):
+    from depthkit import metrics
+
+    train, test = nyu_splits["train"], nyu_splits["test"]
+    mean_map = dk_train.mean_depth_baseline(train)
+    d = test.depths[:].float()
+    whole = metrics.normalized_mse(mean_map.expand(len(d), -1, -1, -1), d, d > 0)
+    assert dk_train.evaluate_baseline(train, test, batch_size=2)["normalized_mse"] == pytest.approx(whole, rel=1e-5)
+
+
+def test_bad_pairs_in_a_cache_are_refused_on_loading(smoke_profile, smoke_prepared):
+    from depthkit.pipeline import check_pairs
+
+    cache = {"pairs": np.array([[1, 2, 3, 4], [0, 0, 70, 1]]), "relation": np.array([1, -1], np.int8),
+             "images": np.zeros((2, 64, 64, 3), np.uint8)}
+    check_pairs(cache, np.array([0]), "DIW test")
+    with pytest.raises(ValueError, match=r"DIW test: cache row 1 holds pair \[0, 0, 70, 1\]"):
+        check_pairs(cache, np.array([0, 1]), "DIW test")
+
+
+def test_rehearsal_files_read_through_the_real_readers(tmp_path):
+    from depthkit import data
+    from depthkit.rehearse import write_rehearsal_data
+
+    paths = write_rehearsal_data(tmp_path, diw_images=25, nyu_frames=3, distinct=4)
+    images, depths = data.read_nyu_mat(paths["nyu"], [2])
+    assert images.shape == (1, 480, 640, 3) and depths.shape == (1, 480, 640)
+    records = data.read_diw_csv(paths["diw_csv"])  # authors' absolute paths, re-rooted
+    assert len(records) == 25 and len({r.image for r in records}) == 25
+    assert min(r.image.stat().st_nlink for r in records) >= 2  # hard links to a few distinct pictures
+    for r in records[:4]:
+        h, w = data.load_rgb(r.image).shape[:2]
+        assert 250 <= h <= 500 and 250 <= w <= 500 and (r.height, r.width) == (h, w)
