@@ -152,11 +152,15 @@ for p in PROFILES.values():
 # ```
 
 # %%
-from depthkit.config import data_dir, figures_dir, real_data_present, runs_dir
+from depthkit.config import data_dir, figures_dir, real_data_present, repo_root, runs_dir
 
-print("data:   ", data_dir())
-print("runs:   ", runs_dir())
-print("figures:", figures_dir())
+# relative to the checkout: a saved notebook shows no one's home directory
+checkout = repo_root().resolve()
+for label, folder, variable in [("data", data_dir(), "DEPTHKIT_DATA"), ("runs", runs_dir(), "DEPTHKIT_RUNS"),
+                                ("figures", figures_dir(), "DEPTHKIT_FIGURES")]:
+    folder = folder.resolve()
+    where = f"{folder.relative_to(checkout).as_posix()}/" if folder.is_relative_to(checkout) else f"outside the checkout (${variable})"
+    print(f"{label + ':':<9}{where}")
 print("real NYU + DIW on disk:", real_data_present())
 
 # %% [markdown]
@@ -177,8 +181,8 @@ if DOWNLOAD:
     print("NYU:", dk_data.download("nyu"))
     print("DIW:", dk_data.download("diw"))
 else:
-    print(f"DOWNLOAD is False: nothing fetched. Without a network this would fail anyway; "
-          f"set DOWNLOAD = True to fill {data_dir() / 'real'}")
+    print("DOWNLOAD is False: nothing fetched. Without a network this would fail anyway; "
+          "set DOWNLOAD = True to fill real/ in the data folder")
 
 # %% [markdown]
 # ## 5. The embedded data
@@ -193,8 +197,10 @@ else:
 from depthkit.pipeline import dataset_statistics, format_statistics, prepare_data
 
 prepared = prepare_data(PROFILE)
-print(prepared.describe())
-print(format_statistics(dataset_statistics(PROFILE, prepared)))
+where = f"{prepared.source} data, in the data folder under {prepared.root.relative_to(data_dir()).as_posix()}/"
+stats = dataset_statistics(PROFILE, prepared)
+stats["source"] = where  # its own description names an absolute folder when the data lives outside the checkout
+print(format_statistics(stats))
 
 # %% [markdown]
 # ## 6. The models

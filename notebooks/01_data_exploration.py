@@ -71,20 +71,30 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # %%
 import numpy as np
 
+from depthkit.config import data_dir
 from depthkit.pipeline import describe_splits, load_stage_data, prepare_data
 
 prepared = prepare_data(PROFILE)
 nyu = load_stage_data(PROFILE, "nyu", prepared)
 diw = load_stage_data(PROFILE, "diw", prepared)
-print(prepared.describe())
+print(f"{prepared.source} data, in the data folder under {prepared.root.relative_to(data_dir()).as_posix()}/")
 print(describe_splits(nyu))
 print(describe_splits(diw))
 
+# %%
+from IPython.display import Markdown
+
+if PROFILE.diw_protocol == "chen":
+    diw_split = (f"Under the `{PROFILE.name}` profile DIW follows Chen et al. instead: training on DIW_train_val "
+                 f"({100 * PROFILE.val_fraction:.0f} % of it kept for validation), testing on DIW_test.")
+else:
+    diw_split = ("The report trained *and* tested inside the ~74k-image DIW test partition, so depthkit splits that "
+                 f"partition too, seeded: under the `{PROFILE.name}` profile "
+                 + "/".join(f"{100 * f:.0f}" for f in PROFILE.diw_fractions) + " % train/validation/test.")
+Markdown("Validation is always carved out of the training split; the test split is touched only by the final "
+         f"evaluation. {diw_split}")
+
 # %% [markdown]
-# Validation is always carved out of the training split; the test split is touched only by the final
-# evaluation. For DIW the report trained *and* tested inside the ~74k-image DIW test partition, so
-# depthkit splits that partition too (80/10/10, seeded).
-#
 # ## 1. NYU Depth V2: the file and its orientation trap
 #
 # `nyu_depth_v2_labeled.mat` is a MATLAB v7.3 file, which is HDF5 inside. Read through `h5py`, MATLAB's
@@ -177,13 +187,15 @@ fig.tight_layout()
 # the network's grid with `floor(p / size_orig * size_new)`.
 
 # %%
+import dataclasses
+
 from depthkit.data import load_diw_cache, read_diw_csv, rescale_pair
 
 diw_csv = prepared.root / "diw" / "DIW_test.csv"
 with open(diw_csv) as f:
     print("".join(f.readline() for _ in range(4)))
 first = read_diw_csv(diw_csv, check_images=False)[0]
-print("read_diw_csv ->", first)
+print("read_diw_csv ->", dataclasses.replace(first, image=first.image.relative_to(data_dir())), "(image: in the data folder)")
 cache = load_diw_cache(prepared.diw_caches["DIW_test"])
 print(f"on the {PROFILE.size}×{PROFILE.size} grid:", rescale_pair(first, (first.height, first.width), (PROFILE.size, PROFILE.size)),
       "| in the cache:", tuple(cache["pairs"][0].tolist()), "relation", int(cache["relation"][0]))
@@ -195,16 +207,22 @@ fig = viz.show_pairs(diw["train"].images, diw["train"].pairs, diw["train"].relat
 # %% [markdown]
 # DIW's authors took care that the easy guesses do not work: the pair is not always "the lower point
 # is closer" (true for most floors) and A is not always the farther one. If either held for 90 % of
-# the pairs, a network could score 90 % without looking at depth at all.
+# the pairs, a network could score 90 % without looking at depth at all. The synthetic pairs go one
+# step further: *where* the two points sit says nothing about the answer, so even the training set's
+# mean depth map, a predictor that knows every position's typical depth, orders about half of them.
 
 # %%
 rel = torch.cat([d.relation for d in diw.values()]).flatten()
 pairs = torch.cat([d.pairs for d in diw.values()]).reshape(-1, 4)
 a_is_lower = pairs[:, 0] > pairs[:, 2]  # larger row = lower in the image
 lower_is_closer = torch.where(a_is_lower, rel == -1, rel == 1)
+radius = lambda y, x: ((y + 0.5) / PROFILE.size - 0.5) ** 2 + ((x + 0.5) / PROFILE.size - 0.5) ** 2
+a_is_central = radius(pairs[:, 0], pairs[:, 1]) < radius(pairs[:, 2], pairs[:, 3])
+central_is_farther = torch.where(a_is_central, rel == 1, rel == -1)
 print(f"{len(rel)} pairs ({prepared.source} data)")
-print(f"  A is the farther point:    {100 * (rel == 1).float().mean():5.1f} %")
-print(f"  the lower point is closer: {100 * lower_is_closer.float().mean():5.1f} %")
+for rule, holds in [("A is the farther point", rel == 1), ("the lower point is closer", lower_is_closer),
+                    ("the more central point is farther", central_is_farther)]:
+    print(f"  {rule + ':':<36}{100 * holds.float().mean():5.1f} %")
 
 # %% [markdown]
 # ## 6. Browse the samples

@@ -91,23 +91,29 @@ with torch.no_grad():
 # %% [markdown]
 # ## 2. Data and training
 #
-# Training follows the report: Adam, learning rate 1e-3, weight decay 0.02, the normalized MSE from
-# `02`, validation after every epoch, and the checkpoint with the best validation score kept. The
-# report trained for 100 epochs; the profile decides here. `train_stage` **reuses** a finished run
-# in `runs/<profile>/lraspp_nyu/` (delete that folder to train again) and resumes an interrupted one.
+# The report trained with Adam, learning rate 1e-3, weight decay 0.02, for 100 epochs, on the
+# normalized MSE from `02`. Here the profile sets the numbers (below); validation runs after every
+# epoch, and the checkpoint with the best validation score is kept. `train_stage` **reuses** a
+# finished run in `runs/<profile>/lraspp_nyu/` (delete that folder to train again) and resumes an
+# interrupted one.
 
 # %%
+from IPython.display import Markdown, display
+
+from depthkit.config import runs_dir
 from depthkit.pipeline import describe_splits, load_stage_data
 from depthkit.reproduce import REPORT_RESULTS, predict_depth, train_stage
 from depthkit.train import evaluate, evaluate_baseline
 
 nyu = load_stage_data(PROFILE, "nyu")
 print(describe_splits(nyu))
-print("epochs (frozen encoder, all weights):", PROFILE.epochs("lraspp", "nyu"))
+frozen, full = PROFILE.epochs("lraspp", "nyu")
+display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.lr:g} ({PROFILE.lr_schedule} "
+                 f"schedule), weight decay {PROFILE.weight_decay:g}, **{frozen + full} epoch(s)**, batch {PROFILE.batch_size}."))
 
 # %%
 model, history, run = train_stage(PROFILE, "lraspp", "nyu", nyu, device=DEVICE, progress=False)
-print(f"best checkpoint: {run / 'best.pt'}")
+print(f"best checkpoint: {(run / 'best.pt').relative_to(runs_dir()).as_posix()} in the runs folder")
 for e, loss, val, sec in zip(history["epoch"], history["train_loss"], history["val_normalized_mse"], history["seconds"]):
     print(f"epoch {e:3d}: training loss {loss:.4f}, validation normalized MSE {val:.4f} ({sec:.1f} s)")
 
@@ -123,10 +129,12 @@ fig = viz.plot_histories({"LR-ASPP, NYU": history}, f"LR-ASPP trained on NYU-lay
 # %%
 scores = evaluate(model, nyu["test"], "nyu", device=DEVICE)
 baseline = evaluate_baseline(nyu["train"], nyu["test"])
-print(f"test split, {len(nyu['test'])} images ({nyu['test'].name}):")
-print(f"  normalized MSE  LR-ASPP {scores['normalized_mse']:.4f} | mean-depth baseline {baseline['normalized_mse']:.4f} "
-      f"| the report (real NYU) {REPORT_RESULTS['lraspp']['nyu_mse']}")
+print(f"test split, {len(nyu['test'])} images ({nyu['test'].name}), {PROFILE.data} data:")
+print(f"  normalized MSE  LR-ASPP {scores['normalized_mse']:.4f} | mean-depth baseline {baseline['normalized_mse']:.4f}")
 print(f"  after median alignment: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['rmse']:.3f} m, δ<1.25 {scores['delta1']:.3f}")
+report = REPORT_RESULTS["lraspp"]["nyu_mse"]
+print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.data == "real" else
+      f"  (the report's {report} was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
 
 # %%
 fig = viz.show_predictions(nyu["test"].images, {"LR-ASPP": predict_depth(model, nyu["test"])},
@@ -155,5 +163,5 @@ fig.tight_layout()
 
 # %% [markdown]
 # Under `smoke` the model has seen a couple of dozen images for one epoch: expect blur and a score
-# near the baseline. Under `demo` it should clearly beat the baseline; under `report` compare with the
-# report's 0.058. Next, `04_unetpp`: the large model.
+# near the baseline. Under `demo` it should clearly beat the baseline; only under `report`, on the real
+# data, can it be compared with the report's 0.058. Next, `04_unetpp`: the large model.

@@ -114,18 +114,24 @@ print(f"encoder free:    {count_parameters(model, trainable_only=True) / 1e6:5.2
 #
 # ## 3. Training
 #
-# Same recipe as LR-ASPP (Adam 1e-3, weight decay 0.02, normalized MSE); epochs from the profile. On a
-# CPU U-Net++ is slow (about 1.7 s per step of 8 images at 64×64), which is why `demo` gives it fewer
-# epochs than LR-ASPP. A finished run in `runs/<profile>/unetpp_nyu/` is reused.
+# The same optimizer and loss as LR-ASPP (Adam, normalized MSE); the epochs come from the profile. On
+# a CPU U-Net++ is slow (about 1.7 s per step of 8 images at 64×64), so the small profiles may give it
+# fewer epochs than LR-ASPP: the next cell says how many. A finished run in `runs/<profile>/unetpp_nyu/`
+# is reused.
 
 # %%
+from IPython.display import Markdown, display
+
 from depthkit.pipeline import load_stage_data
 from depthkit.reproduce import REPORT_RESULTS, predict_depth, run_dir, train_stage
 from depthkit.train import evaluate, evaluate_baseline, load_model
 
 nyu = load_stage_data(PROFILE, "nyu")
 frozen, full = PROFILE.epochs("unetpp", "nyu")
-print(f"{len(nyu['train'])} training images; {frozen} epoch(s) with the encoder frozen, then {full} with all weights")
+display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.lr:g} ({PROFILE.lr_schedule} schedule), "
+                 f"weight decay {PROFILE.weight_decay:g}; U-Net++ trains **{frozen} epoch(s) with the encoder frozen, "
+                 f"then {full} with all weights** (LR-ASPP: {sum(PROFILE.epochs('lraspp', 'nyu'))} epoch(s))."))
+print(f"{len(nyu['train'])} training images")
 model, history, run = train_stage(PROFILE, "unetpp", "nyu", nyu, device=DEVICE, progress=False)
 for e, loss, val, fr, sec in zip(history["epoch"], history["train_loss"], history["val_normalized_mse"],
                                  history["frozen"], history["seconds"]):
@@ -146,12 +152,13 @@ rows = {"U-Net++": model}
 lraspp_ckpt = run_dir(PROFILE, "lraspp", "nyu") / "best.pt"
 if lraspp_ckpt.exists():
     rows["LR-ASPP"] = load_model(lraspp_ckpt, device=DEVICE)
-print(f"test split, {len(nyu['test'])} images; mean-depth baseline {baseline['normalized_mse']:.4f}")
+print(f"test split, {len(nyu['test'])} images of {PROFILE.data} data; mean-depth baseline {baseline['normalized_mse']:.4f}")
 for name, m in rows.items():
     s = evaluate(m, nyu["test"], "nyu", device=DEVICE)
-    key = "unetpp" if name == "U-Net++" else "lraspp"
-    print(f"  {name:<8} normalized MSE {s['normalized_mse']:.4f} (report: {REPORT_RESULTS[key]['nyu_mse']}), "
-          f"AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
+    print(f"  {name:<8} normalized MSE {s['normalized_mse']:.4f}, AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
+report = ", ".join(f"{r['label'].split()[0]} {r['nyu_mse']}" for r in REPORT_RESULTS.values())
+print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" else
+      f"(the report's normalized MSE, {report}, was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
 
 # %%
 preds = {name: predict_depth(m, nyu["test"]) for name, m in rows.items()}

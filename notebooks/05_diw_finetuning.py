@@ -70,11 +70,12 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # %% [markdown]
 # ## 1. Data
 #
-# The report trained and tested inside the ~74k-image DIW *test* partition (a seeded 80/10/10 split
-# here). Chen et al. instead trained on DIW_train_val and tested on DIW_test; the profile's
-# `diw_protocol` switches between the two.
+# The report trained and tested inside the ~74k-image DIW *test* partition. Chen et al. instead trained
+# on DIW_train_val and tested on DIW_test; the profile's `diw_protocol` switches between the two.
 
 # %%
+from IPython.display import Markdown, display
+
 from depthkit.pipeline import describe_splits, load_stage_data, prepare_data
 from depthkit.reproduce import CHEN_2016_DIW_ACC, REPORT_RESULTS, predict_depth, train_stage
 from depthkit.train import evaluate
@@ -82,7 +83,12 @@ from depthkit.train import evaluate
 prepared = prepare_data(PROFILE)
 nyu = load_stage_data(PROFILE, "nyu", prepared)
 diw = load_stage_data(PROFILE, "diw", prepared)
-print(f"DIW protocol: {PROFILE.diw_protocol}")
+if PROFILE.diw_protocol == "chen":
+    display(Markdown(f"`{PROFILE.name}` profile, protocol `chen`: training on DIW_train_val "
+                     f"({100 * PROFILE.val_fraction:.0f} % of it for validation), testing on DIW_test."))
+else:
+    display(Markdown(f"`{PROFILE.name}` profile, protocol `report`: the DIW test partition split, seeded, into "
+                     + "/".join(f"{100 * f:.0f}" for f in PROFILE.diw_fractions) + " % train/validation/test."))
 print(describe_splits(diw))
 
 # %% [markdown]
@@ -104,15 +110,19 @@ for name in MODELS:
 # ## 3. Fine-tuning
 #
 # The ranking loss with r taken from the CSV as it is (`>` → +1, A farther), a smaller learning rate
-# than on NYU (the model is not starting from scratch), epochs from the profile. Each run starts from
-# the best NYU checkpoint and is kept in `runs/<profile>/<model>_diw/`.
+# than on NYU (the model is not starting from scratch), epochs from the profile (the cell prints them).
+# Each run starts from the best NYU checkpoint and is kept in `runs/<profile>/<model>_diw/`.
 
 # %%
+from depthkit.config import runs_dir
+
+display(Markdown(f"Under the `{PROFILE.name}` profile: learning rate {PROFILE.diw_lr:g} (on NYU: {PROFILE.lr:g}), "
+                 + ", ".join(f"{label} {PROFILE.epochs(name, 'diw')[1]} epoch(s)" for name, label in MODELS.items()) + "."))
 diw_models, after, histories = {}, {}, {}
 for name, label in MODELS.items():
     diw_models[name], histories[f"{label} DIW"], run = train_stage(PROFILE, name, "diw", diw, device=DEVICE, progress=False)
     after[name] = evaluate(diw_models[name], diw["test"], "diw", device=DEVICE)
-    print(f"{label:<8} {len(histories[f'{label} DIW']['epoch'])} epoch(s) -> {run}")
+    print(f"{label:<8} {len(histories[f'{label} DIW']['epoch'])} epoch(s) -> {run.relative_to(runs_dir()).as_posix()} in the runs folder")
 
 # %%
 fig = viz.plot_histories(histories, f"Fine-tuning on DIW-layout pairs ({TAG})")
@@ -125,11 +135,13 @@ fig = viz.plot_histories(histories, f"Fine-tuning on DIW-layout pairs ({TAG})")
 # reached 77.9 %.
 
 # %%
-print(f"DIW test split: {len(diw['test'])} pairs ({diw['test'].name}); profile {PROFILE.name}")
-print(f"{'model':<9}{'after NYU':>11}{'after DIW':>11}{'WHDR':>8}{'report':>9}")
+print(f"DIW test split: {len(diw['test'])} pairs ({diw['test'].name}); profile {PROFILE.name}, {PROFILE.data} data")
+print(f"{'model':<9}{'after NYU':>11}{'after DIW':>11}{'WHDR':>8}")
 for name, label in MODELS.items():
     print(f"{label:<9}{100 * before[name]['ordinal_accuracy']:>10.1f}%{100 * after[name]['ordinal_accuracy']:>10.1f}%"
-          f"{100 * after[name]['whdr']:>7.1f}%{REPORT_RESULTS[name]['diw_acc']:>8.1f}%")
+          f"{100 * after[name]['whdr']:>7.1f}%")
+report = ", ".join(f"{label} {REPORT_RESULTS[name]['diw_acc']} %" for name, label in MODELS.items())
+print(f"the report, on real DIW: {report}" + ("" if PROFILE.data == "real" else f" (not comparable with {PROFILE.data} pairs)"))
 print(f"Chen et al. 2016 (real DIW): {CHEN_2016_DIW_ACC} %")
 
 # %% [markdown]

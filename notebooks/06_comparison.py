@@ -77,10 +77,13 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # %%
 from IPython.display import Image, Markdown, display
 
-from depthkit.config import figures_dir, runs_dir
+from depthkit.config import data_dir, figures_dir, runs_dir
 
-FIG_DIR = figures_dir() if PROFILE.name in ("demo", "report") else runs_dir() / PROFILE.name / "figures"
-print(f"profile {PROFILE.name}: figures go to {FIG_DIR}")
+if PROFILE.name in ("demo", "report"):
+    FIG_DIR, FIG_WHERE = figures_dir(), "the figures folder (figures/ or $DEPTHKIT_FIGURES)"
+else:
+    FIG_DIR, FIG_WHERE = runs_dir() / PROFILE.name / "figures", f"{PROFILE.name}/figures/ in the runs folder"
+print(f"profile {PROFILE.name}: figures go to {FIG_WHERE}")
 
 # %% [markdown]
 # ## 2. The whole reproduction
@@ -102,25 +105,31 @@ print("written:", ", ".join(results["figures"]))
 # only show that the pipeline learns; only a `report` run on the real datasets is comparable. The
 # baseline predicts the training set's mean depth map for every image; on DIW it therefore orders a
 # pair by *where* its points sit in the picture (lower usually nearer), a bias DIW was built to defeat.
+# The synthetic pairs are drawn so that position alone gives nothing away: there it scores about 50 %.
 
 # %%
 p = results["provenance"]
-print(f"ours: {p['data']} | profile {p['profile']} | {p['device']}")
-print(f"{'model':<27}{'params':>9}{'NYU MSE report':>16}{'ours':>8}{'DIW acc. report':>17}{'ours':>8}")
+kind = p["source_kind"]
+ours, theirs = f"ours ({kind})", "report (real)"
+print(f"ours: {kind} data | profile {p['profile']} | {p['device']}")
+if kind != "real":
+    print("the report's columns come from real NYU Depth V2 and DIW, ours from synthetic scenes: not comparable")
+print(f"{'model':<27}{'params':>9}{'NYU MSE ' + theirs:>23}{ours:>18}{'DIW acc. ' + theirs:>24}{ours:>18}")
 for name, rep in REPORT_RESULTS.items():
     r = results["models"][name]
-    print(f"{rep['label']:<27}{r['params_m']:>7.1f} M{rep['nyu_mse']:>16.3f}{r['nyu']['normalized_mse']:>8.3f}"
-          f"{rep['diw_acc']:>16.1f}%{100 * r['diw']['ordinal_accuracy']:>7.1f}%")
+    print(f"{rep['label']:<27}{r['params_m']:>7.1f} M{rep['nyu_mse']:>23.3f}{r['nyu']['normalized_mse']:>18.3f}"
+          f"{rep['diw_acc']:>23.1f}%{100 * r['diw']['ordinal_accuracy']:>17.1f}%")
 b = results["baseline"]
-print(f"{'mean-depth baseline':<27}{'0':>9}{'–':>16}{b['nyu']['normalized_mse']:>8.3f}{'–':>17}"
-      f"{100 * b['diw']['ordinal_accuracy']:>7.1f}%")
+print(f"{'mean-depth baseline':<27}{'0':>9}{'–':>23}{b['nyu']['normalized_mse']:>18.3f}{'–':>24}"
+      f"{100 * b['diw']['ordinal_accuracy']:>17.1f}%")
 print(f"Chen et al. 2016, real DIW: {CHEN_2016_DIW_ACC} % accuracy")
 
 # %% [markdown]
 # The full `results.md` that `reproduce` wrote, standard metrics included:
 
 # %%
-display(Markdown((FIG_DIR / "results.md").read_text(encoding="utf-8")))
+text = (FIG_DIR / "results.md").read_text(encoding="utf-8")
+display(Markdown(text.replace(str(data_dir()), "$DEPTHKIT_DATA")))  # data outside the checkout: no machine path
 
 # %% [markdown]
 # ## 4. The report's figures, regenerated
@@ -129,7 +138,7 @@ display(Markdown((FIG_DIR / "results.md").read_text(encoding="utf-8")))
 
 # %%
 written = sorted(p.name for p in FIG_DIR.glob("*.png"))
-print(f"{len(written)} figures in {FIG_DIR} (profile {PROFILE.name}):", ", ".join(written))
+print(f"{len(written)} figures in {FIG_WHERE} (profile {PROFILE.name}):", ", ".join(written))
 # three of them here; notebooks 01, 03, 04 and 05 already showed the samples and predictions
 for name in ["comparison_table.png", "training_curves.png", "predictions_after_diw_unetpp.png"]:
     display(Image(filename=str(FIG_DIR / name), width=720))
@@ -140,10 +149,20 @@ for name in ["comparison_table.png", "training_curves.png", "predictions_after_d
 # The report found U-Net++ (48 M parameters) far better than LR-ASPP (3.2 M) and wondered whether that
 # was the architecture or simply the size. The third model, `unetpp_mnv2`, keeps U-Net++'s nested
 # decoder but uses a MobileNetV2 encoder and a slim decoder: 3.25 M parameters, within 1 % of
-# LR-ASPP. Same data, same recipe:
+# LR-ASPP. The pairs to compare:
 #
 # * `lraspp` vs `unetpp_mnv2`: different architecture, same size;
 # * `unetpp_mnv2` vs `unetpp`: same architecture, 15× the size.
+
+# %%
+from depthkit.models import MODEL_NAMES
+
+epochs = {name: (PROFILE.epochs(name, "nyu"), PROFILE.epochs(name, "diw")[1]) for name in MODEL_NAMES}
+same = len(set(epochs.values())) == 1
+Markdown(f"All three see the same data, optimizer and loss. Under the `{PROFILE.name}` profile they train for "
+         + ("the same number of epochs: " if same else "**different** numbers of epochs (so part of any gap is training time): ")
+         + "; ".join(f"`{name}` {frozen + full} on NYU{f' ({frozen} with the encoder frozen)' if frozen else ''}, then {diw} on DIW"
+                     for name, ((frozen, full), diw) in epochs.items()) + ".")
 
 # %%
 from depthkit.models import MODEL_NAMES, count_parameters
@@ -167,7 +186,7 @@ rows = [[name, f"{m['params_m']:.2f} M", f"{m['nyu']:.4f}", f"{100 * m['diw']:.1
         for name, m in sorted(matched.items(), key=lambda kv: kv[1]["params_m"])]
 fig = viz.table_figure(header, rows, f"Parameter-matched comparison ({TAG})")
 display(fig)
-print("saved", viz.save_figure(fig, FIG_DIR / "parameter_matched.png"))
+print("saved", viz.save_figure(fig, FIG_DIR / "parameter_matched.png").name, "in", FIG_WHERE)
 
 # %% [markdown]
 # ## 6. Which scenes are hard?
@@ -201,7 +220,7 @@ ax.set(ylabel="normalized MSE (mean)", title=f"NYU-layout test error by scene ty
 ax.legend(fontsize=8)
 fig.tight_layout()
 display(fig)
-print("saved", viz.save_figure(fig, FIG_DIR / "errors_by_scene_type.png"))
+print("saved", viz.save_figure(fig, FIG_DIR / "errors_by_scene_type.png").name, "in", FIG_WHERE)
 
 # %% [markdown]
 # ## 7. Failure cases
@@ -215,7 +234,7 @@ print("worst images:", worst.tolist(), "normalized MSE:", [f"{errors['unetpp'][i
 fig = viz.show_predictions(test.images[worst], {name: p[worst] for name, p in preds.items()},
                            f"The 3 hardest NYU-layout test images for U-Net++ ({TAG})", depths=test.depths[worst])
 display(fig)
-print("saved", viz.save_figure(fig, FIG_DIR / "failures_nyu.png"))
+print("saved", viz.save_figure(fig, FIG_DIR / "failures_nyu.png").name, "in", FIG_WHERE)
 
 # %% [markdown]
 # And the DIW-layout test pairs the fine-tuned U-Net++ orders wrongly:
@@ -233,7 +252,7 @@ if len(wrong):
                                f"DIW-layout test pairs U-Net++ orders wrongly ({TAG})",
                                pairs=diw["test"].pairs[wrong], relation=diw["test"].relation[wrong])
     display(fig)
-    print("saved", viz.save_figure(fig, FIG_DIR / "failures_diw.png"))
+    print("saved", viz.save_figure(fig, FIG_DIR / "failures_diw.png").name, "in", FIG_WHERE)
 
 # %% [markdown]
 # Next, `07_your_own_image`: try a trained model on a photograph of your own.

@@ -76,6 +76,7 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # data is the lesson, not a bug. The `report` profile trains on the real datasets.
 
 # %%
+from depthkit.config import runs_dir
 from depthkit.pipeline import load_stage_data, prepare_data
 from depthkit.reproduce import run_dir, train_stage
 from depthkit.train import load_model
@@ -87,7 +88,7 @@ if not checkpoint.exists():  # nothing trained yet under this profile: NYU, then
     train_stage(PROFILE, MODEL_NAME, "nyu", load_stage_data(PROFILE, "nyu", prepared), device=DEVICE, progress=False)
     train_stage(PROFILE, MODEL_NAME, "diw", load_stage_data(PROFILE, "diw", prepared), device=DEVICE, progress=False)
 model = load_model(checkpoint, device=DEVICE)
-print(f"{MODEL_NAME} from {checkpoint}: trained on {PROFILE.data} data ({PROFILE.name} profile), "
+print(f"{MODEL_NAME} from {checkpoint.relative_to(runs_dir()).as_posix()} in the runs folder: trained on {PROFILE.data} data ({PROFILE.name} profile), "
       f"input {PROFILE.size}×{PROFILE.size}")
 
 # %% [markdown]

@@ -18,6 +18,8 @@ EXPECTED = ["00_setup", "01_data_exploration", "02_losses_and_metrics", "03_lras
 COLAB_CELL = (NB_DIR / "colab_cell.txt").read_text(encoding="utf-8").rstrip("\n")  # the one copy edited by hand
 REPO_URL = re.search(r'^REPO_URL = "(https://github\.com/[^"]+)"$', COLAB_CELL, re.M).group(1)
 CHECK = "# NBVAL_CHECK_OUTPUT"
+# what a machine path looks like in an output: a home, work or temp folder, a Colab checkout, a Windows drive
+MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/tmp/|/home/|/root/|/Users/|/content/|/private/|/var/folders/|[A-Z]:\\)")
 
 
 def _read(stem: str) -> nbformat.NotebookNode:
@@ -124,6 +126,29 @@ def test_no_saved_errors(stem):
                 assert "Traceback" not in out.text, f"{stem}: saved traceback in cell {cell.get('id')}"
 
 
+def _output_text(out) -> str:
+    if out.output_type == "stream":
+        return out.text
+    data = out.get("data", {})
+    return "\n".join(str(data[k]) for k in ("text/plain", "text/markdown", "text/html") if k in data)
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_no_machine_paths_in_saved_outputs(stem):
+    for cell in _code_cells(_read(stem)):
+        for out in cell.get("outputs", []):
+            hit = MACHINE_PATH.search(_output_text(out))
+            assert not hit, f"{stem}: cell {cell.get('id')} shows a machine path: ...{_output_text(out)[hit.start():hit.start() + 60]}"
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_cells_do_not_print_absolute_paths(stem):
+    """``PreparedData.describe()`` shows an absolute folder when the data lives outside the checkout."""
+    for cell in _code_cells(_read(stem)):
+        assert ".describe()" not in cell.source, f"{stem}: cell {cell.get('id')} prints prepared.describe()"
+        assert "print(f\"best checkpoint: {run" not in cell.source
+
+
 @pytest.mark.parametrize("stem", EXPECTED)
 def test_mentions_and_uses_the_profile(stem):
     nb = _read(stem)
@@ -153,6 +178,15 @@ def test_figures_name_their_data(stem):
         if draws:
             assert "TAG" in src or "no data" in src or "no model" in src or "render_scene" in src, \
                 f"{stem}: cell {cell.id} draws a figure without naming its data"
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_markdown_does_not_hard_code_profile_numbers(stem):
+    """Split fractions and epochs differ between profiles: cells print them from the profile instead."""
+    for cell in _read(stem).cells:
+        if cell.cell_type == "markdown":
+            assert not re.search(r"\b\d{2}/\d{2}/\d{2}\b", cell.source), f"{stem}: cell {cell.get('id')}"
+            assert "same recipe" not in cell.source.lower(), f"{stem}: cell {cell.get('id')}"
 
 
 def test_download_cell_is_off_by_default():
