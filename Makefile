@@ -20,10 +20,13 @@ reproduce: $(VENV)/.installed
 test: $(VENV)/.installed
 	DEPTHKIT_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
-# Re-run every notebook under the demo profile and save its outputs in place (for GitHub readers).
+# Sync each jupytext pair (notebooks/NN_name.py <-> .ipynb), re-run every notebook under the demo
+# profile and save its outputs in place (for GitHub readers), then sync again so the .py is not older.
 notebooks: $(VENV)/.installed
+	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 	DEPTHKIT_PROFILE=demo $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=3600 notebooks/*.ipynb
+	    --ExecutePreprocessor.timeout=3600 notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 
 bench: $(VENV)/.installed
 	$(PY) -m depthkit bench

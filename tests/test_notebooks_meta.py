@@ -1,26 +1,25 @@
-"""Fast checks on the notebooks that do not execute them (nbval does that, under the smoke profile)."""
+"""Fast checks on the notebooks that do not execute them (nbval does that, under the smoke profile).
+
+Every notebook is a jupytext pair: ``notebooks/NN_name.py`` (py:percent, the source people edit) and
+``notebooks/NN_name.ipynb`` (the same cells plus the saved outputs of a demo run).
+"""
 from __future__ import annotations
 
-import importlib.util
-import json
+import re
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 EXPECTED = ["00_setup", "01_data_exploration", "02_losses_and_metrics", "03_lraspp", "04_unetpp",
             "05_diw_finetuning", "06_comparison", "07_your_own_image"]
-
-
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_notebooks", NB_DIR / "build_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BUILDER = _builder()
+COLAB_CELL = (NB_DIR / "colab_cell.txt").read_text(encoding="utf-8").rstrip("\n")  # the one copy edited by hand
+REPO_URL = re.search(r'^REPO_URL = "(https://github\.com/[^"]+)"$', COLAB_CELL, re.M).group(1)
+CHECK = "# NBVAL_CHECK_OUTPUT"
+# what a machine path looks like in an output: a home, work or temp folder, a Colab checkout, a Windows drive
+MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/tmp/|/home/|/root/|/Users/|/content/|/private/|/var/folders/|[A-Z]:\\)")
 
 
 def _read(stem: str) -> nbformat.NotebookNode:
@@ -31,9 +30,31 @@ def _code_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_the_numbered_notebooks_exist():
+def is_checked(cell) -> bool:
+    """True for code cells nbval compares (``# NBVAL_CHECK_OUTPUT`` on their first line)."""
+    return cell.cell_type == "code" and cell.source.startswith(CHECK)
+
+
+def test_the_numbered_notebooks_exist_as_pairs():
     assert sorted(p.stem for p in NB_DIR.glob("*.ipynb")) == EXPECTED
-    assert list(BUILDER.NOTEBOOKS) == EXPECTED
+    assert sorted(p.stem for p in NB_DIR.glob("[0-9][0-9]_*.py")) == EXPECTED
+    assert not (NB_DIR / "build_notebooks.py").exists()  # no generator: the .py files are the sources
+
+
+def test_jupytext_pairs_ipynb_with_py_percent():
+    config = (NB_DIR / "jupytext.toml").read_text(encoding="utf-8")
+    assert re.search(r'^formats\s*=\s*"ipynb,py:percent"\s*$', config, re.M)
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_py_source_and_ipynb_have_the_same_cells(stem):
+    """Run `jupytext --sync notebooks/[0-9][0-9]_*.py` after editing either file of a pair."""
+    text = (NB_DIR / f"{stem}.py").read_text(encoding="utf-8")
+    assert "format_name: percent" in text.split("# ---", 2)[1], f"{stem}.py is not in py:percent format"
+    source = jupytext.reads(text, fmt="py:percent")
+    stored = _read(stem)
+    assert [(c.cell_type, c.source) for c in source.cells] == [(c.cell_type, c.source) for c in stored.cells], \
+        f"{stem}.py and {stem}.ipynb differ: run jupytext --sync notebooks/{stem}.py"
 
 
 @pytest.mark.parametrize("stem", EXPECTED)
@@ -48,23 +69,52 @@ def test_valid_nbformat_and_python3_kernel(stem):
 @pytest.mark.parametrize("stem", EXPECTED)
 def test_first_code_cell_is_the_shared_colab_cell(stem):
     first = _code_cells(_read(stem))[0]
-    assert first.source == BUILDER.COLAB_CELL
+    assert first.source == COLAB_CELL, f"{stem}: the first code cell must be notebooks/colab_cell.txt, verbatim"
     assert '"google.colab" in sys.modules' in first.source
-    assert BUILDER.REPO_URL in first.source
 
 
-def test_colab_cell_never_upgrades_colab_packages():
-    cell = BUILDER.COLAB_CELL
-    assert "--no-deps" in cell and "-U" not in cell.split() and "--upgrade" not in cell
-    for pkg in ("torch", "torchvision", "ipywidgets", "matplotlib", "h5py"):
-        assert f"install {pkg}" not in cell and f'"{pkg}"' not in cell
+def test_the_repository_url_is_written_once_in_the_colab_cell():
+    assert COLAB_CELL.count("github.com") == 1
+    assert REPO_URL.startswith("https://github.com/") and len(REPO_URL.split("/")) == 5
 
 
 @pytest.mark.parametrize("stem", EXPECTED)
-def test_sources_match_the_generator(stem):
-    built = [(c.cell_type, c.source) for c in BUILDER.build(stem).cells]
-    stored = [(c.cell_type, c.source) for c in _read(stem).cells]
-    assert stored == built, f"{stem}.ipynb differs from notebooks/build_notebooks.py: rerun it"
+def test_title_cell_renders_with_its_colab_badge(stem):
+    """The title is a markdown heading (not an indented code block) followed by an "Open in Colab" badge."""
+    title = _read(stem).cells[0]
+    assert title.cell_type == "markdown"
+    assert title.source.startswith(f"# {stem[:2]} · ")
+    repo = REPO_URL.split("github.com/")[1]
+    badge = f"(https://colab.research.google.com/github/{repo}/blob/main/notebooks/{stem}.ipynb)"
+    assert badge in title.source
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_markdown_is_not_indented_into_code_blocks(stem):
+    """Four leading spaces turn markdown into a grey code block: none outside fenced code."""
+    for cell in _read(stem).cells:
+        if cell.cell_type != "markdown":
+            continue
+        fenced = False
+        for line in cell.source.splitlines():
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            elif not fenced:
+                assert not line.startswith("    "), f"{stem}: cell {cell.get('id')} has an indented line: {line!r}"
+
+
+def test_profile_cell_is_shared():
+    """The second code cell (profile, device, TAG) is the same in every notebook."""
+    cells = {stem: _code_cells(_read(stem))[1].source for stem in EXPECTED}
+    assert len(set(cells.values())) == 1, "the profile cells differ: " + ", ".join(cells)
+    assert "PROFILE = get_profile()" in cells[EXPECTED[0]] and "TAG = " in cells[EXPECTED[0]]
+
+
+def test_colab_cell_never_upgrades_colab_packages():
+    cell = COLAB_CELL
+    assert "--no-deps" in cell and "-U" not in cell.split() and "--upgrade" not in cell
+    for pkg in ("torch", "torchvision", "ipywidgets", "matplotlib", "h5py"):
+        assert f"install {pkg}" not in cell and f'"{pkg}"' not in cell
 
 
 @pytest.mark.parametrize("stem", EXPECTED)
@@ -74,6 +124,29 @@ def test_no_saved_errors(stem):
             assert out.output_type != "error", f"{stem}: saved error in cell {cell.get('id')}"
             if out.output_type == "stream" and out.name == "stderr":
                 assert "Traceback" not in out.text, f"{stem}: saved traceback in cell {cell.get('id')}"
+
+
+def _output_text(out) -> str:
+    if out.output_type == "stream":
+        return out.text
+    data = out.get("data", {})
+    return "\n".join(str(data[k]) for k in ("text/plain", "text/markdown", "text/html") if k in data)
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_no_machine_paths_in_saved_outputs(stem):
+    for cell in _code_cells(_read(stem)):
+        for out in cell.get("outputs", []):
+            hit = MACHINE_PATH.search(_output_text(out))
+            assert not hit, f"{stem}: cell {cell.get('id')} shows a machine path: ...{_output_text(out)[hit.start():hit.start() + 60]}"
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_cells_do_not_print_absolute_paths(stem):
+    """``PreparedData.describe()`` shows an absolute folder when the data lives outside the checkout."""
+    for cell in _code_cells(_read(stem)):
+        assert ".describe()" not in cell.source, f"{stem}: cell {cell.get('id')} prints prepared.describe()"
+        assert "print(f\"best checkpoint: {run" not in cell.source
 
 
 @pytest.mark.parametrize("stem", EXPECTED)
@@ -88,8 +161,8 @@ def test_mentions_and_uses_the_profile(stem):
 def test_checked_cells_store_their_expected_output(stem):
     """nbval compares a checked cell with its stored outputs, so those must be there (and be text)."""
     for cell in _code_cells(_read(stem)):
-        if BUILDER.is_checked(cell):
-            assert cell.outputs, f"{stem}: checked cell {cell.id} has no stored output (run build_notebooks.py --execute)"
+        if is_checked(cell):
+            assert cell.outputs, f"{stem}: checked cell {cell.id} has no stored output (run the notebook)"
             assert cell.execution_count is not None, f"{stem}: nbval skips cell {cell.id}: outputs without a count"
             for out in cell.outputs:
                 assert out.output_type == "stream" and out.name == "stdout", f"{stem}: cell {cell.id}"
@@ -107,6 +180,15 @@ def test_figures_name_their_data(stem):
                 f"{stem}: cell {cell.id} draws a figure without naming its data"
 
 
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_markdown_does_not_hard_code_profile_numbers(stem):
+    """Split fractions and epochs differ between profiles: cells print them from the profile instead."""
+    for cell in _read(stem).cells:
+        if cell.cell_type == "markdown":
+            assert not re.search(r"\b\d{2}/\d{2}/\d{2}\b", cell.source), f"{stem}: cell {cell.get('id')}"
+            assert "same recipe" not in cell.source.lower(), f"{stem}: cell {cell.get('id')}"
+
+
 def test_download_cell_is_off_by_default():
     src = "\n".join(c.source for c in _code_cells(_read("00_setup")))
     assert "DOWNLOAD = False" in src and "if DOWNLOAD:" in src
@@ -119,7 +201,7 @@ def test_notebooks_never_train_outside_train_stage():
         assert "fit(" not in src.replace("train_stage(", ""), stem
 
 
-def test_notebook_json_has_stable_cell_ids():
-    for stem in EXPECTED:
-        ids = [c["id"] for c in json.loads((NB_DIR / f"{stem}.ipynb").read_text())["cells"]]
-        assert ids == [f"c{i:02d}" for i in range(len(ids))], stem
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_cell_ids_are_unique(stem):
+    ids = [c.get("id") for c in _read(stem).cells]
+    assert all(ids) and len(set(ids)) == len(ids), stem

@@ -199,6 +199,100 @@ def test_diw_pair_statistics_avoid_the_trivial_biases(tmp_path):
     assert len({tuple(r[1][:2]) for r in records}) > 50
 
 
+def test_sample_pair_meets_the_position_requests():
+    depth = syn.render_scene(np.random.default_rng(8), 240, 320)["depth"]
+    prior = syn.position_prior()
+    for k, (lower_closer, central_farther, prior_agrees) in enumerate(np.ndindex(2, 2, 2)):
+        rng = np.random.default_rng(k)
+        ya, xa, yb, xb = syn.sample_pair(depth, rng, bool(lower_closer), True, central_farther=bool(central_farther),
+                                         prior_agrees=bool(prior_agrees), prior=prior)
+        assert depth[ya, xa] > depth[yb, xb]  # a_farther
+        assert (ya > yb) != bool(lower_closer)  # A farther, so A is the lower point iff the lower one is farther
+        ra, rb = (np.hypot((y + 0.5) / 240 - 0.5, (x + 0.5) / 320 - 0.5) for y, x in ((ya, xa), (yb, xb)))
+        # "lower farther, more central closer" (or the reverse) contradicts the prior's ordering itself:
+        # there the centre request, weighing least, gives way (the two cases cancel over a dataset)
+        if lower_closer != central_farther or prior_agrees == lower_closer:
+            assert (ra < rb) == bool(central_farther)
+        pa, pb = syn.prior_at(prior, np.array([ya, yb]), np.array([xa, xb]), 240, 320)
+        assert (pa > pb) == bool(prior_agrees)
+
+
+def test_position_prior_is_fixed_and_looks_like_a_room():
+    prior = syn.position_prior()
+    assert prior.shape == (syn.PRIOR_GRID, syn.PRIOR_GRID) and np.isfinite(prior).all()
+    assert np.array_equal(prior, syn.position_prior.__wrapped__())  # the same map when computed again
+    g = syn.PRIOR_GRID
+    assert prior[g // 2, g // 2] > prior[-1, g // 2]  # the centre (back wall) is farther than the floor below
+    assert prior[g // 2, g // 2] > prior[g // 2, 0]   # ... and than the side walls
+
+
+def test_balanced_flags_balance_every_combination():
+    flags = syn.balanced_flags(64, np.random.default_rng(0), 3)
+    assert flags.shape == (64, 3) and flags.dtype == bool
+    combos, counts = np.unique(flags, axis=0, return_counts=True)
+    assert len(combos) == 8 and set(counts) == {8}
+    assert not np.array_equal(flags, syn.balanced_flags(64, np.random.default_rng(1), 3))  # shuffled by the rng
+    assert syn.balanced_flags(5, np.random.default_rng(0)).sum() in (2, 3)
+
+
+def test_diw_records_are_deterministic():
+    flags = syn.diw_flags(3, seed=2, stream=1)
+    assert flags == syn.diw_flags(3, seed=2, stream=1) and set(flags[0]) == set(syn.PAIR_FLAGS)
+    a, b = (syn.diw_record(2, 1, 1, flags[1], scale=0.2) for _ in range(2))
+    assert a["pair"] == b["pair"] and a["relation"] == b["relation"] and np.array_equal(a["image"], b["image"])
+
+
+N_FAIR, GRID = 480, 32
+
+
+@pytest.fixture(scope="module")
+def fair_records() -> list[dict]:
+    """480 DIW-layout records of one partition, drawn at a quarter of the size (same scenes, same sampler)."""
+    flags = syn.diw_flags(N_FAIR, seed=0, stream=1)
+    return [syn.diw_record(0, 1, i, flags[i], scale=0.25) for i in range(N_FAIR)]
+
+
+def mean_map_accuracy(records: list[dict], n_train: int) -> float:
+    """Accuracy of the mean-depth-map baseline: the mean of the first ``n_train`` true depth maps
+    (each resized to GRID x GRID), scored on the other records' pairs by sign(z_A - z_B) == relation."""
+    cells = (np.arange(GRID) + 0.5) / GRID
+
+    def on_grid(depth):
+        h, w = depth.shape
+        return depth[(cells * h).astype(int)][:, (cells * w).astype(int)]
+
+    mean = np.mean([on_grid(r["depth"]) for r in records[:n_train]], axis=0)
+    correct = []
+    for r in records[n_train:]:
+        h, w = r["depth"].shape
+        ya, xa, yb, xb = r["pair"]
+        za, zb = mean[int(ya / h * GRID), int(xa / w * GRID)], mean[int(yb / h * GRID), int(xb / w * GRID)]
+        correct.append(np.sign(za - zb) == (1 if r["relation"] == ">" else -1))
+    return float(np.mean(correct))
+
+
+def test_position_alone_orders_diw_pairs_at_chance(fair_records):
+    """A predictor that knows only where the points are (the training-set mean depth map) scores ~50 %."""
+    accuracy = mean_map_accuracy(fair_records, n_train=N_FAIR // 2)
+    assert 0.42 <= accuracy <= 0.58, f"mean-depth-map baseline orders {100 * accuracy:.1f} % of DIW pairs"
+
+
+def test_simple_position_rules_order_diw_pairs_at_chance(fair_records):
+    """Neither "the lower point is closer" nor "the point nearer the centre is farther" beats chance."""
+    lower_closer, central_farther, a_farther = [], [], []
+    for r in fair_records:
+        h, w = r["depth"].shape
+        ya, xa, yb, xb = r["pair"]
+        farther = r["relation"] == ">"
+        lower_closer.append(farther != (ya > yb))
+        ra, rb = (np.hypot((y + 0.5) / h - 0.5, (x + 0.5) / w - 0.5) for y, x in ((ya, xa), (yb, xb)))
+        central_farther.append(farther == (ra < rb))
+        a_farther.append(farther)
+    for name, hits in [("lower point closer", lower_closer), ("central point farther", central_farther),
+                       ("A farther", a_farther)]:
+        assert 0.42 <= np.mean(hits) <= 0.58, f"{name}: {100 * np.mean(hits):.1f} %"
+
+
 # ----------------------------------------------------------------------------------------------
 # Files in the real layouts
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · The data: NYU Depth V2, DIW and the synthetic scenes
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/depthkit/depthkit/blob/main/notebooks/01_data_exploration.ipynb)
+#
+# Two very different kinds of supervision meet in this project. **NYU Depth V2** gives a dense depth
+# map in metres for every pixel of 1449 indoor photos (a Kinect sensor, with holes where it saw
+# nothing). **DIW** gives, for each of about half a million internet photos, just *two points* and a human's answer
+# to "which one is closer?". This notebook looks at both, at their file formats and their traps,
+# and at the synthetic scenes that stand in for them when the real files are not there.
+
+# %%
+# Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
+# On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
+import os, subprocess, sys
+
+REPO_URL = "https://github.com/depthkit/depthkit"
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    REPO_DIR = "/content/depthkit"
+    if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+    os.chdir(REPO_DIR)
+    if REPO_DIR not in sys.path:
+        sys.path.insert(0, REPO_DIR)
+    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    try:
+        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+    import torch
+    print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
+          else "none (Runtime > Change runtime type > GPU, then run this cell again)")
+
+# %% [markdown]
+# The **profile** decides the data, the image size, the epochs and the device (see `00_setup`):
+# `smoke` runs in seconds and is what the tests use (the models learn nothing), `demo` trains on the
+# embedded synthetic scenes in minutes on a CPU, `report` uses the real NYU Depth V2 and DIW with the
+# report's settings on a GPU. Every figure title says which one produced it.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from depthkit import viz
+from depthkit.config import get_profile
+from depthkit.train import pick_device
+
+plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
+DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
+TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
+print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
+      f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+import numpy as np
+
+from depthkit.config import data_dir
+from depthkit.pipeline import describe_splits, load_stage_data, prepare_data
+
+prepared = prepare_data(PROFILE)
+nyu = load_stage_data(PROFILE, "nyu", prepared)
+diw = load_stage_data(PROFILE, "diw", prepared)
+print(f"{prepared.source} data, in the data folder under {prepared.root.relative_to(data_dir()).as_posix()}/")
+print(describe_splits(nyu))
+print(describe_splits(diw))
+
+# %%
+from IPython.display import Markdown
+
+if PROFILE.diw_protocol == "chen":
+    diw_split = (f"Under the `{PROFILE.name}` profile DIW follows Chen et al. instead: training on DIW_train_val "
+                 f"({100 * PROFILE.val_fraction:.0f} % of it kept for validation), testing on DIW_test.")
+else:
+    diw_split = ("The report trained *and* tested inside the ~74k-image DIW test partition, so depthkit splits that "
+                 f"partition too, seeded: under the `{PROFILE.name}` profile "
+                 + "/".join(f"{100 * f:.0f}" for f in PROFILE.diw_fractions) + " % train/validation/test.")
+Markdown("Validation is always carved out of the training split; the test split is touched only by the final "
+         f"evaluation. {diw_split}")
+
+# %% [markdown]
+# ## 1. NYU Depth V2: the file and its orientation trap
+#
+# `nyu_depth_v2_labeled.mat` is a MATLAB v7.3 file, which is HDF5 inside. Read through `h5py`, MATLAB's
+# column-major arrays come out **transposed**: `images` is `(N, 3, 640, 480)`, `depths` `(N, 640, 480)`.
+# Image *i* is `images[i].transpose(2, 1, 0)` → `(480, 640, 3)`. Forget one transpose and every image
+# is silently mirrored on its diagonal: the network still trains, on sideways rooms.
+# `depthkit.data.read_nyu_mat` does it right and reads lazily (10 images never load the 2.8 GB file).
+
+# %%
+import h5py
+
+from depthkit.data import read_nyu_mat
+
+with h5py.File(prepared.nyu_mat, "r") as f:
+    print("as stored:    images", f["images"].shape, f["images"].dtype, "| depths", f["depths"].shape, f["depths"].dtype)
+    raw = f["images"][0]
+images, depths = read_nyu_mat(prepared.nyu_mat, indices=[0])
+print("read_nyu_mat: images", images.shape, images.dtype, "| depths", depths.shape, depths.dtype)
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+axes[0].imshow(images[0]); axes[0].set_title("images[0].transpose(2, 1, 0): right", fontsize=9)
+axes[1].imshow(raw.transpose(1, 2, 0)); axes[1].set_title("images[0].transpose(1, 2, 0): mirrored", fontsize=9)
+for ax in axes:
+    ax.axis("off")
+fig.suptitle(f"Image 0 of {prepared.nyu_mat.name}, read two ways ({TAG})", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 2. NYU samples
+#
+# Depth is drawn with one colour map everywhere: **near is bright, far is dark**; grey marks pixels
+# without a measurement (the real Kinect data has many, the synthetic scenes none).
+
+# %%
+fig = viz.show_samples(nyu["train"].images, nyu["train"].depths, f"NYU-layout training samples ({TAG})", n=4)
+
+# %% [markdown]
+# ## 3. How deep are the scenes?
+#
+# Indoor scenes span roughly 1–10 m. The report normalizes every depth map (and every prediction) to
+# [0, 1] per image before the MSE, so a model is never asked for the absolute scale, only for the
+# shape of the depth map: the right panel shows how much that scale varies from image to image.
+
+# %%
+d = nyu["train"].depths.numpy()
+valid = d[d > 0]
+per_image = [np.median(x[x > 0]) for x in d]
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+axes[0].hist(valid, bins=50, color="0.35")
+axes[0].set(xlabel="depth (m)", ylabel="pixels", title="all valid pixels")
+axes[1].hist(per_image, bins=20, color="tab:blue")
+axes[1].set(xlabel="median depth of one image (m)", ylabel="images", title="one value per image")
+fig.suptitle(f"Depth in the NYU-layout training split, {len(d)} images ({TAG})", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 4. Scene types and depth cues
+#
+# The real NYU images come from many kinds of rooms (bedrooms, kitchens, offices, bathrooms, …). The synthetic
+# scenes are one kind of room, a box with boxes in it, but each one is built to carry the monocular
+# depth cues the report's introduction lists. A network can only learn depth from a single image
+# through such cues: **perspective** (floor and wall edges converge), **occlusion**, **relative
+# size**, **texture gradient** (patterns get denser with distance), **shading**, **cast shadows**
+# and **haze** (colours fade towards grey with distance). `render_scene` reports which cues each
+# picture shows.
+
+# %%
+import textwrap
+
+from depthkit.synthetic import render_scene
+
+fig, axes = plt.subplots(2, 3, figsize=(10, 5.6))
+for k in range(3):
+    scene = render_scene(np.random.default_rng(k), height=240, width=320)
+    axes[0, k].imshow(scene["image"])
+    axes[0, k].axis("off")
+    axes[0, k].set_title("\n".join(textwrap.wrap(", ".join(scene["cues"]), 42)), fontsize=8)
+    viz.show_depth(axes[1, k], scene["depth"], f"depth {scene['depth'].min():.1f}–{scene['depth'].max():.1f} m")
+fig.suptitle("Synthetic scenes (depthkit.synthetic.render_scene, seeds 0–2, 240×320) and the cues each shows",
+             fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 5. DIW: two points and a relation
+#
+# The DIW CSV has two lines per image: the image's path (an absolute path from the authors' machine,
+# which depthkit re-roots under the local folder), then `y_A, x_A, y_B, x_B, relation, width, height`.
+# Coordinates are **1-based** in the grid of the image file; `>` means *A is farther than B*, `<`
+# *A is closer*. Inside depthkit every coordinate is 0-based `(row, col)`, and a pair is rescaled to
+# the network's grid with `floor(p / size_orig * size_new)`.
+
+# %%
+import dataclasses
+
+from depthkit.data import load_diw_cache, read_diw_csv, rescale_pair
+
+diw_csv = prepared.root / "diw" / "DIW_test.csv"
+with open(diw_csv) as f:
+    print("".join(f.readline() for _ in range(4)))
+first = read_diw_csv(diw_csv, check_images=False)[0]
+print("read_diw_csv ->", dataclasses.replace(first, image=first.image.relative_to(data_dir())), "(image: in the data folder)")
+cache = load_diw_cache(prepared.diw_caches["DIW_test"])
+print(f"on the {PROFILE.size}×{PROFILE.size} grid:", rescale_pair(first, (first.height, first.width), (PROFILE.size, PROFILE.size)),
+      "| in the cache:", tuple(cache["pairs"][0].tolist()), "relation", int(cache["relation"][0]))
+
+# %%
+fig = viz.show_pairs(diw["train"].images, diw["train"].pairs, diw["train"].relation,
+                     f"DIW-layout training images with their annotated pair ({TAG})", n=4)
+
+# %% [markdown]
+# DIW's authors took care that the easy guesses do not work: the pair is not always "the lower point
+# is closer" (true for most floors) and A is not always the farther one. If either held for 90 % of
+# the pairs, a network could score 90 % without looking at depth at all. The synthetic pairs go one
+# step further: *where* the two points sit says nothing about the answer, so even the training set's
+# mean depth map, a predictor that knows every position's typical depth, orders about half of them.
+
+# %%
+rel = torch.cat([d.relation for d in diw.values()]).flatten()
+pairs = torch.cat([d.pairs for d in diw.values()]).reshape(-1, 4)
+a_is_lower = pairs[:, 0] > pairs[:, 2]  # larger row = lower in the image
+lower_is_closer = torch.where(a_is_lower, rel == -1, rel == 1)
+radius = lambda y, x: ((y + 0.5) / PROFILE.size - 0.5) ** 2 + ((x + 0.5) / PROFILE.size - 0.5) ** 2
+a_is_central = radius(pairs[:, 0], pairs[:, 1]) < radius(pairs[:, 2], pairs[:, 3])
+central_is_farther = torch.where(a_is_central, rel == 1, rel == -1)
+print(f"{len(rel)} pairs ({prepared.source} data)")
+for rule, holds in [("A is the farther point", rel == 1), ("the lower point is closer", lower_is_closer),
+                    ("the more central point is farther", central_is_farther)]:
+    print(f"  {rule + ':':<36}{100 * holds.float().mean():5.1f} %")
+
+# %% [markdown]
+# ## 6. Browse the samples
+#
+# Pick a split and an image. (The sliders need a live kernel; on GitHub you see the first image only.)
+
+# %%
+import ipywidgets as widgets
+
+SPLITS = {"NYU train": nyu["train"], "NYU test": nyu["test"], "DIW train": diw["train"], "DIW test": diw["test"]}
+
+def browse(split="NYU train", index=0):
+    data = SPLITS[split]
+    i = min(index, len(data) - 1)
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.4))
+    axes[0].imshow(viz.to_image(data.images[i]))
+    axes[0].axis("off")
+    if data.depths is not None:
+        viz.show_depth(axes[1], data.depths[i], "depth")
+    else:
+        viz.draw_pair(axes[0], data.pairs[i, 0].tolist(), int(data.relation[i, 0]))
+        axes[0].axis("on"); axes[0].set_xticks([]); axes[0].set_yticks([])
+        axes[1].axis("off")
+        axes[1].text(0, 0.5, "DIW has no depth map,\nonly the relation of A and B", fontsize=10)
+    fig.suptitle(f"{data.name}, image {i} of {len(data)} ({TAG})", fontsize=10)
+    plt.show()
+
+widgets.interact(browse, split=widgets.Dropdown(options=list(SPLITS), value="NYU train"),
+                 index=widgets.IntSlider(value=0, min=0, max=max(len(d) for d in SPLITS.values()) - 1));
+
+# %% [markdown]
+# Next, `02_losses_and_metrics`: how to score a depth map against each kind of supervision.

@@ -1,0 +1,320 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Losses and metrics
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/depthkit/depthkit/blob/main/notebooks/02_losses_and_metrics.ipynb)
+#
+# A network that predicts depth from one image can be taught with dense depth maps (NYU) or with
+# ordinal pairs (DIW), and the two need different losses. This notebook works through each of them
+# on tiny tensors you can check by hand, then shows the **sign pitfall** hidden in the report's
+# ranking loss, and ends with an interactive plot of that loss.
+#
+# Convention used everywhere in depthkit: every depth-like value means **larger = farther**, NYU's
+# metres as much as every model output.
+
+# %%
+# Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
+# On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
+import os, subprocess, sys
+
+REPO_URL = "https://github.com/depthkit/depthkit"
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    REPO_DIR = "/content/depthkit"
+    if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+    os.chdir(REPO_DIR)
+    if REPO_DIR not in sys.path:
+        sys.path.insert(0, REPO_DIR)
+    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    try:
+        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+    import torch
+    print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
+          else "none (Runtime > Change runtime type > GPU, then run this cell again)")
+
+# %% [markdown]
+# The **profile** decides the data, the image size, the epochs and the device (see `00_setup`):
+# `smoke` runs in seconds and is what the tests use (the models learn nothing), `demo` trains on the
+# embedded synthetic scenes in minutes on a CPU, `report` uses the real NYU Depth V2 and DIW with the
+# report's settings on a GPU. Every figure title says which one produced it.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from depthkit import viz
+from depthkit.config import get_profile
+from depthkit.train import pick_device
+
+plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
+DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
+TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
+print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
+      f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %% [markdown]
+# ## 1. MSE on normalized depth (the report's NYU loss)
+#
+# From a single image the absolute scale of a scene is ambiguous: a doll's house photographed up
+# close and a real room look alike. The report therefore compares *shapes*: prediction and target are
+# each min–max normalized to [0, 1] per image, then compared by mean squared error. A consequence
+# worth seeing: any increasing linear transform of the right answer scores a perfect 0, while a
+# flipped sign scores worse than a constant map.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from depthkit import losses, metrics
+
+depth = torch.tensor([[1.0, 2.0], [3.0, 5.0]])  # metres, larger = farther
+candidates = {
+    "the depth itself": depth,
+    "2 × depth + 1 (other units)": 2 * depth + 1,
+    "1 / depth (inverse depth)": 1 / depth,
+    "−depth (flipped sign)": -depth,
+    "constant 3 m": torch.full_like(depth, 3.0),
+}
+for name, pred in candidates.items():
+    print(f"{name:<30} normalized MSE = {losses.normalized_mse(pred, depth).item():.4f}")
+
+# %% [markdown]
+# Real Kinect depth has holes (0 = no measurement): pass `mask=depth > 0` so they count neither in
+# the min–max nor in the mean. Training does exactly that.
+#
+# ## 2. The ranking loss (Chen et al., DIW)
+#
+# For a pair of points with predicted depths $z_A, z_B$ and relation $r$:
+#
+# $$\ell = \log\left(1 + e^{-r\,(z_A - z_B)}\right) \text{ for } r = \pm 1, \qquad \ell = (z_A - z_B)^2 \text{ for } r = 0.$$
+#
+# depthkit follows the DIW annotation itself: `>` in the CSV (A farther) → $r = +1$, `<` (A closer)
+# → $r = -1$. The loss is small when $z_A - z_B$ has the sign of $r$, and a pair counts as correct when
+# $\operatorname{sign}(z_A - z_B) = r$. A worked example with $z_A = 2$ and $z_B = 1$:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+pred = torch.tensor([[[[2.0, 1.0]]]])  # a 1×2 "depth map": z_A = 2.0 at (0, 0), z_B = 1.0 at (0, 1)
+pair = torch.tensor([[[0, 0, 0, 1]]])  # (ya, xa, yb, xb), 0-based
+for r, meaning in [(+1, "A farther (CSV '>')"), (-1, "A closer (CSV '<')"), (0, "equal")]:
+    loss = losses.ranking_loss(pred, pair, torch.tensor([[r]]))
+    print(f"r = {r:>2}  {meaning:<20} loss = {loss.item():.4f}")
+
+# %% [markdown]
+# $\log(1 + e^{-1}) = 0.3133$: the prediction agrees with "A farther". $\log(1 + e^{1}) = 1.3133$:
+# it disagrees with "A closer". $(2 - 1)^2 = 1$: an "equal" pair is pulled together.
+#
+# ## 3. The sign pitfall
+#
+# The report prints the same formula but says *"r = +1 means a is closer, reward a higher value
+# for the closer point"*. On its own that is a valid choice: the network would then predict something
+# like inverse depth (larger = closer). The trouble is the pipeline: the report first trains on NYU
+# with MSE on **depth**, where larger = **farther**, then fine-tunes on DIW with a loss that rewards
+# larger = **closer**. The meaning of the output flips between the two stages.
+#
+# A worked example. A model fresh from NYU training, and perfect: at point A on the floor it predicts
+# 1.5 m, at B on the back wall 4.0 m. The DIW annotator says "A is closer" (`<`).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+z = torch.tensor([[[[1.5, 4.0]]]], requires_grad=True)  # the NYU model's output at A and B: depth, and right
+conventions = {"ours (CSV '<' -> r = -1)": -1, "report's printed (A closer -> r = +1)": +1}
+for name, r in conventions.items():
+    z.grad = None
+    loss = losses.ranking_loss(z, pair, torch.tensor([[r]]))
+    loss.backward()
+    correct = metrics.ordinal_accuracy(z, pair, torch.tensor([[r]])) == 1.0
+    step = "lowers z_A (A nearer)" if z.grad[0, 0, 0, 0] > 0 else "raises z_A (A farther)"
+    print(f"{name:<38} loss = {loss.item():.4f}  counted correct: {correct!s:<5}  "
+          f"dloss/dz_A = {z.grad[0, 0, 0, 0].item():+.4f}: a gradient step {step}")
+
+# %% [markdown]
+# With our convention the NYU model already agrees with the annotation (loss 0.08) and the gradient
+# nudges it the same way NYU taught it. With the printed convention the same, correct model is told it
+# is wrong (loss 2.58, counted incorrect) and every gradient step pushes the closer point *farther*.
+# Fine-tuning then first has to turn the whole output upside down: DIW accuracy right after NYU reads
+# as (100 − true accuracy) %, the NYU knowledge is fought rather than used, and after fine-tuning the
+# model's output means "larger = closer", so its NYU MSE is meaningless.
+#
+# The same on many pairs: take depth maps from the NYU-layout test split as a *perfect* NYU model,
+# sample pairs from them, and fine-tune a model whose output is `s · depth` (one parameter, `s = 1`
+# after NYU) with each convention.
+
+# %%
+from depthkit.pipeline import load_stage_data
+
+nyu = load_stage_data(PROFILE, "nyu")
+depth_maps = losses.normalize_depth(nyu["test"].depths[:4].float(), nyu["test"].depths[:4] > 0)
+pairs, relation = metrics.sample_pairs(nyu["test"].depths[:4], 200, seed=0)  # ours: +1 = A farther
+keep = relation != 0                                                          # DIW has no equal pairs
+print(f"{int(keep.sum())} ordered pairs; the perfect NYU model scores "
+      f"{100 * metrics.ordinal_accuracy(depth_maps, pairs, relation, keep):.0f} % with our convention and "
+      f"{100 * metrics.ordinal_accuracy(depth_maps, pairs, -relation, keep):.0f} % with the printed one")
+
+def fine_tune_scale(relation, steps=80, lr=2.0):
+    s = torch.tensor(1.0, requires_grad=True)  # the model's output is s · depth; s = 1 after NYU
+    opt, trace = torch.optim.SGD([s], lr=lr), [1.0]
+    for _ in range(steps):
+        loss = losses.ranking_loss(s * depth_maps, pairs, relation, keep)
+        opt.zero_grad(); loss.backward(); opt.step()
+        trace.append(s.item())
+    return trace
+
+fig, ax = plt.subplots(figsize=(7, 3.2))
+ax.plot(fine_tune_scale(relation), label="our convention: stays 'larger = farther'")
+ax.plot(fine_tune_scale(-relation), label="report's printed convention: flips to 'larger = closer'")
+ax.axhline(0, color="0.5", lw=0.8)
+ax.set(xlabel="fine-tuning step", ylabel="s in  output = s · depth")
+ax.legend(fontsize=8)
+ax.set_title(f"Fine-tuning a perfect NYU model on pairs from NYU-layout test depth ({TAG})", fontsize=9)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 4. Scoring pairs: ordinal accuracy and WHDR/WKDR
+#
+# **Ordinal accuracy** is the share of pairs with $\operatorname{sign}(z_A - z_B) = r$: the report's
+# DIW number. **WKDR** (Zoran et al.), called **WHDR** by Chen et al., also handles "equal" pairs:
+# the prediction says "equal" when the ratio $z_A / z_B$ lies within $[1/(1+\delta), 1+\delta]$,
+# and WHDR is the share of pairs whose predicted relation differs from the annotated one (lower is
+# better). The ratio needs positive values; our networks predict relative depth of any sign, so
+# `metrics.whdr` first maps each image's prediction linearly onto [1, 2]. DIW has no equal pairs,
+# which is why the report reduced WKDR to plain accuracy (WHDR with δ = 0 is 1 − accuracy).
+#
+# δ is a trade-off: too small and nearly-equal points are called ordered (first pair), too large and
+# clearly ordered points are called equal (second pair).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+z = torch.tensor([[[[1.0, 1.05, 1.3, 2.0]]]])      # one 1×4 prediction (already spans [1, 2])
+pairs4 = torch.tensor([[[0, 1, 0, 0],               # 1.05 vs 1.0: annotated "equal"
+                        [0, 2, 0, 1],               # 1.3 vs 1.05: annotated "A farther"
+                        [0, 3, 0, 2],               # 2.0 vs 1.3:  annotated "A farther"
+                        [0, 0, 0, 3]]])             # 1.0 vs 2.0:  annotated "A closer"
+rel4 = torch.tensor([[0, 1, 1, -1]])
+print("annotated:", rel4.tolist())
+for delta in (0.02, 0.1, 0.5):
+    predicted = metrics.predicted_relation(z, pairs4, delta=delta).tolist()
+    print(f"δ = {delta:<4}  predicted {predicted}  WHDR {metrics.whdr(z, pairs4, rel4, delta=delta):.4f}")
+print(f"ordinal accuracy on the three ordered pairs: {metrics.ordinal_accuracy(z, pairs4, rel4, rel4 != 0):.4f}")
+
+# %% [markdown]
+# ## 5. The standard depth metrics, on a real photograph
+#
+# Papers on NYU report AbsRel, RMSE (metres), log errors and the threshold accuracies
+# δ < 1.25, 1.25², 1.25³ (share of pixels whose ratio to the truth is below the threshold). Our models
+# predict *relative* depth, so each prediction is first aligned to the truth: by the median ratio
+# (scale only) or by least squares (scale and shift). Below, a real NYU frame with its Kinect depth
+# (holes in grey), and a stand-in "prediction": the depth blurred and written in other units
+# (0.5 · depth + 0.3). Alignment decides how good it looks.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import torch.nn.functional as F
+
+from depthkit.config import repo_root
+from depthkit.data import load_nyu_png_depth, load_rgb
+
+SAMPLES = repo_root() / "tests" / "assets" / "nyu_real_samples"  # three NYU frames, BSD-2 (see LICENSE there)
+rgb = load_rgb(SAMPLES / "rgb" / "rgb_00000.jpg")
+gt = torch.from_numpy(load_nyu_png_depth(SAMPLES / "depth" / "sync_depth_00000.png"))[None, None]
+valid = (gt > 0).float()
+blurred = F.avg_pool2d(gt, 9, stride=1, padding=4) / F.avg_pool2d(valid, 9, stride=1, padding=4).clamp_min(1e-6)
+fake = 0.5 * blurred + 0.3  # blurred over valid pixels only, then in other units
+print(f"photo {rgb.shape}, Kinect depth {tuple(gt.shape[-2:])}, {100 * (gt == 0).float().mean():.1f} % holes")
+for align in (None, "median", "lstsq"):
+    m = metrics.depth_metrics(fake, gt, gt > 0, align=align)
+    print(f"align={align!s:<7} AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.3f} m  "
+          f"δ<1.25 {m['delta1']:.3f}  δ<1.25² {m['delta2']:.3f}  δ<1.25³ {m['delta3']:.3f}")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+axes[0].imshow(rgb); axes[0].axis("off"); axes[0].set_title("photo", fontsize=9)
+viz.show_depth(axes[1], gt[0, 0], "Kinect depth (holes grey)")
+viz.show_depth(axes[2], (fake * valid)[0, 0], "stand-in prediction 0.5·blur(depth)+0.3")
+fig.suptitle("Real NYU Depth V2 frame rgb_00000 (tests/assets/nyu_real_samples; no model involved)", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# ## 6. The scale-and-shift-invariant loss (MiDaS)
+#
+# The report's min–max normalization is one particular way of ignoring scale and shift, and a
+# fragile one: a single outlier pixel sets the range. MiDaS (Ranftl et al.) instead *fits* the best
+# scale and shift by least squares and measures the error after that alignment. Since min–max is
+# one candidate alignment, the SSI loss is never larger than normalized MSE.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+ramp = torch.tensor([[1.0, 2.0, 3.0, 4.0, 8.0]])
+for name, pred in {"depth": ramp, "2 × depth + 1": 2 * ramp + 1, "depth²": ramp**2,
+                   "1 / depth": 1 / ramp, "−depth": -ramp}.items():
+    print(f"{name:<14} normalized MSE {losses.normalized_mse(pred, ramp).item():.4f}   "
+          f"SSI {losses.ssi_loss(pred, ramp).item():.4f}")
+
+# %% [markdown]
+# Look at the last line: the fitted scale may be negative, so the SSI loss forgives a **flipped sign**
+# completely. It judges the shape of the depth map up to any linear map, which is what MiDaS wants
+# (it mixes datasets with unknown scale and shift), but it means SSI alone cannot teach a network
+# which way is far. The sign has to come from elsewhere: a convention fixed once, as in section 3.
+
+# %% [markdown]
+# ## 7. Play with the ranking loss
+#
+# The loss of one pair as a function of $z_A - z_B$, for the annotation you choose, under our
+# convention and under the report's printed one. Move the slider to where an NYU-trained model would
+# sit (for an "A closer" pair, $z_A - z_B < 0$) and compare the two losses. The first plot is the
+# starting point; the interactive one below it needs a live kernel.
+
+# %%
+import ipywidgets as widgets
+
+DIFFS = torch.linspace(-6, 6, 121)
+PAIR = torch.tensor([[[0, 0, 0, 1]]])
+
+def loss_of_pair(diff, r):
+    return losses.ranking_loss(torch.tensor([[[[diff, 0.0]]]]), PAIR, torch.tensor([[r]])).item()
+
+CURVES = {r: [loss_of_pair(d, r) for d in DIFFS.tolist()] for r in (-1, 0, 1)}  # computed by depthkit
+ANNOTATIONS = {"A closer than B (CSV '<')": -1, "A farther than B (CSV '>')": 1, "equal": 0}
+
+def plot_ranking_loss(annotation="A closer than B (CSV '<')", z_diff=-2.5):
+    ours = ANNOTATIONS[annotation]
+    printed = -ours  # the printed convention calls "A closer" r = +1
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    ax.plot(DIFFS, CURVES[ours], lw=2, label=f"our convention, r = {ours:+d}: {loss_of_pair(z_diff, ours):.3f}")
+    if ours:
+        ax.plot(DIFFS, CURVES[printed], "--", lw=2,
+                label=f"report's printed convention, r = {printed:+d}: {loss_of_pair(z_diff, printed):.3f}")
+    ax.axvline(z_diff, color="0.4", lw=1)
+    ax.set(xlabel="z_A − z_B  (depth-like: larger = farther)", ylabel="loss", ylim=(0, 6.5))
+    ax.legend(fontsize=8, loc="upper center")
+    ax.set_title(f"Ranking loss of one pair annotated '{annotation}' (depthkit.losses.ranking_loss, no data)",
+                 fontsize=9)
+    plt.show()
+
+plot_ranking_loss()  # the starting point, drawn once (also for readers without a live kernel)
+widgets.interact(plot_ranking_loss, annotation=widgets.Dropdown(options=list(ANNOTATIONS)),
+                 z_diff=widgets.FloatSlider(value=-2.5, min=-6, max=6, step=0.1, description="z_A − z_B"));
+
+# %% [markdown]
+# | where | loss for training | number we report |
+# |---|---|---|
+# | NYU | normalized MSE (SSI as the modern alternative) | normalized MSE; AbsRel, RMSE, δ after alignment |
+# | DIW | ranking loss, r from the CSV as it is | ordinal accuracy; WHDR |
+#
+# Next, `03_lraspp`: the first model.

@@ -1,0 +1,169 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Model I: U-Net++ with a ResNeXt-50 encoder
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/depthkit/depthkit/blob/main/notebooks/04_unetpp.ipynb)
+#
+# The report's large model is **U-Net++** (Zhou et al., 2018) from segmentation-models-pytorch, with
+# a **ResNeXt-50 (32×4d)** encoder: 48.5 M parameters, fifteen times LR-ASPP. It trained it with a
+# **frozen-encoder warm-up**: 2 epochs with the encoder fixed, then 8 with all weights.
+
+# %%
+# Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
+# On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
+import os, subprocess, sys
+
+REPO_URL = "https://github.com/depthkit/depthkit"
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    REPO_DIR = "/content/depthkit"
+    if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+    os.chdir(REPO_DIR)
+    if REPO_DIR not in sys.path:
+        sys.path.insert(0, REPO_DIR)
+    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    try:
+        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+    import torch
+    print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
+          else "none (Runtime > Change runtime type > GPU, then run this cell again)")
+
+# %% [markdown]
+# The **profile** decides the data, the image size, the epochs and the device (see `00_setup`):
+# `smoke` runs in seconds and is what the tests use (the models learn nothing), `demo` trains on the
+# embedded synthetic scenes in minutes on a CPU, `report` uses the real NYU Depth V2 and DIW with the
+# report's settings on a GPU. Every figure title says which one produced it.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from depthkit import viz
+from depthkit.config import get_profile
+from depthkit.train import pick_device
+
+plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
+DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
+TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
+print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
+      f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %% [markdown]
+# ## 1. The architecture, and the multiple-of-32 rule
+#
+# The encoder halves the resolution five times. U-Net's decoder climbs back up, joining each level
+# with the encoder's features of the same size (skip connections). U-Net++ replaces each plain skip
+# by a small dense block of convolutions, so the decoder receives features that have already been
+# partly decoded: the "nested" skip pathways.
+#
+# Five halvings mean the input must be divisible by 2⁵ = 32, and smp refuses 200×200, the report's
+# size. depthkit's wrapper pads the input by reflection to the next multiple of 32 (224) and crops the
+# output back, so callers never see the rule.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from depthkit.models import build_model, count_parameters, freeze_encoder, unfreeze_encoder
+
+model = build_model("unetpp")
+print(f"U-Net++: {count_parameters(model) / 1e6:.2f} M parameters, encoder {count_parameters(model.encoder) / 1e6:.2f} M")
+with torch.no_grad():
+    print("depthkit's U-Net++ on 200×200:", tuple(model(torch.zeros(1, 3, 200, 200)).shape))
+    try:
+        model.net(torch.zeros(1, 3, 200, 200))
+    except Exception as err:  # smp's own check: "divisible by 32"
+        print("the bare smp model refuses 200×200:", type(err).__name__)
+
+# %% [markdown]
+# ## 2. Why freeze the encoder first?
+#
+# With ImageNet weights, the encoder already knows edges, textures and objects, while the decoder
+# starts random. In the first steps the decoder's gradients are large and noisy; letting them into
+# the encoder would wreck what it knows. So the warm-up trains only the decoder, then releases
+# everything. `freeze_encoder` just switches off `requires_grad`:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+freeze_encoder(model)
+print(f"encoder frozen:  {count_parameters(model, trainable_only=True) / 1e6:5.2f} M of "
+      f"{count_parameters(model) / 1e6:.2f} M parameters train")
+unfreeze_encoder(model)
+print(f"encoder free:    {count_parameters(model, trainable_only=True) / 1e6:5.2f} M train")
+
+# %% [markdown]
+# Honest caveat: without a network the `smoke` and `demo` profiles start from random weights
+# (`pretrained=False`), so here the warm-up only shows the mechanics. With `report` on Colab the
+# ImageNet encoder is loaded and the warm-up matters.
+#
+# ## 3. Training
+#
+# The same optimizer and loss as LR-ASPP (Adam, normalized MSE); the epochs come from the profile. On
+# a CPU U-Net++ is slow (about 1.7 s per step of 8 images at 64×64), so the small profiles may give it
+# fewer epochs than LR-ASPP: the next cell says how many. A finished run in `runs/<profile>/unetpp_nyu/`
+# is reused.
+
+# %%
+from IPython.display import Markdown, display
+
+from depthkit.pipeline import load_stage_data
+from depthkit.reproduce import REPORT_RESULTS, predict_depth, run_dir, train_stage
+from depthkit.train import evaluate, evaluate_baseline, load_model
+
+nyu = load_stage_data(PROFILE, "nyu")
+frozen, full = PROFILE.epochs("unetpp", "nyu")
+display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.lr:g} ({PROFILE.lr_schedule} schedule), "
+                 f"weight decay {PROFILE.weight_decay:g}; U-Net++ trains **{frozen} epoch(s) with the encoder frozen, "
+                 f"then {full} with all weights** (LR-ASPP: {sum(PROFILE.epochs('lraspp', 'nyu'))} epoch(s))."))
+print(f"{len(nyu['train'])} training images")
+model, history, run = train_stage(PROFILE, "unetpp", "nyu", nyu, device=DEVICE, progress=False)
+for e, loss, val, fr, sec in zip(history["epoch"], history["train_loss"], history["val_normalized_mse"],
+                                 history["frozen"], history["seconds"]):
+    print(f"epoch {e:3d}{' (encoder frozen)' if fr else '                 '}: training loss {loss:.4f}, "
+          f"validation normalized MSE {val:.4f} ({sec:.1f} s)")
+
+# %%
+fig = viz.plot_histories({"U-Net++, NYU": history}, f"U-Net++ trained on NYU-layout data ({TAG})")
+
+# %% [markdown]
+# ## 4. Results, and LR-ASPP beside it
+#
+# If `03_lraspp` ran under this profile, its checkpoint is loaded for comparison.
+
+# %%
+baseline = evaluate_baseline(nyu["train"], nyu["test"])
+rows = {"U-Net++": model}
+lraspp_ckpt = run_dir(PROFILE, "lraspp", "nyu") / "best.pt"
+if lraspp_ckpt.exists():
+    rows["LR-ASPP"] = load_model(lraspp_ckpt, device=DEVICE)
+print(f"test split, {len(nyu['test'])} images of {PROFILE.data} data; mean-depth baseline {baseline['normalized_mse']:.4f}")
+for name, m in rows.items():
+    s = evaluate(m, nyu["test"], "nyu", device=DEVICE)
+    print(f"  {name:<8} normalized MSE {s['normalized_mse']:.4f}, AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
+report = ", ".join(f"{r['label'].split()[0]} {r['nyu_mse']}" for r in REPORT_RESULTS.values())
+print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" else
+      f"(the report's normalized MSE, {report}, was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
+
+# %%
+preds = {name: predict_depth(m, nyu["test"]) for name, m in rows.items()}
+fig = viz.show_predictions(nyu["test"].images, preds, f"U-Net++ (and LR-ASPP) on NYU-layout test images ({TAG})",
+                           depths=nyu["test"].depths)
+
+# %% [markdown]
+# Next, `05_diw_finetuning`: teaching both models from pairs of points.

@@ -1,0 +1,258 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · The comparison: the report's table, its figures, and beyond
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/depthkit/depthkit/blob/main/notebooks/06_comparison.ipynb)
+#
+# This notebook puts our results beside the report's, regenerates the report's figures through
+# `depthkit.reproduce` (the same code as `python -m depthkit reproduce`), and then asks three
+# questions the report did not: is U-Net++ better because of its architecture or its size (a third,
+# parameter-matched model), which scenes are hard, and what do the failures look like?
+
+# %%
+# Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
+# On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
+import os, subprocess, sys
+
+REPO_URL = "https://github.com/depthkit/depthkit"
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    REPO_DIR = "/content/depthkit"
+    if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+    os.chdir(REPO_DIR)
+    if REPO_DIR not in sys.path:
+        sys.path.insert(0, REPO_DIR)
+    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    try:
+        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+    import torch
+    print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
+          else "none (Runtime > Change runtime type > GPU, then run this cell again)")
+
+# %% [markdown]
+# The **profile** decides the data, the image size, the epochs and the device (see `00_setup`):
+# `smoke` runs in seconds and is what the tests use (the models learn nothing), `demo` trains on the
+# embedded synthetic scenes in minutes on a CPU, `report` uses the real NYU Depth V2 and DIW with the
+# report's settings on a GPU. Every figure title says which one produced it.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from depthkit import viz
+from depthkit.config import get_profile
+from depthkit.train import pick_device
+
+plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
+DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
+TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
+print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
+      f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %% [markdown]
+# ## 1. Where the figures go
+#
+# The committed `figures/` folder holds the figures of a `demo` run. Under `demo` and `report` this
+# notebook rewrites them there; under `smoke` (the tests) it writes to `runs/smoke/figures/` so the
+# committed ones stay intact.
+
+# %%
+from IPython.display import Image, Markdown, display
+
+from depthkit.config import data_dir, figures_dir, runs_dir
+
+if PROFILE.name in ("demo", "report"):
+    FIG_DIR, FIG_WHERE = figures_dir(), "the figures folder (figures/ or $DEPTHKIT_FIGURES)"
+else:
+    FIG_DIR, FIG_WHERE = runs_dir() / PROFILE.name / "figures", f"{PROFILE.name}/figures/ in the runs folder"
+print(f"profile {PROFILE.name}: figures go to {FIG_WHERE}")
+
+# %% [markdown]
+# ## 2. The whole reproduction
+#
+# `reproduce` prepares the data, trains both report models on NYU, fine-tunes them on DIW, evaluates
+# on the test splits, and writes the figures and `results.md`. Checkpoints that `03`–`05` left under
+# this profile are reused, so this is quick after them.
+
+# %%
+from depthkit.reproduce import CHEN_2016_DIW_ACC, REPORT_RESULTS, reproduce
+
+results = reproduce(PROFILE, out=FIG_DIR, device=str(DEVICE), progress=False)
+print("written:", ", ".join(results["figures"]))
+
+# %% [markdown]
+# ## 3. The report's table beside ours
+#
+# Read the numbers with their data in mind: under `smoke`/`demo` ours come from synthetic scenes and
+# only show that the pipeline learns; only a `report` run on the real datasets is comparable. The
+# baseline predicts the training set's mean depth map for every image; on DIW it therefore orders a
+# pair by *where* its points sit in the picture (lower usually nearer), a bias DIW was built to defeat.
+# The synthetic pairs are drawn so that position alone gives nothing away: there it scores about 50 %.
+
+# %%
+p = results["provenance"]
+kind = p["source_kind"]
+ours, theirs = f"ours ({kind})", "report (real)"
+print(f"ours: {kind} data | profile {p['profile']} | {p['device']}")
+if kind != "real":
+    print("the report's columns come from real NYU Depth V2 and DIW, ours from synthetic scenes: not comparable")
+print(f"{'model':<27}{'params':>9}{'NYU MSE ' + theirs:>23}{ours:>18}{'DIW acc. ' + theirs:>24}{ours:>18}")
+for name, rep in REPORT_RESULTS.items():
+    r = results["models"][name]
+    print(f"{rep['label']:<27}{r['params_m']:>7.1f} M{rep['nyu_mse']:>23.3f}{r['nyu']['normalized_mse']:>18.3f}"
+          f"{rep['diw_acc']:>23.1f}%{100 * r['diw']['ordinal_accuracy']:>17.1f}%")
+b = results["baseline"]
+print(f"{'mean-depth baseline':<27}{'0':>9}{'–':>23}{b['nyu']['normalized_mse']:>18.3f}{'–':>24}"
+      f"{100 * b['diw']['ordinal_accuracy']:>17.1f}%")
+print(f"Chen et al. 2016, real DIW: {CHEN_2016_DIW_ACC} % accuracy")
+
+# %% [markdown]
+# The full `results.md` that `reproduce` wrote, standard metrics included:
+
+# %%
+text = (FIG_DIR / "results.md").read_text(encoding="utf-8")
+display(Markdown(text.replace(str(data_dir()), "$DEPTHKIT_DATA")))  # data outside the checkout: no machine path
+
+# %% [markdown]
+# ## 4. The report's figures, regenerated
+#
+# Each file was written by `depthkit.reproduce` just now; its title names the data, profile and device.
+
+# %%
+written = sorted(p.name for p in FIG_DIR.glob("*.png"))
+print(f"{len(written)} figures in {FIG_WHERE} (profile {PROFILE.name}):", ", ".join(written))
+# three of them here; notebooks 01, 03, 04 and 05 already showed the samples and predictions
+for name in ["comparison_table.png", "training_curves.png", "predictions_after_diw_unetpp.png"]:
+    display(Image(filename=str(FIG_DIR / name), width=720))
+
+# %% [markdown]
+# ## 5. Architecture or size? A parameter-matched comparison
+#
+# The report found U-Net++ (48 M parameters) far better than LR-ASPP (3.2 M) and wondered whether that
+# was the architecture or simply the size. The third model, `unetpp_mnv2`, keeps U-Net++'s nested
+# decoder but uses a MobileNetV2 encoder and a slim decoder: 3.25 M parameters, within 1 % of
+# LR-ASPP. The pairs to compare:
+#
+# * `lraspp` vs `unetpp_mnv2`: different architecture, same size;
+# * `unetpp_mnv2` vs `unetpp`: same architecture, 15× the size.
+
+# %%
+from depthkit.models import MODEL_NAMES
+
+epochs = {name: (PROFILE.epochs(name, "nyu"), PROFILE.epochs(name, "diw")[1]) for name in MODEL_NAMES}
+same = len(set(epochs.values())) == 1
+Markdown(f"All three see the same data, optimizer and loss. Under the `{PROFILE.name}` profile they train for "
+         + ("the same number of epochs: " if same else "**different** numbers of epochs (so part of any gap is training time): ")
+         + "; ".join(f"`{name}` {frozen + full} on NYU{f' ({frozen} with the encoder frozen)' if frozen else ''}, then {diw} on DIW"
+                     for name, ((frozen, full), diw) in epochs.items()) + ".")
+
+# %%
+from depthkit.models import MODEL_NAMES, count_parameters
+from depthkit.pipeline import load_stage_data, prepare_data
+from depthkit.reproduce import predict_depth, run_dir, train_stage
+from depthkit.train import evaluate, load_model
+
+prepared = prepare_data(PROFILE)
+nyu = load_stage_data(PROFILE, "nyu", prepared)
+diw = load_stage_data(PROFILE, "diw", prepared)
+THIRD = MODEL_NAMES[2]
+third_nyu, _, _ = train_stage(PROFILE, THIRD, "nyu", nyu, device=DEVICE, progress=False)
+third_diw, _, _ = train_stage(PROFILE, THIRD, "diw", diw, device=DEVICE, progress=False)
+matched = {name: {"params_m": r["params_m"], "nyu": r["nyu"]["normalized_mse"], "diw": r["diw"]["ordinal_accuracy"]}
+           for name, r in results["models"].items()}
+matched[THIRD] = {"params_m": count_parameters(third_nyu) / 1e6,
+                  "nyu": evaluate(third_nyu, nyu["test"], "nyu", device=DEVICE)["normalized_mse"],
+                  "diw": evaluate(third_diw, diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]}
+header = ["model", "parameters", "NYU test normalized MSE ↓", "DIW test accuracy ↑"]
+rows = [[name, f"{m['params_m']:.2f} M", f"{m['nyu']:.4f}", f"{100 * m['diw']:.1f} %"]
+        for name, m in sorted(matched.items(), key=lambda kv: kv[1]["params_m"])]
+fig = viz.table_figure(header, rows, f"Parameter-matched comparison ({TAG})")
+display(fig)
+print("saved", viz.save_figure(fig, FIG_DIR / "parameter_matched.png").name, "in", FIG_WHERE)
+
+# %% [markdown]
+# ## 6. Which scenes are hard?
+#
+# The normalized MSE of every NYU-layout test image, grouped by scene. For the synthetic scenes the
+# natural "scene type" is how many boxes stand in the room (more boxes: more occlusion edges, where
+# depth jumps); for real NYU data it is the scene type stored in the labeled file (kitchen, bedroom, ...).
+
+# %%
+import numpy as np
+
+from depthkit import metrics
+from depthkit.pipeline import scene_labels
+
+test = nyu["test"]
+nyu_models = {name: load_model(run_dir(PROFILE, name, "nyu") / "best.pt", device=DEVICE) for name in ("lraspp", "unetpp")}
+nyu_models[THIRD] = third_nyu
+preds = {name: predict_depth(m, test, n=None) for name, m in nyu_models.items()}
+errors = {name: metrics.normalized_mse(p, test.depths, test.depths > 0, reduction="none") for name, p in preds.items()}
+
+groups = scene_labels(PROFILE, prepared, "test")  # synthetic: "3 boxes"; real NYU: "kitchen", "bedroom", ...
+labels = sorted(set(groups))
+fig, ax = plt.subplots(figsize=(8, 3.4))
+width = 0.8 / len(errors)
+for k, (name, err) in enumerate(errors.items()):
+    means = [float(np.nanmean([e for e, g in zip(err.tolist(), groups) if g == lab])) for lab in labels]
+    ax.bar(np.arange(len(labels)) + k * width, means, width, label=name)
+ax.set_xticks(np.arange(len(labels)) + width * (len(errors) - 1) / 2,
+              [f"{lab}\n({groups.count(lab)} images)" for lab in labels])
+ax.set(ylabel="normalized MSE (mean)", title=f"NYU-layout test error by scene type ({TAG})")
+ax.legend(fontsize=8)
+fig.tight_layout()
+display(fig)
+print("saved", viz.save_figure(fig, FIG_DIR / "errors_by_scene_type.png").name, "in", FIG_WHERE)
+
+# %% [markdown]
+# ## 7. Failure cases
+#
+# The three NYU-layout test images U-Net++ gets most wrong, with every model's prediction beside the
+# truth. Look for what they share: thin objects, depth edges, unusual camera angles?
+
+# %%
+worst = errors["unetpp"].nan_to_num(-1).argsort(descending=True)[:3]
+print("worst images:", worst.tolist(), "normalized MSE:", [f"{errors['unetpp'][i]:.3f}" for i in worst])
+fig = viz.show_predictions(test.images[worst], {name: p[worst] for name, p in preds.items()},
+                           f"The 3 hardest NYU-layout test images for U-Net++ ({TAG})", depths=test.depths[worst])
+display(fig)
+print("saved", viz.save_figure(fig, FIG_DIR / "failures_nyu.png").name, "in", FIG_WHERE)
+
+# %% [markdown]
+# And the DIW-layout test pairs the fine-tuned U-Net++ orders wrongly:
+
+# %%
+from depthkit.losses import pair_values
+
+unetpp_diw = load_model(run_dir(PROFILE, "unetpp", "diw") / "best.pt", device=DEVICE)
+pred = predict_depth(unetpp_diw, diw["test"], n=None)
+z_a, z_b = pair_values(pred, diw["test"].pairs)
+wrong = (torch.sign(z_a - z_b) != diw["test"].relation).any(dim=1).nonzero().flatten()[:4]
+print(f"{int((torch.sign(z_a - z_b) != diw['test'].relation).sum())} of {len(diw['test'])} DIW test pairs ordered wrongly")
+if len(wrong):
+    fig = viz.show_predictions(diw["test"].images[wrong], {"U-Net++ after DIW": pred[wrong]},
+                               f"DIW-layout test pairs U-Net++ orders wrongly ({TAG})",
+                               pairs=diw["test"].pairs[wrong], relation=diw["test"].relation[wrong])
+    display(fig)
+    print("saved", viz.save_figure(fig, FIG_DIR / "failures_diw.png").name, "in", FIG_WHERE)
+
+# %% [markdown]
+# Next, `07_your_own_image`: try a trained model on a photograph of your own.
