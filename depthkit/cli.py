@@ -56,18 +56,26 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train one model on one stage."""
-    from depthkit.pipeline import load_stage_data
-    from depthkit.reproduce import train_stage
+    """Train one model on one stage (under torchrun: on every process, DistributedDataParallel)."""
+    from depthkit import distributed
+    from depthkit.pipeline import load_stage_data, prepare_data
+    from depthkit.train import train_stage
 
     profile = get_profile(args.profile)
     if args.epochs is not None:
         profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
+    device = distributed.init_distributed(args.device) or args.device
+    main_rank = distributed.is_main()
+    if main_rank:
+        prepare_data(profile)  # rank 0 alone writes the data and caches; the others wait, then find them
+    distributed.barrier()
     splits = load_stage_data(profile, args.stage)
     model, history, out = train_stage(profile, args.model, args.stage, splits, init=args.init, out_dir=args.out,
-                                      device=args.device, compile=args.compile, max_steps=args.max_steps)
-    last = {k: v[-1] for k, v in history.items() if v}
-    print(json.dumps({"out": str(out), "best": str(out / "best.pt"), "last_epoch": last}, indent=2))
+                                      device=device, compile=args.compile, max_steps=args.max_steps)
+    distributed.cleanup()  # on an error torchrun stops the other ranks; nothing to wait for
+    if main_rank:
+        last = {k: v[-1] for k, v in history.items() if v}
+        print(json.dumps({"out": str(out), "best": str(out / "best.pt"), "last_epoch": last}, indent=2))
     return 0
 
 

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from depthkit import metrics
+from depthkit import distributed, metrics
 from depthkit.config import Profile, runs_dir
 from depthkit.data.loader import DepthData, augment, batches
 from depthkit.files import atomic_write
@@ -159,13 +159,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
 @torch.no_grad()
 def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: int = 16,
              device: str | torch.device | None = None, max_batches: int | None = None,
-             num_workers: int = 0) -> dict[str, float]:
+             num_workers: int = 0, across_ranks: bool = False) -> dict[str, float]:
     """The stage's metrics of ``model`` on ``data``, the mean over images, computed in fp32.
 
     NYU: the report's normalized MSE and :func:`depthkit.metrics.depth_metrics` after per-image
     least-squares scale-and-shift alignment (at the prepared size, no Eigen crop). DIW: ordinal
     accuracy (the report's) and WHDR (Chen et al., delta = 0). fp32 keeps near-ties apart that
-    bf16 would round into exact ties (counted wrong).
+    bf16 would round into exact ties (counted wrong). ``across_ranks`` (under torchrun): each rank
+    scores its shard and the sums are added over ranks.
     """
     stage = get_stage(stage) if isinstance(stage, str) else stage
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -173,7 +174,8 @@ def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: 
     model.eval()
     sums: dict[str, float] = {}
     count = 0
-    for i, batch in enumerate(batches(data, batch_size, device=device, num_workers=num_workers)):
+    shard = distributed.shard(len(data)) if across_ranks else None
+    for i, batch in enumerate(batches(data, batch_size, device=device, num_workers=num_workers, indices=shard)):
         if max_batches is not None and i >= max_batches:
             break
         pred = predict(model, batch["images"])
@@ -182,7 +184,13 @@ def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: 
         count += len(pred)
     model.train(was_training)
     if count == 0:
-        raise ValueError(f"cannot evaluate on an empty dataset ({data.name or stage.name})")
+        raise ValueError(f"cannot evaluate on an empty dataset ({data.name or stage.name}) or an empty shard "
+                         f"of it (rank {distributed.rank()} of {distributed.world_size()})")
+    if shard is not None:  # add every rank's sums (same keys on every rank: the stage's metrics)
+        keys = sorted(sums)
+        total = distributed.all_reduce_sum(torch.tensor([sums[k] for k in keys] + [count], dtype=torch.float64,
+                                                        device=device))
+        sums, count = dict(zip(keys, total[:-1].tolist())), total[-1].item()
     return {key: value / count for key, value in sums.items()}
 
 
@@ -234,9 +242,11 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     """
     model.train()
     amp, generator = autocast_dtype(device), torch.Generator().manual_seed(profile.seed * 1000 + epoch)
-    loader = batches(train, profile.batch_size, shuffle=True, seed=profile.seed * 1000 + epoch, device=device,
-                     drop_last=len(train) > profile.batch_size, num_workers=profile.num_workers)
-    total, loss_sum, steps = min(math.ceil(len(train) / profile.batch_size), max_steps or 1 << 62), None, 0
+    shard = distributed.shard(len(train), seed=profile.seed, epoch=epoch, shuffle=True)  # None in one process
+    n = len(train) if shard is None else len(shard)
+    loader = batches(train, profile.batch_size, shuffle=shard is None, seed=profile.seed * 1000 + epoch,
+                     device=device, drop_last=n > profile.batch_size, num_workers=profile.num_workers, indices=shard)
+    total, loss_sum, steps = min(math.ceil(n / profile.batch_size), max_steps or 1 << 62), None, 0
     bar = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc)
     for batch in bar:
         batch = augment(dict(batch, images=batch["images"].float() / 255), generator)
@@ -271,12 +281,13 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     the call after that many epochs (to simulate a crash); ``max_steps`` caps the optimizer steps
     (and validation batches) of the whole stage, for rehearsals. Returns the history.
     """
-    st, out_dir = get_stage(stage), Path(out_dir)
+    st, out_dir, progress = get_stage(stage), Path(out_dir), progress and distributed.is_main()
     name = getattr(model, "name", type(model).__name__)
     frozen, full = epochs if epochs is not None else st.epochs(profile, name)
     device = torch.device(device) if device is not None else pick_device(profile.device)
     fingerprint = fingerprint or data_fingerprint(data)
-    config = dict(dataclasses.asdict(profile), model=name, stage=stage, frozen_epochs=frozen, epochs=full)
+    config = dict(dataclasses.asdict(profile), model=name, stage=stage, frozen_epochs=frozen, epochs=full,
+                  world_size=distributed.world_size())
     if init is not None:
         load_weights(model, load_checkpoint(init), init)
     model.to(device)
@@ -286,13 +297,14 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
     history, best = _resume(model, optimizer, scaler, out_dir / "last.pt", name, stage, fingerprint)
     train = data["train"].to(device) if fits_on_device(data["train"], device) else data["train"]
-    step_fn = torch.compile(model, dynamic=False) if compile else model
-    steps_left, start = max_steps, len(history["epoch"])
+    steps_left, start, step_fn, wrapped_frozen = max_steps, len(history["epoch"]), None, None
     seed_everything(profile.seed)
     for epoch in range(start, frozen + full):
         if (stop_after is not None and epoch - start >= stop_after) or steps_left == 0:
             break
         (freeze_encoder if epoch < frozen else unfreeze_encoder)(model)
+        if step_fn is None or wrapped_frozen != (epoch < frozen):  # DDP must see the trainable set anew
+            step_fn, wrapped_frozen = _step_module(model, device, compile), epoch < frozen
         for group in optimizer.param_groups:  # set from the epoch number: resume-safe
             group["lr"] = learning_rate(st.lr(profile), epoch, frozen + full, profile.lr_schedule)
         t0 = time.perf_counter()
@@ -301,8 +313,9 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
                                       steps_left, progress, desc)
         t_train = time.perf_counter() - t0
         steps_left = None if steps_left is None else steps_left - steps
+        distributed.broadcast_buffers(model)  # the model rank 0 saves is the one every rank scores
         val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,
-                       num_workers=profile.num_workers)
+                       num_workers=profile.num_workers, across_ranks=True)
         for key, value in [("epoch", epoch + 1), ("train_loss", loss), ("lr", optimizer.param_groups[0]["lr"]),
                            ("frozen", epoch < frozen), ("steps", steps), ("train_seconds", t_train),
                            ("seconds", time.perf_counter() - t0)]:
@@ -313,12 +326,22 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                  "epoch": epoch + 1, "history": history, "config": config, "model_name": name, "stage": stage,
                  "best": best, "fingerprint": fingerprint, "weights_source": getattr(model, "weights_source", "unknown")}
-        if improved:
-            save_checkpoint(out_dir / "best.pt", state)
-        save_checkpoint(out_dir / "last.pt", state)
-        save_json(out_dir / "history.json", history)
+        if distributed.is_main():  # one writer; the state comes from the unwrapped model (no "module.")
+            if improved:
+                save_checkpoint(out_dir / "best.pt", state)
+            save_checkpoint(out_dir / "last.pt", state)
+            save_json(out_dir / "history.json", history)
     unfreeze_encoder(model)
+    distributed.barrier()  # every rank may read best.pt from here on
     return history
+
+
+def _step_module(model: nn.Module, device: torch.device, compile: bool) -> nn.Module:
+    """What a training step calls: the model, DistributedDataParallel around it under torchrun, compiled if asked."""
+    net = model
+    if distributed.is_distributed():
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(net, dynamic=False) if compile else net
 
 
 def _better(stage: Stage, value: float, best: float | None) -> float:
