@@ -111,6 +111,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         profile = profile.replace(diw_protocol=args.diw_protocol)
     print(f"depthkit reproduce: profile {profile.name} ({profile.data} data)")
     results = reproduce(profile, models=tuple(args.models.split(",")), out=args.out, device=args.device)
+    if not results:  # a torchrun rank other than 0: rank 0 reports
+        return 0
     path = (Path(args.out) if args.out else figures_dir()) / "results.md"
     print(path.read_text(encoding="utf-8"))
     print(f"wrote {path} and {len(results['figures']) - 1} more files beside it; "

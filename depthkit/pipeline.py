@@ -37,12 +37,12 @@ class PreparedData:
     seconds: dict = dataclasses.field(default_factory=dict)  # time spent building each cache (0: reused)
 
     def describe(self) -> str:
-        """A one-line statement of where the data came from, for titles and tables."""
+        """A one-line statement of where the data came from, for titles and tables (no machine paths)."""
         kind = "synthetic depth-cue scenes (embedded generator)" if self.source == "synthetic" else "real NYU Depth V2 + DIW"
         try:
-            where = self.root.resolve().relative_to(repo_root())
-        except ValueError:  # data outside the checkout (DEPTHKIT_DATA)
-            where = self.root
+            where = str(self.root.resolve().relative_to(repo_root()))
+        except ValueError:  # data outside the checkout: name it relative to DEPTHKIT_DATA
+            where = "$DEPTHKIT_DATA/" + (f"synthetic/{self.root.name}" if self.source == "synthetic" else "real")
         return f"{kind}, {where}"
 
 
@@ -143,19 +143,29 @@ def _split_identity(cache: dict, rows: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
+def nyu_rows(profile: Profile, prepared: PreparedData) -> dict[str, np.ndarray]:
+    """Cache rows of the NYU ``train``, ``val`` and ``test`` splits (val carved from the official train split)."""
+    indices = dk_data.load_nyu_cache(prepared.nyu_cache)["indices"]
+    row_of = {int(i): r for r, i in enumerate(np.asarray(indices))}
+    split = {name: dk_data.nyu_split(name, prepared.nyu_splits) for name in ("train", "test")}
+    rows = {name: np.array([row_of[i] for i in idx if i in row_of], dtype=np.int64) for name, idx in split.items()}
+    tr, va = split_train_val(len(rows["train"]), profile.val_fraction, profile.seed)
+    return {"train": rows["train"][tr], "val": rows["train"][va], "test": rows["test"]}
+
+
+def nyu_frames(profile: Profile, prepared: PreparedData, split: str = "test") -> np.ndarray:
+    """0-based positions in the NYU ``.mat`` of a split's images, in :func:`load_stage_data` order."""
+    indices = dk_data.load_nyu_cache(prepared.nyu_cache)["indices"]
+    return np.asarray(indices)[nyu_rows(profile, prepared)[split]]
+
+
 def load_stage_data(profile: Profile, stage: str, prepared: PreparedData | None = None) -> dict[str, DepthData]:
-    """The ``train``, ``val`` and ``test`` splits of a stage ("nyu" or "diw") as tensors."""
+    """The ``train``, ``val`` and ``test`` splits of a stage ("nyu" or "diw"), read from the caches."""
     prepared = prepared or prepare_data(profile)
     if stage == "nyu":
         cache = dk_data.load_nyu_cache(prepared.nyu_cache)
-        row_of = {int(i): r for r, i in enumerate(np.asarray(cache["indices"]))}
-        split = {name: dk_data.nyu_split(name, prepared.nyu_splits) for name in ("train", "test")}
-        rows = {name: np.array([row_of[i] for i in idx if i in row_of], dtype=np.int64) for name, idx in split.items()}
-        tr, va = split_train_val(len(rows["train"]), profile.val_fraction, profile.seed)
         src = f"NYU ({prepared.source})"
-        return {"train": _nyu_split(cache, rows["train"][tr], f"{src} train"),
-                "val": _nyu_split(cache, rows["train"][va], f"{src} val"),
-                "test": _nyu_split(cache, rows["test"], f"{src} test")}
+        return {name: _nyu_split(cache, rows, f"{src} {name}") for name, rows in nyu_rows(profile, prepared).items()}
     if stage == "diw":
         test_cache = dk_data.load_diw_cache(prepared.diw_caches["DIW_test"])
         src = f"DIW ({prepared.source})"
@@ -207,16 +217,9 @@ def scene_labels(profile: Profile, prepared: PreparedData, split: str = "test") 
     Synthetic data: the number of boxes in the scene (re-drawn from the generator's seed, no
     rendering). Real NYU: the ``sceneTypes`` stored in the .mat ("kitchen", "bedroom", ...).
     """
-    cache = dk_data.load_nyu_cache(prepared.nyu_cache)
-    row_of = {int(i): r for r, i in enumerate(np.asarray(cache["indices"]))}
-    train = np.array([i for i in dk_data.nyu_split("train", prepared.nyu_splits) if i in row_of], dtype=np.int64)
-    if split == "test":
-        files = [i for i in dk_data.nyu_split("test", prepared.nyu_splits) if i in row_of]
-    elif split in ("train", "val"):
-        tr, va = split_train_val(len(train), profile.val_fraction, profile.seed)
-        files = train[tr if split == "train" else va].tolist()
-    else:
+    if split not in ("train", "val", "test"):
         raise ValueError(f"unknown split {split!r}: expected 'train', 'val' or 'test'")
+    files = nyu_frames(profile, prepared, split).tolist()
     if prepared.source == "synthetic":
         from depthkit.synthetic import random_scene, scene_rng
 
