@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rehearse", help=cmd_rehearse.__doc__)
     p.add_argument("--diw-images", type=positive_int, default=74_441,
                    help="DIW records to write (default 74,441: the size of DIW_test)")
-    p.add_argument("--steps", type=positive_int, default=2, help="optimizer steps and evaluation batches per stage")
+    p.add_argument("--steps", type=positive_int, default=3, help="optimizer steps and evaluation batches per stage")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: auto)")
     p.add_argument("--keep", default=None, help="write the files into this folder and leave them there")
     p.add_argument("--models", type=model_list, default="lraspp,unetpp", help="comma-separated model names")

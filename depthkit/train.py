@@ -234,11 +234,11 @@ def data_fingerprint(data: dict[str, DepthData]) -> str:
 
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     stage: Stage, train: DepthData, profile: Profile, epoch: int, device: torch.device,
-                    max_steps: int | None = None, progress: bool = True, desc: str = "") -> tuple[float, int]:
-    """One shuffled pass over ``train`` (at most ``max_steps`` steps); returns (mean loss, steps).
+                    max_steps: int | None = None, progress: bool = True, desc: str = "") -> tuple[float, int, float]:
+    """One shuffled pass over ``train`` (at most ``max_steps`` steps); returns (mean loss, steps, first step's seconds).
 
     The loss is summed on the device and read once at the end: no step waits for the GPU, except
-    every ``LOG_EVERY`` steps for the progress bar.
+    the first (timed: it carries one-off set-up) and every ``LOG_EVERY`` steps for the progress bar.
     """
     model.train()
     amp, generator = autocast_dtype(device), torch.Generator().manual_seed(profile.seed * 1000 + epoch)
@@ -247,7 +247,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     loader = batches(train, profile.batch_size, shuffle=shard is None, seed=profile.seed * 1000 + epoch,
                      device=device, drop_last=n > profile.batch_size, num_workers=profile.num_workers, indices=shard)
     total, loss_sum, steps = min(math.ceil(n / profile.batch_size), max_steps or 1 << 62), None, 0
-    bar = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc)
+    bar, t0, first = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc), time.perf_counter(), 0.0
     for batch in bar:
         batch = augment(dict(batch, images=batch["images"].float() / 255), generator)
         loss = stage.loss(predict(model, batch["images"], amp, check_range=False), batch)
@@ -257,6 +257,9 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
         scaler.update()
         loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
         steps += 1
+        if steps == 1:  # time the first step, which carries one-off set-up; reading the loss waits for it
+            loss_sum.item()
+            first = time.perf_counter() - t0
         if progress and steps % LOG_EVERY == 0:
             bar.set_postfix(loss=f"{float(loss_sum) / steps:.4f}")
         if steps == max_steps:
@@ -266,7 +269,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     if not math.isfinite(mean):
         raise FloatingPointError(f"{desc}: the training loss became {mean} (diverged or no batch): "
                                  f"lower the learning rate, or check the data")
-    return mean, steps
+    return mean, steps, first
 
 
 def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profile, out_dir: str | Path,
@@ -309,15 +312,15 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
             group["lr"] = learning_rate(st.lr(profile), epoch, frozen + full, profile.lr_schedule)
         t0 = time.perf_counter()
         desc = f"{name} {stage} epoch {epoch + 1}/{frozen + full}{' (encoder frozen)' if epoch < frozen else ''}"
-        loss, steps = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device,
-                                      steps_left, progress, desc)
+        loss, steps, first = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device,
+                                             steps_left, progress, desc)
         t_train = time.perf_counter() - t0
         steps_left = None if steps_left is None else steps_left - steps
         distributed.broadcast_buffers(model)  # the model rank 0 saves is the one every rank scores
         val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,
                        num_workers=profile.num_workers, across_ranks=True)
         for key, value in [("epoch", epoch + 1), ("train_loss", loss), ("lr", optimizer.param_groups[0]["lr"]),
-                           ("frozen", epoch < frozen), ("steps", steps), ("train_seconds", t_train),
+                           ("frozen", epoch < frozen), ("steps", steps), ("train_seconds", t_train), ("first_step_seconds", first),
                            ("seconds", time.perf_counter() - t0)]:
             history.setdefault(key, []).append(value)
         for key, value in val.items():
@@ -352,7 +355,7 @@ def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.am
             name: str, stage: str, fingerprint: str) -> tuple[dict, float | None]:
     """Load ``last.pt`` into the model, optimizer and scaler when it is there; return (history, best)."""
     history: dict[str, list] = {"epoch": [], "train_loss": [], "lr": [], "frozen": [], "steps": [], "train_seconds": [],
-                               "seconds": []}
+                               "first_step_seconds": [], "seconds": []}
     if not last.exists():
         return history, None
     state = load_checkpoint(last)

@@ -53,7 +53,7 @@ def test_training_step_never_waits_for_the_device(stage, smoke_profile, nyu_spli
         train = splits["train"].to("cpu")  # resident, as on a GPU: the loader itself reads nothing back
         with monkeypatch.context() as m:
             calls = _count_syncs(m)
-            _, done = dk_train.train_one_epoch(model, optimizer, scaler, get_stage(stage), train, profile, 0,
+            _, done, _ = dk_train.train_one_epoch(model, optimizer, scaler, get_stage(stage), train, profile, 0,
                                                torch.device("cpu"), max_steps=steps, progress=False)
         assert done == steps
         counts.append(calls["n"])
