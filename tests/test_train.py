@@ -52,24 +52,38 @@ def test_batches_cover_every_image_once(nyu_splits):
 
 
 def test_flip_augmentation_keeps_depth_and_pairs_consistent():
+    """Catches: ``augment`` flipping the image but not the depth, or not the pair columns (or the
+    wrong ones, or off by one), or touching the relation. Which samples were flipped is read from
+    the images (the ground truth), never from the pairs, so a column left unflipped cannot hide."""
     torch.manual_seed(0)
     depths = torch.rand(8, 1, 6, 10) + 1
     images = torch.rand(8, 3, 6, 10)
-    pairs = torch.tensor([[[1, 2, 4, 7]]]).repeat(8, 1, 1)
-    batch = {"images": images, "depths": depths, "pairs": pairs, "relation": torch.ones(8, 1, dtype=torch.long)}
-    out = augment(batch, torch.Generator().manual_seed(1), jitter=0.0)
-    flipped = out["pairs"][:, 0, 1] != 2
-    assert 0 < flipped.sum() < 8  # some flipped, some not
-    for i in range(8):
-        ya, xa, yb, xb = out["pairs"][i, 0].tolist()
-        # the depth under each (possibly moved) point is the one it had before
-        assert out["depths"][i, 0, ya, xa] == depths[i, 0, 1, 2]
-        assert out["depths"][i, 0, yb, xb] == depths[i, 0, 4, 7]
-        if flipped[i]:
-            assert torch.equal(out["images"][i], images[i].flip(-1))
-            assert (xa, xb) == (10 - 1 - 2, 10 - 1 - 7)
-        else:
-            assert torch.equal(out["images"][i], images[i])
+    pairs = torch.tensor([[[1, 2, 4, 7], [5, 9, 0, 0]]]).repeat(8, 1, 1)  # two pairs, borders included
+    relation = torch.tensor([[1, -1]]).repeat(8, 1)
+    batch = {"images": images, "depths": depths, "pairs": pairs, "relation": relation}
+    for with_depths in (True, False):  # an NYU-style batch with depths and pairs, and a DIW-style one
+        b = batch if with_depths else {k: v for k, v in batch.items() if k != "depths"}
+        out = augment(b, torch.Generator().manual_seed(1), jitter=0.0)
+        flipped = torch.tensor([torch.equal(out["images"][i], images[i].flip(-1)) for i in range(8)])
+        kept = torch.tensor([torch.equal(out["images"][i], images[i]) for i in range(8)])
+        assert (flipped ^ kept).all()  # each image is either mirrored or untouched
+        assert 0 < flipped.sum() < 8  # some flipped, some not
+        assert torch.equal(out["relation"], relation)
+        for i in range(8):
+            if with_depths:
+                assert torch.equal(out["depths"][i], depths[i].flip(-1) if flipped[i] else depths[i])
+            for p in range(2):
+                ya, xa, yb, xb = out["pairs"][i, p].tolist()
+                y0a, x0a, y0b, x0b = pairs[i, p].tolist()
+                assert (ya, yb) == (y0a, y0b)  # rows never move
+                assert (xa, xb) == ((10 - 1 - x0a, 10 - 1 - x0b) if flipped[i] else (x0a, x0b))
+                # the pixel under each (possibly moved) point is the one it had before
+                assert torch.equal(out["images"][i, :, ya, xa], images[i, :, y0a, x0a])
+                assert torch.equal(out["images"][i, :, yb, xb], images[i, :, y0b, x0b])
+                if with_depths:
+                    assert out["depths"][i, 0, ya, xa] == depths[i, 0, y0a, x0a]
+                    assert out["depths"][i, 0, yb, xb] == depths[i, 0, y0b, x0b]
+    assert torch.equal(batch["pairs"], pairs) and torch.equal(batch["depths"][0], depths[0])  # inputs untouched
 
 
 def test_colour_jitter_changes_images_only():
