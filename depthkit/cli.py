@@ -6,9 +6,11 @@ and a GPU, else ``demo``); ``--help`` on each command lists its options.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from depthkit.config import PROFILE_NAMES, figures_dir, get_profile
@@ -22,6 +24,25 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (a usage error, exit status 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def image_size(text: str) -> int:
+    """An argparse type: an image side in pixels, at least 32 (the smallest input every model takes)."""
+    value = positive_int(text)
+    if value < 32:
+        raise argparse.ArgumentTypeError(f"must be at least 32 pixels (the smallest input the models take), got {value}")
     return value
 
 
@@ -59,19 +80,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train one model on one stage (under torchrun: on every process, DistributedDataParallel)."""
     from depthkit import distributed
     from depthkit.pipeline import load_stage_data, prepare_data
-    from depthkit.train import train_stage
+    from depthkit.runs import check_writable, lock_run_folder
+    from depthkit.train import run_dir, train_stage
 
     profile = get_profile(args.profile)
     if args.epochs is not None:
         profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
+    out_dir = check_writable(Path(args.out) if args.out else run_dir(profile, args.model, args.stage))
     device = distributed.init_distributed(args.device) or args.device
     main_rank = distributed.is_main()
-    if main_rank:
-        prepare_data(profile)  # rank 0 alone writes the data and caches; the others wait, then find them
-    distributed.barrier()
-    splits = load_stage_data(profile, args.stage)
-    model, history, out = train_stage(profile, args.model, args.stage, splits, init=args.init, out_dir=args.out,
-                                      device=device, compile=args.compile, max_steps=args.max_steps)
+    with lock_run_folder(out_dir) if main_rank else nullcontext():  # before any work: one writer per folder
+        if main_rank:
+            prepare_data(profile)  # rank 0 alone writes the data and caches; the others wait, then find them
+        distributed.barrier()
+        splits = load_stage_data(profile, args.stage)
+        model, history, out = train_stage(profile, args.model, args.stage, splits, init=args.init, out_dir=out_dir,
+                                          device=device, compile=args.compile, max_steps=args.max_steps)
     distributed.cleanup()  # on an error torchrun stops the other ranks; nothing to wait for
     if main_rank:
         last = {k: v[-1] for k, v in history.items() if v}
@@ -105,7 +129,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """The whole report: data, both models on NYU then DIW, evaluation, figures, results.md."""
     from depthkit.reproduce import reproduce
+    from depthkit.runs import check_writable
 
+    check_writable(Path(args.out) if args.out else figures_dir())
     profile = get_profile(args.profile)
     if args.diw_protocol:
         profile = profile.replace(diw_protocol=args.diw_protocol)
@@ -147,8 +173,10 @@ def cmd_download(args: argparse.Namespace) -> int:
     from depthkit.config import data_dir
     from depthkit.data import download
 
+    from depthkit.runs import check_writable
+
     root = Path(args.root) if args.root else data_dir() / "real" / ("diw" if args.name == "diw" else "")
-    print(download(args.name, root))
+    print(download(args.name, check_writable(root)))
     return 0
 
 
@@ -194,12 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help=cmd_bench.__doc__)
     p.add_argument("--model", type=model_list, default="lraspp,unetpp", help="comma-separated model names")
-    p.add_argument("--size", type=positive_int, default=224)
+    p.add_argument("--size", type=image_size, default=224, help="image side in pixels (>= 32)")
     p.add_argument("--batch", type=positive_int, default=8)
     p.add_argument("--steps", type=positive_int, default=5)
     p.add_argument("--data-images", type=positive_int, default=4096,
                    help="images in the temporary cache the data row reads (default 4096)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the data row (default 0)")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader workers of the data row (default 0)")
     _add_profile(p)
     p.set_defaults(func=cmd_bench)
 
@@ -219,13 +247,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OS_HINTS = {
+    errno.EACCES: "check the permissions, or choose another folder (--out, DEPTHKIT_RUNS, DEPTHKIT_DATA)",
+    errno.EPERM: "check the permissions, or choose another folder (--out, DEPTHKIT_RUNS, DEPTHKIT_DATA)",
+    errno.EROFS: "the disk is read-only: choose another folder (--out, DEPTHKIT_RUNS, DEPTHKIT_DATA)",
+    errno.ENOSPC: "the disk is full: free some space and run the command again",
+    errno.ENOENT: "check the path",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failed file or network operation: the path, what failed, and what to do."""
+    if exc.filename is not None:
+        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+        text = f"{where}: {exc.strerror or exc}"
+        hint = _OS_HINTS.get(exc.errno)
+        text += f" ({hint})" if hint else ""
+    else:
+        text = exc.strerror if exc.strerror and exc.errno is not None else str(exc)
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m depthkit``."""
+    """Entry point of ``python -m depthkit``: 0 done, 1 a file, disk or network failure, 2 a usage or data error."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, ConnectionError, RuntimeError) as exc:
-        print(f"depthkit {args.command}: error: {exc}", file=sys.stderr)
+    except OSError as exc:  # includes missing files, permissions, full disks, connections
+        print(f"depthkit {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except (ValueError, RuntimeError) as exc:
+        print(f"depthkit {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 

@@ -26,6 +26,8 @@ import contextlib
 import os
 import socket
 import threading
+import time
+import urllib.request
 import warnings
 from pathlib import Path
 from typing import Callable, Iterator
@@ -42,6 +44,9 @@ IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 PROBE_TIMEOUT_S = 3.0  # how long we wait for a weight host before declaring ourselves offline
+NETWORK_TIMEOUT_S = 30.0  # a weight download that receives nothing for this long fails (then is retried)
+NETWORK_ATTEMPTS = 2  # tries per weight download before falling back or failing
+RETRY_PAUSE_S = 2.0  # pause between two tries
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -153,18 +158,37 @@ class LRASPPDepth(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-def _can_reach(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """True when a TCP connection to ``host:port`` (or the HTTPS proxy) opens within ``timeout`` s."""
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    if proxy:
-        parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
-        host, port = parsed.hostname or host, parsed.port or 80
+def _https_proxy(host: str) -> tuple[str, int] | None:
+    """``(host, port)`` of the proxy that urllib would use for ``https://host``; None for a direct connection."""
+    proxy = urllib.request.getproxies().get("https")
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+    return (parsed.hostname, parsed.port or 80) if parsed.hostname else None
+
+
+def _probe(host: str, port: int, timeout: float) -> bool:
+    """Open ``host:port`` directly, or ask the HTTPS proxy to: True when it answers within ``timeout`` s.
+
+    Through a proxy the probe sends ``CONNECT`` and waits for the reply, so a proxy that accepts the
+    connection and then says nothing counts as unreachable instead of hanging the download.
+    """
+    proxy = _https_proxy(host)
+    with socket.create_connection(proxy or (host, port), timeout=timeout) as sock:
+        if proxy is None:
+            return True
+        sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        return sock.recv(16).startswith(b"HTTP/")
+
+
+def _can_reach(host: str, port: int = 443, timeout: float | None = None) -> bool:
+    """True when ``host:port`` (through the HTTPS proxy, if one is set) answers within ``timeout`` s."""
+    timeout = PROBE_TIMEOUT_S if timeout is None else timeout
     ok: list[bool] = []
 
     def connect() -> None:
         try:
-            with socket.create_connection((host, port), timeout=timeout):
-                ok.append(True)
+            ok.append(_probe(host, port, timeout))
         except OSError:
             pass
 
@@ -172,7 +196,39 @@ def _can_reach(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> 
     thread = threading.Thread(target=connect, daemon=True)
     thread.start()
     thread.join(timeout)
-    return bool(ok)
+    return bool(ok and ok[0])
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Inside the block, sockets opened without a timeout (urllib in torch.hub) time out after ``seconds``."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _worth_retrying(err: OSError) -> bool:
+    """A timeout or a dropped connection may pass; a failed name lookup or a refusal will not."""
+    transient = (TimeoutError, ConnectionResetError, ConnectionAbortedError)
+    return isinstance(err, transient) or isinstance(getattr(err, "reason", None), transient)
+
+
+def _download(load: Callable[[], nn.Module], what: str) -> nn.Module:
+    """Run a weight-downloading ``load()`` with a read timeout, trying at most :data:`NETWORK_ATTEMPTS` times."""
+    for attempt in range(1, NETWORK_ATTEMPTS + 1):
+        try:
+            with _socket_timeout(NETWORK_TIMEOUT_S):
+                return load()
+        except OSError as err:
+            if attempt == NETWORK_ATTEMPTS or not _worth_retrying(err):
+                raise
+            warnings.warn(f"downloading {what} failed ({type(err).__name__}: {err}); "
+                          f"trying again ({attempt + 1}/{NETWORK_ATTEMPTS})", stacklevel=3)
+            time.sleep(RETRY_PAUSE_S)
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -234,8 +290,8 @@ def _unavailable(what: str, host: str, where: str, model: str) -> WeightsUnavail
 def _guarded(load: Callable[[], nn.Module], what: str, host: str, where: str, model: str) -> nn.Module:
     """Run a weight-loading ``load()``; turn download errors into :class:`WeightsUnavailableError`."""
     try:
-        return load()
-    except Exception as err:  # URLError, HF hub errors, truncated files: all mean "no weights"
+        return _download(load, what)
+    except Exception as err:  # URLError, HF hub errors, timeouts, truncated files: all mean "no weights"
         message = (
             f"could not load {what} ({type(err).__name__}: {err}). They belong under {where}: "
             f"run build_model({model!r}, pretrained=True) once with internet access, "
@@ -334,7 +390,8 @@ def build_model(name: str, pretrained: bool | str = False) -> nn.Module:
         except WeightsUnavailableError as err:
             if pretrained is True:
                 raise
-            warnings.warn(f"{err} Falling back to random initialisation.", stacklevel=2)
+            warnings.warn(f"PRETRAINED WEIGHTS NOT LOADED: {err} Falling back to random initialisation: "
+                          f"expect lower accuracy than with pretrained weights.", stacklevel=2)
             model, source = _BUILDERS[name](False), f"random (fallback: {err.reason})"
     set_batchnorm_momentum(model, BN_MOMENTUM)
     model.name = name

@@ -35,6 +35,7 @@ from depthkit.config import Profile, runs_dir
 from depthkit.data.loader import DepthData, augment, batches
 from depthkit.files import atomic_write
 from depthkit.models import build_model, freeze_encoder, normalize_images, unfreeze_encoder
+from depthkit.runs import check_has_valid_depth, check_resume_config, guard_run_folder
 from depthkit.stages import STAGES, Stage, get_stage
 
 LOG_EVERY = 25  # steps between progress-bar updates (each one reads the running loss from the device)
@@ -272,6 +273,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     return mean, steps, first
 
 
+@guard_run_folder  # a writable out_dir, and one writer at a time
 def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profile, out_dir: str | Path,
         init: str | Path | None = None, epochs: tuple[int, int] | None = None,
         device: str | torch.device | None = None, compile: bool = False, fingerprint: str | None = None,
@@ -291,6 +293,8 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     fingerprint = fingerprint or data_fingerprint(data)
     config = dict(dataclasses.asdict(profile), model=name, stage=stage, frozen_epochs=frozen, epochs=full,
                   world_size=distributed.world_size())
+    for split in ("train", "val"):  # before any training: an empty split or one without depth is named
+        check_has_valid_depth(data[split], f"{stage} {split}")
     if init is not None:
         load_weights(model, load_checkpoint(init), init)
     model.to(device)
@@ -298,7 +302,7 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=st.lr(profile), weight_decay=profile.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
-    history, best = _resume(model, optimizer, scaler, out_dir / "last.pt", name, stage, fingerprint)
+    history, best = _resume(model, optimizer, scaler, out_dir / "last.pt", name, stage, fingerprint, config)
     train = data["train"].to(device) if fits_on_device(data["train"], device) else data["train"]
     steps_left, start, step_fn, wrapped_frozen = max_steps, len(history["epoch"]), None, None
     seed_everything(profile.seed)
@@ -352,7 +356,7 @@ def _better(stage: Stage, value: float, best: float | None) -> float:
 
 
 def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, last: Path,
-            name: str, stage: str, fingerprint: str) -> tuple[dict, float | None]:
+            name: str, stage: str, fingerprint: str, config: dict) -> tuple[dict, float | None]:
     """Load ``last.pt`` into the model, optimizer and scaler when it is there; return (history, best)."""
     history: dict[str, list] = {"epoch": [], "train_loss": [], "lr": [], "frozen": [], "steps": [], "train_seconds": [],
                                "first_step_seconds": [], "seconds": []}
@@ -365,6 +369,7 @@ def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.am
     if state.get("fingerprint") and state["fingerprint"] != fingerprint:
         raise ValueError(f"{last} was trained on other data (fingerprint {state['fingerprint']}, now "
                          f"{fingerprint}): delete {last.parent} to retrain, or use another --out")
+    config.update(check_resume_config(state.get("config"), config, last))  # refuses another configuration
     load_weights(model, state, last)
     optimizer.load_state_dict(state["optimizer"])
     if state.get("scaler") and scaler.is_enabled():  # a run resumed in other precision starts a fresh scaler

@@ -58,8 +58,17 @@ def test_train_then_evaluate_then_finetune(tmp_path, capsys):
 
 
 def test_evaluate_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
-    assert main(["evaluate", str(tmp_path / "missing.pt"), "--data", "nyu", "--profile", "smoke"]) == 2
-    assert "missing.pt" in capsys.readouterr().err
+    # a missing file is an OSError: exit status 1 (2 is for usage and data errors)
+    assert main(["evaluate", str(tmp_path / "missing.pt"), "--data", "nyu", "--profile", "smoke"]) == 1
+    err = capsys.readouterr().err
+    assert "missing.pt" in err and err.count("\n") == 1
+
+
+def test_evaluate_wrong_kind_of_file_is_status_2(tmp_path, capsys):
+    bogus = tmp_path / "notes.pt"
+    bogus.write_text("not a checkpoint")
+    assert main(["evaluate", str(bogus), "--data", "nyu", "--profile", "smoke"]) == 2
+    assert "notes.pt" in capsys.readouterr().err
 
 
 def test_bench_prints_a_table(capsys):

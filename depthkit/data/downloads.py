@@ -88,10 +88,19 @@ def _manual_hint(item: dict, dest: Path) -> str:
     return f"Download {item['file']}{size} by hand from {source} and {where}; see data/README.md."
 
 
+def _uses_proxy(url: str) -> bool:
+    """True when urllib sends requests for ``url`` through a proxy set in the environment (HTTP(S)_PROXY)."""
+    parts = urllib.parse.urlsplit(url)
+    return bool(urllib.request.getproxies().get(parts.scheme)) and not urllib.request.proxy_bypass(parts.hostname or "")
+
+
 def _check_host(url: str, timeout: float) -> None:
-    """Fail fast when the host name cannot be resolved (DNS can otherwise hang offline)."""
+    """Fail fast when the host name cannot be resolved (DNS can otherwise hang offline).
+
+    Behind a proxy the name is the proxy's to resolve (this machine may have no DNS at all): skipped.
+    """
     host = urllib.parse.urlsplit(url).hostname
-    if not host:  # file:// and friends
+    if not host or _uses_proxy(url):  # file:// and friends; or the proxy resolves it
         return
     outcome: list[BaseException | None] = []
 
