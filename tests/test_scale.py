@@ -83,8 +83,9 @@ def test_resume_in_another_precision_starts_a_fresh_scaler(smoke_profile, diw_sp
     dk_train.fit(model, diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 1), device="cpu", progress=False)
     optimizer = torch.optim.Adam(model.parameters())
     enabled = torch.amp.GradScaler("cpu", enabled=True)  # as on a T4 after a CPU or bf16 run
+    config = dk_train.load_checkpoint(tmp_path / "last.pt")["config"]
     history, _ = dk_train._resume(model, optimizer, enabled, tmp_path / "last.pt", "lraspp", "diw",
-                                  dk_train.data_fingerprint(diw_splits))
+                                  dk_train.data_fingerprint(diw_splits), dict(config))
     assert history["epoch"] == [1]
 
 
