@@ -215,8 +215,8 @@ print(f"mean-depth baseline normalized MSE {baseline_nmse:.4f}; {n_pairs} pairs,
 # %%
 x = np.arange(len(CONDITIONS))
 width = 0.8 / len(MODELS)
-labels = ["all cues" if c == "none" else f"no {c}" for c in CONDITIONS]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+labels = ["all cues" if c == "none" else f"no {c}".replace(" ", "\n", 1) for c in CONDITIONS]
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
 for k, (name, label) in enumerate(MODELS.items()):
     axes[0].bar(x + k * width, [scores[c][name]["nmse"] for c in CONDITIONS], width, label=f"{label} (after NYU)")
     axes[1].bar(x + k * width, [100 * scores[c][name]["acc"] for c in CONDITIONS], width, label=f"{label} (after DIW)")
@@ -228,7 +228,7 @@ axes[1].set(ylabel="ordinal accuracy on point pairs (%) ↑", xlabel="cue remove
             title="Which point is farther? (DIW fine-tuned models)")
 for ax in axes:
     ax.set_xticks(x + width * (len(MODELS) - 1) / 2, labels, fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     ax.grid(axis="y", alpha=0.3)
 fig.suptitle(f"Removing one depth cue at a time from {N_SCENES} unseen synthetic test scenes ({TAG})", fontsize=10);
 
