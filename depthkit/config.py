@@ -61,11 +61,22 @@ PROFILES: dict[str, Profile] = {
         nyu_frozen_epochs={"unetpp": 1}, nyu_epochs={"*": 1, "unetpp": 1},
         diw_epochs={"*": 1}, num_workers=0,
     ),
-    # demo: sized for <= 15 min on a 2-core CPU (U-Net++ at 64x64 is ~1.7 s per step of 8 images)
+    # demo: EQUAL BUDGETS = the same number of epochs for every model (the same images, seen as often,
+    # with as many optimizer steps and the same schedule): a gap between the models is then the
+    # model, not its training time. The measure is machine-independent (equal wall-clock on a
+    # 2-core CPU would give LR-ASPP ~13x U-Net++'s epochs, on a GPU a different ratio). U-Net++'s
+    # one frozen-encoder warm-up epoch (the report's recipe) counts as one of its 7 NYU epochs.
+    # The cost is set by U-Net++: 2 cores, batch 8 at 64x64, U-Net++ ~1.3 s per step, LR-ASPP ~0.1 s;
+    # NYU train split 346 images = 43 steps, DIW train 720 = 90 steps. Both models: 7 NYU epochs
+    # ~ 7 x 43 x 1.4 s = 7.0 min, 1 DIW epoch ~ 90 x 1.4 s = 2.1 min, + ~10 % validation ~ 10 min
+    # of training; with data generation, caches and test evaluation `make reproduce` stays < ~13 min.
+    # (Before: LR-ASPP 30 + 5 epochs, U-Net++ 1 + 4 + 1: 11.2 min of training, unequal.) The price:
+    # LR-ASPP learns less in 7 epochs than in 30 (test normalized MSE 0.041 vs 0.025, mean-depth
+    # baseline 0.050, measured on this data); equal wall-clock instead would leave U-Net++ 3 NYU epochs.
     "demo": Profile(
         name="demo", data="synthetic", size=64, batch_size=8, n_nyu=480, n_diw=1200,
-        nyu_frozen_epochs={"unetpp": 1}, nyu_epochs={"*": 30, "unetpp": 4},
-        diw_epochs={"*": 5, "unetpp": 1}, lr_schedule="cosine", diw_fractions=(0.6, 0.1, 0.3),
+        nyu_frozen_epochs={"unetpp": 1}, nyu_epochs={"*": 7, "unetpp": 6},
+        diw_epochs={"*": 1}, lr_schedule="cosine", diw_fractions=(0.6, 0.1, 0.3),
     ),
     "report": Profile(
         name="report", data="real", size=200, batch_size=16,

@@ -18,6 +18,26 @@ The images carry the monocular depth cues that the report's introduction lists:
 * **cast shadows** - the boxes cast hard shadows (shadow rays towards the light);
 * **haze** - colours fade towards a grey-blue fog with distance (aerial perspective).
 
+**Switching cues off.** ``render(scene, h, w, cues_off=(...))`` (and ``render_scene``) draws the same
+scene with some cues removed, to ask which ones a trained network relies on. The depth map does
+not change; only the picture does. The switches (``REMOVABLE_CUES``):
+
+* ``"haze"`` - no fog: every surface keeps its full colour at any distance;
+* ``"shading"`` - flat shading instead of Lambertian: every lit pixel gets the same brightness
+  (ambient + the image's mean direct light), so faces no longer differ by their angle to the light;
+  cast shadows stay, unless switched off too;
+* ``"cast shadows"`` - no shadow rays: every pixel gets its direct light;
+* ``"texture gradient"`` - uniform texture density: each surface keeps its pattern and colours,
+  but the pattern is laid in *screen* coordinates at the density it would have 3 m away
+  (``FLAT_TEXTURE_DEPTH``), so it no longer gets denser with distance nor foreshortened by the
+  surface's slant (a wallpaper seen through the room's outline).
+
+What no switch can remove (``GEOMETRIC_CUES``): **perspective**, **occlusion** and **relative
+size** are the geometry of the scene and the camera, i.e. the depth map itself. The outlines of
+floor, walls and boxes still converge, nearer boxes still hide farther ones and a farther box of
+the same size still looks smaller; removing them would need another scene with another depth.
+Each surface also keeps its own colours, so region boundaries (and with them the layout) stay.
+
 ``render_scene`` draws one scene; ``make_synthetic`` writes a whole dataset in the layouts of the
 real files, so that ``depthkit.data`` reads it with the very code it uses for the real data:
 
@@ -56,6 +76,20 @@ from PIL import Image
 from depthkit.files import atomic_write, atomic_write_bytes
 
 CUES = ("perspective", "occlusion", "relative size", "texture gradient", "shading", "cast shadows", "haze")
+# cues ``render(..., cues_off=...)`` can remove without changing the depth, and what each switch does
+REMOVABLE_CUES = {
+    "texture gradient": "uniform texture density: patterns laid in screen space, as dense as at 3 m everywhere",
+    "shading": "flat shading: one brightness for every lit pixel instead of Lambert's cosine per face",
+    "cast shadows": "no cast shadows: no shadow rays, every pixel receives its direct light",
+    "haze": "no haze: colours do not fade towards the fog with distance",
+}
+# cues that are the scene's geometry (= its depth): no rendering switch can remove them
+GEOMETRIC_CUES = {
+    "perspective": "the camera's projection: edges converge and the floor rises towards the horizon",
+    "occlusion": "which surface is nearest along each ray is what the depth map records",
+    "relative size": "a box's size in the image follows from its distance",
+}
+FLAT_TEXTURE_DEPTH = 3.0  # metres: with "texture gradient" off, every pattern is as dense as at this depth
 GENERATOR_VERSION = 4  # bump when the pictures, pairs or partitions change: make_synthetic then regenerates
 
 # Surface ids in the per-pixel surface map: the room's six sides, then one id per box. A room side's
@@ -419,21 +453,31 @@ def texture(material: Material, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return smooth_noise(a, b, seed, 16)  # "noise"
 
 
-def texture_weights(scene: Scene, hits: dict[str, np.ndarray]) -> np.ndarray:
+def texture_weights(scene: Scene, hits: dict[str, np.ndarray], uniform_density: bool = False) -> np.ndarray:
     """Per pixel mix weight of each surface's texture, (H, W) float32.
 
     Texture coordinates are world coordinates along the surface: (z, y) on faces across x, (x, z)
     on floor, ceiling and box tops, (x, y) on faces across z. So a pattern keeps its size in metres
-    and looks denser the farther away it is: the texture gradient cue.
+    and looks denser the farther away it is: the texture gradient cue. With ``uniform_density`` the
+    coordinates are the pixel's position on the image plane scaled to ``FLAT_TEXTURE_DEPTH`` metres
+    instead: the same patterns, equally dense everywhere (the cue switched off).
     """
     surface, axis = hits["surface"].ravel(), hits["face"].ravel() // 2
     x, y, z = (c.ravel() for c in hits["points"])
+    if uniform_density:
+        height, width = hits["surface"].shape
+        metres = np.float32(FLAT_TEXTURE_DEPTH / (FOCAL_SCALE * width))  # one pixel, seen FLAT_TEXTURE_DEPTH away
+        rows, cols = np.indices((height, width), dtype=np.float32)
+        screen_u = ((cols + 0.5 - width / 2) * metres).ravel()
+        screen_v = (-(rows + 0.5 - height / 2) * metres).ravel()
     weights = np.empty(surface.size, dtype=np.float32)
     for sid, material in surface_materials(scene).items():
         idx = np.flatnonzero(surface == sid)
         if idx.size == 0:
             continue
-        if sid < FIRST_BOX:  # a side of the room: one orientation
+        if uniform_density:
+            u, v = screen_u[idx], screen_v[idx]
+        elif sid < FIRST_BOX:  # a side of the room: one orientation
             u, v = {0: (z, y), 1: (x, z), 2: (x, y)}[sid // 2]
             u, v = u[idx], v[idx]
         else:
@@ -458,20 +502,28 @@ def direct_light(scene: Scene, faces: np.ndarray) -> np.ndarray:
     return np.maximum(cosine, 0).astype(np.float32).take(faces)
 
 
-def lambert(scene: Scene, hits: dict[str, np.ndarray], shadow: np.ndarray) -> np.ndarray:
-    """Brightness per pixel: ambient + (1 - ambient) * max(0, normal . light), no direct light in shadow."""
+def lambert(scene: Scene, hits: dict[str, np.ndarray], shadow: np.ndarray, flat: bool = False) -> np.ndarray:
+    """Brightness per pixel: ambient + (1 - ambient) * max(0, normal . light), no direct light in shadow.
+
+    ``flat`` replaces the cosine by its mean over the picture: the same brightness on every face
+    (the shading cue switched off; shadows still fall where ``shadow`` says).
+    """
     direct = direct_light(scene, hits["face"])
+    if flat:
+        direct = np.full_like(direct, direct.mean())
     direct[shadow] = 0
     return scene.ambient + (1 - scene.ambient) * direct
 
 
-def compose(scene: Scene, hits: dict[str, np.ndarray], weights: np.ndarray, brightness: np.ndarray) -> np.ndarray:
-    """The final uint8 picture: textured colour x brightness, then haze: fade to fog with distance."""
+def compose(scene: Scene, hits: dict[str, np.ndarray], weights: np.ndarray, brightness: np.ndarray,
+            haze: bool = True) -> np.ndarray:
+    """The final uint8 picture: textured colour x brightness, then haze: fade to fog with distance (``haze``)."""
     colour_a = np.zeros((FIRST_BOX + len(scene.boxes), 3), np.float32)
     colour_b = np.zeros_like(colour_a)
     for sid, material in surface_materials(scene).items():
         colour_a[sid], colour_b[sid] = material.colour_a, material.colour_b
-    keep = np.exp(np.float32(-scene.haze) * hits["depth"])  # fraction of the surface's light that arrives
+    density = np.float32(scene.haze if haze else 0.0)
+    keep = np.exp(-density * hits["depth"])  # fraction of the surface's light that arrives
     lit = brightness * keep * np.float32(255)
     fog = np.float32(255) - keep * np.float32(255)
     lit_weights = weights * lit
@@ -504,17 +556,49 @@ def scene_cues(scene: Scene, hits: dict[str, np.ndarray], shadow: np.ndarray) ->
     return [cue for cue in CUES if present[cue]]
 
 
-def render(scene: Scene, height: int = 480, width: int = 640) -> dict:
-    """Render a scene: {"image": uint8 (H, W, 3), "depth": float32 (H, W) metres, "cues": [...]}."""
+def check_cues_off(cues_off) -> frozenset[str]:
+    """The set of cues to switch off, checked: each must be one of ``REMOVABLE_CUES``."""
+    if isinstance(cues_off, str):
+        cues_off = (cues_off,)
+    off = frozenset(cues_off or ())
+    for cue in off:
+        if cue in GEOMETRIC_CUES:
+            raise ValueError(f"{cue!r} cannot be switched off: it is the scene's geometry "
+                             f"({GEOMETRIC_CUES[cue]}), i.e. the depth itself. Removable: {', '.join(REMOVABLE_CUES)}")
+        if cue not in REMOVABLE_CUES:
+            raise ValueError(f"unknown cue {cue!r}: removable cues are {', '.join(REMOVABLE_CUES)}")
+    return off
+
+
+def render(scene: Scene, height: int = 480, width: int = 640, cues_off=()) -> dict:
+    """Render a scene: {"image": uint8 (H, W, 3), "depth": float32 (H, W) metres, "cues": [...]}.
+
+    ``cues_off`` names cues of ``REMOVABLE_CUES`` to leave out of the picture (see the module
+    docstring); the depth is the same whatever is switched off, and "cues" lists what remains.
+    """
+    off = check_cues_off(cues_off)
     hits = cast_rays(scene, height, width)
-    shadow = cast_shadows(scene, hits)
-    image = compose(scene, hits, texture_weights(scene, hits), lambert(scene, hits, shadow))
-    return {"image": image, "depth": hits["depth"], "cues": scene_cues(scene, hits, shadow)}
+    if "cast shadows" in off:
+        shadow = np.zeros(hits["depth"].shape, dtype=bool)
+    else:
+        shadow = cast_shadows(scene, hits)
+    image = compose(scene, hits, texture_weights(scene, hits, uniform_density="texture gradient" in off),
+                    lambert(scene, hits, shadow, flat="shading" in off), haze="haze" not in off)
+    cues = [cue for cue in scene_cues(scene, hits, shadow) if cue not in off]
+    return {"image": image, "depth": hits["depth"], "cues": cues}
 
 
-def render_scene(rng: np.random.Generator, height: int = 480, width: int = 640) -> dict:
+def render_scene(rng: np.random.Generator, height: int = 480, width: int = 640, cues_off=()) -> dict:
     """Draw a random room with boxes from ``rng`` and render it (see ``render``)."""
-    return render(random_scene(rng), height, width)
+    return render(random_scene(rng), height, width, cues_off)
+
+
+CUE_STREAM = 7  # scene_rng stream of the cue-ablation scenes, apart from every dataset's
+
+
+def cue_scenes(n: int, seed: int = 0, stream: int = CUE_STREAM) -> list[Scene]:
+    """``n`` random scenes of their own stream, to render with and without each cue (same depth)."""
+    return [random_scene(scene_rng(seed, stream, i)) for i in range(n)]
 
 
 # --------------------------------------------------------------------------------------------

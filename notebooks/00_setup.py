@@ -34,27 +34,39 @@
 # | `05_diw_finetuning` | both models fine-tuned on DIW with the ranking loss |
 # | `06_comparison` | the report's table beside ours, the figures, a parameter-matched third model, failures |
 # | `07_your_own_image` | your own photo through a trained model |
+# | `08_depth_cues` | which depth cues the networks use: test scenes without haze, shading, shadows, texture gradient |
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
 
-REPO_URL = "https://github.com/depthkit/depthkit"
+# The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
+REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
     REPO_DIR = "/content/depthkit"
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode != 0:
+            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
+                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
+                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
+            raise SystemExit("depthkit is not installed: see the message above")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
     # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
     try:
-        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+        import segmentation_models_pytorch as smp
+        smp_ok = smp.__version__.startswith("0.6")
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+        smp_ok = False
+    if not smp_ok:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", SMP], check=True)
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
           else "none (Runtime > Change runtime type > GPU, then run this cell again)")
@@ -73,7 +85,7 @@ from depthkit import viz
 from depthkit.config import get_profile
 from depthkit.train import pick_device
 
-plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
 DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
@@ -142,14 +154,8 @@ for p in PROFILES.values():
 #
 # Datasets and caches go to `data/`, checkpoints and training histories to `runs/<profile>/`, the
 # report's figures to `figures/`. Three environment variables move them: `DEPTHKIT_DATA`,
-# `DEPTHKIT_RUNS`, `DEPTHKIT_FIGURES`. On Colab, pointing `DEPTHKIT_DATA` at Google Drive keeps the
-# 3 GB of NYU between sessions (optional):
-#
-# ```python
-# from google.colab import drive
-# drive.mount("/content/drive")
-# os.environ["DEPTHKIT_DATA"] = "/content/drive/MyDrive/depthkit-data"
-# ```
+# `DEPTHKIT_RUNS`, `DEPTHKIT_FIGURES`. On Colab, section 7 points them into Google Drive, so the
+# downloads, caches and checkpoints outlive the runtime.
 
 # %%
 from depthkit.config import data_dir, figures_dir, real_data_present, repo_root, runs_dir
@@ -216,6 +222,90 @@ from depthkit.models import build_model, count_parameters
 
 for name in MODEL_NAMES:
     print(f"{name:<12} {count_parameters(build_model(name)) / 1e6:6.2f} M parameters")
+
+# %% [markdown]
+# ## 7. Run the report on Colab
+#
+# The `report` profile (real NYU Depth V2 + DIW, 200×200, the report's epochs) needs a GPU: on Colab,
+# *Runtime → Change runtime type → T4 GPU*, then run the set-up cell at the top. A Colab runtime
+# forgets everything when it disconnects (after some hours, or about 90 minutes idle), so everything
+# worth keeping goes to **Google Drive**: the next cell mounts it and points `DEPTHKIT_DATA` (downloads
+# and caches) and `DEPTHKIT_RUNS` (checkpoints; also `DEPTHKIT_FIGURES`) into one Drive folder. It
+# does nothing off Colab.
+
+# %%
+import shutil
+
+DRIVE_FOLDER = "/content/drive/MyDrive/depthkit"  # any folder of your Drive
+if IN_COLAB:
+    from google.colab import drive
+
+    drive.mount("/content/drive")
+    for variable, sub in (("DEPTHKIT_DATA", "data"), ("DEPTHKIT_RUNS", "runs"), ("DEPTHKIT_FIGURES", "figures")):
+        os.environ[variable] = os.path.join(DRIVE_FOLDER, sub)  # read by depthkit at every call, inherited by `!python`
+        os.makedirs(os.environ[variable], exist_ok=True)
+        print(f"{variable}={os.environ[variable]}")
+    if not (data_dir() / "nyu_splits.json").exists():  # the official split travels with the checkout: copy it once
+        shutil.copy(repo_root() / "data" / "nyu_splits.json", data_dir() / "nyu_splits.json")
+else:
+    print("not on Colab: nothing mounted; data, runs and figures stay where section 3 says")
+
+# %% [markdown]
+# Then, in this notebook or a fresh one after the two cells above (each `!` line is a shell command):
+#
+# ```
+# !python -m depthkit download nyu        # 2.8 GB into $DEPTHKIT_DATA/real (resumes a broken download)
+# !python -m depthkit download diw        # DIW annotations and images
+# !python -m depthkit reproduce --profile report
+# ```
+#
+# **After a disconnect** reconnect, run the set-up cell and the Drive cell again, and start the same
+# `reproduce` command: downloads and caches are found on Drive, finished stages are reused, and an
+# interrupted stage resumes from its `last.pt` (written after every epoch) with the same result as a run
+# that never stopped. At most the epoch that was running is lost.
+#
+# **How long?** The table below is an **ESTIMATE**, not a measurement: nobody has timed this on a T4
+# yet. How it is derived: a training step costs about 3× a forward pass; depthkit's U-Net++ needs
+# 88 GFLOP per 200×200 image forward (counted with `torch.utils.flop_counter` on this model; it pads to
+# 224×224), so ~265 GFLOP per training image. A T4 peaks at 65 TFLOPS in fp16 on its tensor cores;
+# assuming a conv net sustains about 15 % of that (10 TFLOPS) gives ~38 U-Net++ images/s. LR-ASPP needs
+# only 0.65 GFLOP forward but is memory-bound (on a 2-core CPU it trains at ~8 images/s against
+# U-Net++'s ~0.2), so FLOPs do not predict it; we assume 500 images/s, about what Colab's two CPU cores
+# can feed. Replace both with measurements: `!python -m depthkit bench --size 200 --batch 16` prints
+# training images/s per model on the T4; put them in `TRAIN_IMAGES_PER_S` and run the cell again.
+
+# %%
+import json
+
+from depthkit.config import PROFILES
+
+REPORT = PROFILES["report"]
+TRAIN_IMAGES_PER_S = {"lraspp": 500, "unetpp": 38}  # ESTIMATE (see above); replace with `depthkit bench` on a T4
+ESTIMATED = True
+n_nyu_train = len(json.loads((repo_root() / "data" / "nyu_splits.json").read_text())["train"])
+n_nyu = round(n_nyu_train * (1 - REPORT.val_fraction))
+n_diw = round(74_441 * REPORT.diw_fractions[0])  # DIW_test's images; the report protocol trains on a share of them
+print(f"report profile: {REPORT.size}×{REPORT.size}, batch {REPORT.batch_size}; NYU train {n_nyu} images, "
+      f"DIW train {n_diw:,} images (protocol {REPORT.diw_protocol!r})")
+print(f"{'stage':<16}{'epochs':>7}{'images':>12}{'images/s':>10}{'hours':>8}")
+total = 0.0
+for model in ("lraspp", "unetpp"):
+    for stage, n in (("nyu", n_nyu), ("diw", n_diw)):
+        epochs = sum(REPORT.epochs(model, stage))
+        hours = epochs * n / TRAIN_IMAGES_PER_S[model] / 3600
+        total += hours
+        print(f"{model + ' ' + stage.upper():<16}{epochs:>7}{epochs * n:>12,}{TRAIN_IMAGES_PER_S[model]:>10}{hours:>8.1f}")
+print(f"{'total training':<45}{total:>8.1f}" + ("   <- ESTIMATE, not measured" if ESTIMATED else "   (measured throughput)"))
+print("not included: downloads (network), building the DIW cache (decoding ~74k JPEGs on 2 CPU cores),"
+      " validation after every epoch and the final evaluation")
+
+# %% [markdown]
+# Two practical notes. DIW fine-tuning of U-Net++ dominates: if a session keeps disconnecting, run the
+# stages one by one (`!python -m depthkit train --profile report --model unetpp --stage diw`, which also
+# resumes from `last.pt`) and `reproduce` last, which then reuses them and only evaluates. And the caches
+# are read a batch at a time from Drive's file system, which is slower than the runtime's own disk;
+# how much that costs on a T4 is not measured yet either (`bench` prints the share of time spent
+# waiting for data).
 
 # %% [markdown]
 # Everything is in place. Next: `01_data_exploration`.

@@ -27,21 +27,32 @@
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
 
-REPO_URL = "https://github.com/depthkit/depthkit"
+# The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
+REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
     REPO_DIR = "/content/depthkit"
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode != 0:
+            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
+                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
+                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
+            raise SystemExit("depthkit is not installed: see the message above")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
     # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
     try:
-        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+        import segmentation_models_pytorch as smp
+        smp_ok = smp.__version__.startswith("0.6")
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+        smp_ok = False
+    if not smp_ok:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", SMP], check=True)
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
           else "none (Runtime > Change runtime type > GPU, then run this cell again)")
@@ -60,7 +71,7 @@ from depthkit import viz
 from depthkit.config import get_profile
 from depthkit.train import pick_device
 
-plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
 DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
@@ -135,6 +146,27 @@ print(f"  after median alignment: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['
 report = REPORT_RESULTS["lraspp"]["nyu_mse"]
 print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.data == "real" else
       f"  (the report's {report} was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
+
+# %% [markdown]
+# ### What we got
+
+# %%
+gain = 1 - scores["normalized_mse"] / baseline["normalized_mse"]
+vals = history["val_normalized_mse"]
+best_epoch = history["epoch"][vals.index(min(vals))]
+trend = ("was still falling at the last epoch: more epochs would likely help" if best_epoch == history["epoch"][-1]
+         else f"was lowest after epoch {best_epoch} of {history['epoch'][-1]} (that checkpoint is the one kept)")
+context = {
+    "smoke": "Under `smoke` it saw a couple of dozen images for one epoch: it is not expected to beat the baseline, "
+             "and this cell only shows the mechanics.",
+    "demo": "The scenes are synthetic rooms, so the number says the pipeline learns, not how it would do on NYU.",
+    "report": f"The report measured {REPORT_RESULTS['lraspp']['nyu_mse']} on the same split at the same size.",
+}[PROFILE.name]
+Markdown(f"LR-ASPP reached a test normalized MSE of **{scores['normalized_mse']:.4f}** against "
+         f"{baseline['normalized_mse']:.4f} for the mean-depth baseline: "
+         + (f"**{100 * gain:.0f} % lower**" if gain > 0 else f"**{-100 * gain:.0f} % higher** (worse than predicting the average room)")
+         + f", after {frozen + full} epoch(s) on {len(nyu['train'])} {PROFILE.data} training images. "
+         f"Its validation error {trend}. {context}")
 
 # %%
 fig = viz.show_predictions(nyu["test"].images, {"LR-ASPP": predict_depth(model, nyu["test"])},

@@ -26,21 +26,32 @@
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
 
-REPO_URL = "https://github.com/depthkit/depthkit"
+# The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
+REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
     REPO_DIR = "/content/depthkit"
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode != 0:
+            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
+                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
+                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
+            raise SystemExit("depthkit is not installed: see the message above")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
     # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
     try:
-        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+        import segmentation_models_pytorch as smp
+        smp_ok = smp.__version__.startswith("0.6")
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+        smp_ok = False
+    if not smp_ok:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", SMP], check=True)
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
           else "none (Runtime > Change runtime type > GPU, then run this cell again)")
@@ -59,7 +70,7 @@ from depthkit import viz
 from depthkit.config import get_profile
 from depthkit.train import pick_device
 
-plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
 DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
@@ -115,9 +126,9 @@ print(f"encoder free:    {count_parameters(model, trainable_only=True) / 1e6:5.2
 # ## 3. Training
 #
 # The same optimizer and loss as LR-ASPP (Adam, normalized MSE); the epochs come from the profile. On
-# a CPU U-Net++ is slow (about 1.7 s per step of 8 images at 64×64), so the small profiles may give it
-# fewer epochs than LR-ASPP: the next cell says how many. A finished run in `runs/<profile>/unetpp_nyu/`
-# is reused.
+# a CPU U-Net++ is slow (about 1.3 s per step of 8 images at 64×64, some 13× LR-ASPP), so the epochs
+# it can afford set the budget; the next cell says how many each model gets. A finished run in
+# `runs/<profile>/unetpp_nyu/` is reused.
 
 # %%
 from IPython.display import Markdown, display
@@ -153,12 +164,36 @@ lraspp_ckpt = run_dir(PROFILE, "lraspp", "nyu") / "best.pt"
 if lraspp_ckpt.exists():
     rows["LR-ASPP"] = load_model(lraspp_ckpt, device=DEVICE)
 print(f"test split, {len(nyu['test'])} images of {PROFILE.data} data; mean-depth baseline {baseline['normalized_mse']:.4f}")
+test_scores = {}
 for name, m in rows.items():
-    s = evaluate(m, nyu["test"], "nyu", device=DEVICE)
+    test_scores[name] = s = evaluate(m, nyu["test"], "nyu", device=DEVICE)
     print(f"  {name:<8} normalized MSE {s['normalized_mse']:.4f}, AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
 report = ", ".join(f"{r['label'].split()[0]} {r['nyu_mse']}" for r in REPORT_RESULTS.values())
 print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" else
       f"(the report's normalized MSE, {report}, was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
+
+# %% [markdown]
+# ### What we got
+
+# %%
+u = test_scores["U-Net++"]["normalized_mse"]
+b = baseline["normalized_mse"]
+text = (f"U-Net++ reached a test normalized MSE of **{u:.4f}** (mean-depth baseline {b:.4f}: "
+        + (f"{100 * (1 - u / b):.0f} % lower" if u < b else f"{100 * (u / b - 1):.0f} % higher") + "). ")
+if "LR-ASPP" in test_scores:
+    l = test_scores["LR-ASPP"]["normalized_mse"]
+    eu, el = sum(PROFILE.epochs("unetpp", "nyu")), sum(PROFILE.epochs("lraspp", "nyu"))
+    better = "U-Net++" if u < l else "LR-ASPP"
+    text += f"LR-ASPP reached {l:.4f}, so **{better}** did better here. "
+    text += (f"Both trained for {eu} epochs on the same images (U-Net++'s first {frozen} with the encoder frozen), so "
+             "the gap comes from the models, not the budget; " if eu == el else
+             f"They did **not** get the same budget (U-Net++ {eu} epochs, LR-ASPP {el}): part of the gap is training time; ")
+    text += ("both start from random weights here (no downloads), so U-Net++'s 48 M parameters must be learned from "
+             f"{len(nyu['train'])} images, while with ImageNet weights (`report` on Colab) its encoder starts out knowing edges and textures."
+             if not PROFILE.pretrained else "the encoders start from pretrained weights where they could be fetched.")
+if PROFILE.name == "smoke":
+    text += " Under `smoke` none of this means anything: one epoch on a couple of dozen images."
+Markdown(text)
 
 # %%
 preds = {name: predict_depth(m, nyu["test"]) for name, m in rows.items()}

@@ -27,21 +27,32 @@
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
 
-REPO_URL = "https://github.com/depthkit/depthkit"
+# The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
+REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
     REPO_DIR = "/content/depthkit"
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode != 0:
+            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
+                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
+                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
+            raise SystemExit("depthkit is not installed: see the message above")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
     # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
     try:
-        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+        import segmentation_models_pytorch as smp
+        smp_ok = smp.__version__.startswith("0.6")
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+        smp_ok = False
+    if not smp_ok:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", SMP], check=True)
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
           else "none (Runtime > Change runtime type > GPU, then run this cell again)")
@@ -60,7 +71,7 @@ from depthkit import viz
 from depthkit.config import get_profile
 from depthkit.train import pick_device
 
-plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
 DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
@@ -145,6 +156,32 @@ print(f"the report, on real DIW: {report}" + ("" if PROFILE.data == "real" else 
 print(f"Chen et al. 2016 (real DIW): {CHEN_2016_DIW_ACC} %")
 
 # %% [markdown]
+# ### What we got
+
+# %%
+n_test = len(diw["test"])
+lines = []
+for name, label in MODELS.items():
+    b, a = before[name]["ordinal_accuracy"], after[name]["ordinal_accuracy"]
+    noise = (2 * b * (1 - b) / n_test) ** 0.5  # spread of a difference of two accuracies on n_test pairs
+    change = ("rose" if a > b else "fell") if abs(a - b) > 2 * noise else "hardly moved"
+    lines.append(f"- **{label}**: {100 * b:.1f} % → {100 * a:.1f} % ({100 * (a - b):+.1f} points; {change}, "
+                 f"the noise on {n_test} test pairs is about ±{100 * noise:.1f} points).")
+fell = [MODELS[n] for n in MODELS if after[n]["ordinal_accuracy"] < before[n]["ordinal_accuracy"]]
+why = ("Fine-tuning can *lower* accuracy, and did here for " + " and ".join(fell) + ". Possible reasons, from this "
+       f"run's settings: {PROFILE.epochs('lraspp', 'diw')[1]} DIW epoch(s) at learning rate {PROFILE.diw_lr:g} is short; "
+       "the ranking loss sees one pair per image, a much weaker signal per image than a dense depth map; best.pt is "
+       f"picked on only {len(diw['val'])} validation pairs, so it can be a lucky epoch; and "
+       + ("the synthetic DIW-layout scenes come from the same generator as the NYU-layout ones, so the NYU model "
+          "already orders them well and there is little left to learn." if PROFILE.data == "synthetic" else
+          "real DIW photos differ from NYU's indoor rooms, so the first steps may trade NYU habits for DIW ones before "
+          "paying off.")
+       if fell else "Fine-tuning did not lower either model's accuracy here.")
+if PROFILE.name == "smoke":
+    why += " Under `smoke` these are a few dozen pairs and one epoch: noise."
+Markdown("\n".join(lines) + "\n\n" + why)
+
+# %% [markdown]
 # ## 5. Predictions on DIW images
 #
 # Each row: a DIW-layout test image with its annotated pair, then the depth maps before and after
@@ -167,10 +204,22 @@ fig = viz.show_predictions(diw["test"].images, preds, f"Before and after DIW fin
 # NYU can degrade. The NYU test score before and after:
 
 # %%
+nyu_cost = {}
 for name, label in MODELS.items():
     a = evaluate(nyu_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
     b = evaluate(diw_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    nyu_cost[label] = (a, b)
     print(f"{label:<8} NYU test normalized MSE: {a:.4f} after NYU -> {b:.4f} after DIW fine-tuning")
+
+# %% [markdown]
+# ### What we got
+
+# %%
+Markdown(" ".join(f"{label}'s NYU error {'rose' if b > a else 'fell'} from {a:.4f} to {b:.4f} "
+                  f"({100 * (b / a - 1):+.0f} %)." for label, (a, b) in nyu_cost.items())
+         + " The ranking loss rewards only the *order* of two points per image; nothing holds the rest of the map, "
+           "or its contrast, to what NYU taught, so dense accuracy can drift even while the pairs get better. "
+           "Fine-tuning on both losses at once (or a scale-invariant loss, see `02`) is the usual remedy.")
 
 # %% [markdown]
 # Next, `06_comparison`: everything side by side, and the figures of the report.

@@ -27,21 +27,32 @@
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
 
-REPO_URL = "https://github.com/depthkit/depthkit"
+# The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
+REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
     REPO_DIR = "/content/depthkit"
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode != 0:
+            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
+                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
+                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
+            raise SystemExit("depthkit is not installed: see the message above")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
     # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
     try:
-        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+        import segmentation_models_pytorch as smp
+        smp_ok = smp.__version__.startswith("0.6")
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+        smp_ok = False
+    if not smp_ok:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", SMP], check=True)
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
           else "none (Runtime > Change runtime type > GPU, then run this cell again)")
@@ -60,7 +71,7 @@ from depthkit import viz
 from depthkit.config import get_profile
 from depthkit.train import pick_device
 
-plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
 DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
@@ -99,6 +110,33 @@ results = reproduce(PROFILE, out=FIG_DIR, device=str(DEVICE), progress=False)
 print("written:", ", ".join(results["figures"]))
 
 # %% [markdown]
+# **The training budget.** A comparison of two models means little if one trained ten times longer. The
+# profile says how each model's epochs were chosen (the note beside it in `depthkit/config.py`), and the
+# run's own histories say what that cost:
+
+# %%
+import inspect
+
+import depthkit.config
+
+source = inspect.getsource(depthkit.config).splitlines()
+at = next(i for i, line in enumerate(source) if line.strip().startswith(f'"{PROFILE.name}": Profile('))
+note = []
+for line in reversed(source[:at]):
+    if not line.strip().startswith("#"):
+        break
+    note.insert(0, line.strip().lstrip("#").strip())
+print(f"{PROFILE.name} profile, the note beside it in depthkit/config.py:" if note else
+      f"{PROFILE.name} profile: no budget note beside it in depthkit/config.py")
+print("\n".join(f"  {line}" for line in note))
+print("what this run spent (from each stage's history):")
+for name in results["models"]:
+    h_nyu, h_diw = results["histories"][f"{name} NYU"], results["histories"][f"{name} DIW"]
+    print(f"  {name:<7} NYU {len(h_nyu['epoch'])} epochs ({sum(h_nyu['frozen'])} frozen), {sum(h_nyu['steps'])} steps, "
+          f"{sum(h_nyu['seconds']) / 60:.1f} min; DIW {len(h_diw['epoch'])} epochs, {sum(h_diw['steps'])} steps, "
+          f"{sum(h_diw['seconds']) / 60:.1f} min")
+
+# %% [markdown]
 # ## 3. The report's table beside ours
 #
 # Read the numbers with their data in mind: under `smoke`/`demo` ours come from synthetic scenes and
@@ -123,6 +161,37 @@ b = results["baseline"]
 print(f"{'mean-depth baseline':<27}{'0':>9}{'–':>23}{b['nyu']['normalized_mse']:>18.3f}{'–':>24}"
       f"{100 * b['diw']['ordinal_accuracy']:>17.1f}%")
 print(f"Chen et al. 2016, real DIW: {CHEN_2016_DIW_ACC} % accuracy")
+
+# %% [markdown]
+# ### What we got
+
+# %%
+ms = results["models"]
+label = {n: REPORT_RESULTS[n]["label"].split()[0] for n in ms}
+nyu_best = min(ms, key=lambda n: ms[n]["nyu"]["normalized_mse"])
+diw_best = max(ms, key=lambda n: ms[n]["diw"]["ordinal_accuracy"])
+budget = {n: (sum(PROFILE.epochs(n, "nyu")), PROFILE.epochs(n, "diw")[1]) for n in ms}
+n_pairs = int(p["diw_sizes"].split("/")[2])
+acc = ms[diw_best]["diw"]["ordinal_accuracy"]
+noise = 100 * (2 * acc * (1 - acc) / n_pairs) ** 0.5
+gap = 100 * (max(m["diw"]["ordinal_accuracy"] for m in ms.values()) - min(m["diw"]["ordinal_accuracy"] for m in ms.values()))
+text = (f"On the NYU-layout test split **{label[nyu_best]}** has the lower normalized MSE ("
+        + ", ".join(f"{label[n]} {ms[n]['nyu']['normalized_mse']:.4f}" for n in ms)
+        + f"; baseline {b['nyu']['normalized_mse']:.4f}); on the DIW-layout pairs **{label[diw_best]}** orders more right ("
+        + ", ".join(f"{label[n]} {100 * ms[n]['diw']['ordinal_accuracy']:.1f} %" for n in ms)
+        + f"; the DIW gap of {gap:.1f} points compares with a noise of about ±{noise:.1f} points on {n_pairs} pairs). "
+        "The report found U-Net++ better on both. ")
+if len(set(budget.values())) == 1:
+    text += (f"Here every model trained {budget[nyu_best][0]} NYU and {budget[nyu_best][1]} DIW epoch(s) on the same "
+             "images, so a gap comes from the model, not from training longer. ")
+else:
+    text += ("The budgets differ (" + ", ".join(f"{label[n]} {e} NYU + {d} DIW epochs" for n, (e, d) in budget.items())
+             + "), as in the report (LR-ASPP 100 NYU epochs, U-Net++ 10): part of any gap is training time. ")
+text += ({"synthetic": "And the data is synthetic: this ranks the models on our rooms, not on NYU or DIW."}
+         .get(p["source_kind"], ""))
+if PROFILE.name == "smoke":
+    text = "Under `smoke` every model saw a couple of dozen images once: the numbers only prove the code runs. " + text
+Markdown(text)
 
 # %% [markdown]
 # The full `results.md` that `reproduce` wrote, standard metrics included:
@@ -158,7 +227,7 @@ for name in ["comparison_table.png", "training_curves.png", "predictions_after_d
 from depthkit.models import MODEL_NAMES
 
 epochs = {name: (PROFILE.epochs(name, "nyu"), PROFILE.epochs(name, "diw")[1]) for name in MODEL_NAMES}
-same = len(set(epochs.values())) == 1
+same = len({(sum(nyu_epochs), diw) for nyu_epochs, diw in epochs.values()}) == 1  # a frozen epoch counts as one
 Markdown(f"All three see the same data, optimizer and loss. Under the `{PROFILE.name}` profile they train for "
          + ("the same number of epochs: " if same else "**different** numbers of epochs (so part of any gap is training time): ")
          + "; ".join(f"`{name}` {frozen + full} on NYU{f' ({frozen} with the encoder frozen)' if frozen else ''}, then {diw} on DIW"
@@ -187,6 +256,25 @@ rows = [[name, f"{m['params_m']:.2f} M", f"{m['nyu']:.4f}", f"{100 * m['diw']:.1
 fig = viz.table_figure(header, rows, f"Parameter-matched comparison ({TAG})")
 display(fig)
 print("saved", viz.save_figure(fig, FIG_DIR / "parameter_matched.png").name, "in", FIG_WHERE)
+
+# %% [markdown]
+# ### What we got
+
+# %%
+def compare(a: str, b: str) -> str:
+    """Which of two models did better on each test, in words."""
+    nyu_w = a if matched[a]["nyu"] < matched[b]["nyu"] else b
+    diw_w = a if matched[a]["diw"] > matched[b]["diw"] else b
+    return (f"`{nyu_w}` on NYU ({matched[a]['nyu']:.4f} vs {matched[b]['nyu']:.4f}), "
+            f"`{diw_w}` on DIW ({100 * matched[a]['diw']:.1f} % vs {100 * matched[b]['diw']:.1f} %)")
+
+Markdown(f"Same size, different architecture (`lraspp` vs `{THIRD}`): {compare('lraspp', THIRD)}. "
+         f"Same architecture, 15× the size (`{THIRD}` vs `unetpp`): {compare(THIRD, 'unetpp')}. "
+         + ("All three trained the same epochs, so these are differences of the models. " if same else
+            "The epochs differ between them (see above), which muddies both comparisons. ")
+         + f"With {len(nyu['test'])} NYU and {len(diw['test'])} DIW test images, differences of a few "
+           "thousandths in MSE or a couple of points in accuracy are within noise; one seed per model does not "
+           "settle the question, but it shows how to ask it.")
 
 # %% [markdown]
 # ## 6. Which scenes are hard?
@@ -221,6 +309,18 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 display(fig)
 print("saved", viz.save_figure(fig, FIG_DIR / "errors_by_scene_type.png").name, "in", FIG_WHERE)
+
+# %% [markdown]
+# ### What we got
+
+# %%
+group_means = {name: {lab: float(np.nanmean([e for e, g in zip(err.tolist(), groups) if g == lab])) for lab in labels}
+               for name, err in errors.items()}
+hardest = {name: max(m, key=m.get) for name, m in group_means.items()}
+Markdown("Hardest scene type per model: " + "; ".join(f"`{n}` **{h}** ({group_means[n][h]:.4f}, "
+                                                       f"{groups.count(h)} images)" for n, h in hardest.items())
+         + ". Groups with few images swing the most, so read small groups with care"
+         + (", and under `smoke` every group holds one or two images." if PROFILE.name == "smoke" else "."))
 
 # %% [markdown]
 # ## 7. Failure cases

@@ -26,21 +26,32 @@
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
 
-REPO_URL = "https://github.com/depthkit/depthkit"
+# The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
+REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
     REPO_DIR = "/content/depthkit"
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode != 0:
+            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
+                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
+                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
+            raise SystemExit("depthkit is not installed: see the message above")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
     # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
     try:
-        import segmentation_models_pytorch  # noqa: F401  (U-Net++; not preinstalled on Colab)
+        import segmentation_models_pytorch as smp
+        smp_ok = smp.__version__.startswith("0.6")
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "segmentation-models-pytorch"], check=True)
+        smp_ok = False
+    if not smp_ok:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", SMP], check=True)
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
           else "none (Runtime > Change runtime type > GPU, then run this cell again)")
@@ -59,7 +70,7 @@ from depthkit import viz
 from depthkit.config import get_profile
 from depthkit.train import pick_device
 
-plt.rcParams["figure.dpi"] = 72        # keeps the saved notebooks small; figures/ is written at full resolution
+plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
 DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
@@ -94,20 +105,38 @@ print(f"{MODEL_NAME} from {checkpoint.relative_to(runs_dir()).as_posix()} in the
 # %% [markdown]
 # ## 2. Choose a photo
 #
-# Click **Upload**, pick a JPEG or PNG, then run the next cell. Skip this to use the bundled NYU photo.
-# (The widget needs a live kernel: Jupyter, JupyterLab or Colab.)
+# Pick a JPEG or PNG, then run the next cell; skip this to use the bundled NYU photo. On Colab the cell
+# opens Colab's own file picker (`google.colab.files.upload`: the ipywidgets uploader silently drops
+# files over about 1 MB there); elsewhere it shows an **Upload** button (ipywidgets, needs a live
+# kernel: Jupyter or JupyterLab).
 
 # %%
 import ipywidgets as widgets
 from IPython.display import display
 
+UPLOADED = {}  # file name -> bytes, from Colab's picker
 upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload")
-display(upload)
+if IN_COLAB:
+    from google.colab import files
+
+    print("Choose a photo (or cancel to keep the bundled NYU photo):")
+    try:
+        UPLOADED = files.upload()  # waits for your choice
+    except Exception as err:  # cancelled, or the browser blocked the picker
+        print("nothing uploaded:", type(err).__name__)
+else:
+    bundle = upload._repr_mimebundle_() if hasattr(upload, "_repr_mimebundle_") else None  # ipywidgets 8
+    if bundle:  # the live control, and a still picture of it for readers of the saved notebook (GitHub, nbviewer)
+        bundle["text/html"] = ('<button disabled style="padding:2px 10px">&#x2B06; Upload</button> '
+                               "<i>(file picker: needs a live kernel)</i>")
+        display(bundle, raw=True)
+    else:
+        display(upload)
 
 # %% [markdown]
-# ipywidgets changed the format of `FileUpload.value` between versions: 7.x (Colab) gives a dict
+# ipywidgets changed the format of `FileUpload.value` between versions: 7.x gives a dict
 # `{filename: {"metadata": ..., "content": bytes}}`, 8.x a tuple of dicts with `"name"` and `"content"`
-# (a memoryview). The cell handles both.
+# (a memoryview). Colab's picker gives `{filename: bytes}`. The cell handles all three.
 
 # %%
 import numpy as np
@@ -117,8 +146,10 @@ from depthkit.data import load_nyu_png_depth, load_rgb, resize_depth, resize_ima
 
 SAMPLES = repo_root() / "tests" / "assets" / "nyu_real_samples"  # NYU Depth V2 frames, BSD-2 (LICENSE there)
 
-def uploaded_file(upload):
-    """(name, bytes) of the uploaded file under ipywidgets 7 or 8, or None."""
+def uploaded_file(upload, uploaded):
+    """(name, bytes) of the chosen file (Colab's picker, ipywidgets 7 or 8), or None."""
+    if uploaded:  # Colab: {name: bytes}
+        return next(iter(uploaded.items()))
     value = upload.value
     if not value:
         return None
@@ -129,7 +160,7 @@ def uploaded_file(upload):
         name = item["name"]
     return name, bytes(item["content"])
 
-file = uploaded_file(upload)
+file = uploaded_file(upload, UPLOADED)
 if file:
     SOURCE, kinect = f"your photo {file[0]}", None
     photo = load_rgb(file[1])  # bytes work too: grayscale, CMYK, 16-bit all come back as RGB
@@ -143,6 +174,8 @@ print(f"{SOURCE}: {photo.shape[1]}×{photo.shape[0]} pixels")
 # ## 3. Predicted depth
 #
 # The photo is squashed to the model's input size (as the training data was) and predicted in one go.
+# The prediction has no unit (the model learned depth only up to scale and shift), so its colour bar
+# reads "relative depth"; the Kinect's is in metres.
 
 # %%
 from depthkit.train import predict
@@ -154,28 +187,52 @@ with torch.no_grad():
     depth = predict(model.eval(), x).cpu()[0, 0]
 
 panels = 3 if kinect is not None else 2
-fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 3.6))
+fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels + 0.8, 3.6), layout="constrained")
 axes[0].imshow(photo); axes[0].axis("off"); axes[0].set_title("photo", fontsize=9)
 viz.show_depth(axes[1], depth, f"{MODEL_NAME}: predicted depth (near = bright)", normalize=True)
 if kinect is not None:
     viz.show_depth(axes[2], kinect, "Kinect depth (holes grey)")
-fig.suptitle(f"{SOURCE} · {MODEL_NAME} trained on {TAG}", fontsize=10)
-fig.tight_layout()
-
+fig.suptitle(f"{SOURCE} · {MODEL_NAME} trained on {TAG}", fontsize=10);
 
 # %% [markdown]
 # ## 4. Which point is closer?
 #
-# Move A and B (row and column on the model's input grid, `PROFILE.size` pixels square). The model answers by
-# comparing its predicted depth at the two points; for the bundled photo the Kinect measurement says
-# what is true (when it measured both points). The first figure judges the default points, A on the
-# floor near the bottom and B higher up; the sliders below it need a live kernel.
+# The model answers by comparing its predicted depth at two points A and B (row and column on the
+# model's input grid, `PROFILE.size` pixels square). For the bundled photo the Kinect says what is true.
+# The default pair is **chosen**, not random: among random pairs where the Kinect measured both points
+# and their depths differ by at least 25 % (no near-tie), the one the model orders right by the widest
+# margin. That makes it a showcase, so the cell also says how many of those clear pairs the model gets
+# right on this photo. For your own photo the default is a point low in the picture against one higher up.
 
 # %%
-def judge(ya=int(0.85 * S), xa=S // 2, yb=int(0.35 * S), xb=S // 2):
+def clear_pair(pred: torch.Tensor, truth: np.ndarray, n: int = 4000, min_ratio: float = 1.25, seed: int = 0):
+    """From ``n`` random pairs at least S/4 apart, both measured in ``truth`` and differing by ``min_ratio``:
+    the pair the model orders right by the widest margin, that margin (share of the prediction's range),
+    the share of such pairs it orders right, and how many there were."""
+    rng = np.random.default_rng(seed)
+    ys, xs = rng.integers(2, S - 2, size=(2, n)), rng.integers(2, S - 2, size=(2, n))
+    ka, kb = truth[ys[0], xs[0]], truth[ys[1], xs[1]]
+    ok = (ka > 0) & (kb > 0) & (np.maximum(ka, kb) >= min_ratio * np.minimum(ka, kb))
+    ok &= np.hypot(ys[0] - ys[1], xs[0] - xs[1]) >= S / 4
+    p = pred.numpy()
+    margin = np.sign(ka - kb) * (p[ys[0], xs[0]] - p[ys[1], xs[1]]) / max(float(p.max() - p.min()), 1e-12)
+    if not ok.any():
+        return None, 0.0, 0.0, 0
+    i = int(np.argmax(np.where(ok, margin, -np.inf)))
+    return (int(ys[0, i]), int(xs[0, i]), int(ys[1, i]), int(xs[1, i])), float(margin[i]), float((margin[ok] > 0).mean()), int(ok.sum())
+
+
+DEFAULT, MARGIN, SHARE, N_CLEAR = (int(0.85 * S), S // 2, int(0.35 * S), S // 2), None, None, 0
+if kinect is not None:
+    pair, MARGIN, SHARE, N_CLEAR = clear_pair(depth, kinect)
+    DEFAULT = pair or DEFAULT
+
+
+def judge(ya, xa, yb, xb) -> dict:
+    """Draw the pair on the photo and the prediction; print the model's verdict and, where measured, the Kinect's."""
     za, zb = float(depth[ya, xa]), float(depth[yb, xb])
     verdict = "A is farther than B" if za > zb else "A is closer than B"
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), layout="constrained")
     axes[0].imshow(small); axes[0].set_xticks([]); axes[0].set_yticks([])
     viz.draw_pair(axes[0], (ya, xa, yb, xb))
     viz.show_depth(axes[1], depth, f"z_A = {za:.3f}, z_B = {zb:.3f}", normalize=True)
@@ -183,20 +240,62 @@ def judge(ya=int(0.85 * S), xa=S // 2, yb=int(0.35 * S), xb=S // 2):
     fig.suptitle(f"{SOURCE} · {MODEL_NAME} ({TAG}): {verdict}", fontsize=10)
     plt.show()
     print(f"the model says: {verdict} (z_A − z_B = {za - zb:+.3f}; larger = farther)")
+    out = {"verdict": verdict, "za": za, "zb": zb, "truth": None}
     if kinect is not None:
         ka, kb = float(kinect[ya, xa]), float(kinect[yb, xb])
         if ka > 0 and kb > 0:
-            truth = "A is farther than B" if ka > kb else "A is closer than B"
-            print(f"the Kinect says:  {truth} ({ka:.2f} m vs {kb:.2f} m) -> the model is "
-                  f"{'right' if truth == verdict else 'wrong'}")
+            out.update(truth="A is farther than B" if ka > kb else "A is closer than B", ka=ka, kb=kb)
+            print(f"the Kinect says:  {out['truth']} ({ka:.2f} m vs {kb:.2f} m) -> the model is "
+                  f"{'right' if out['truth'] == verdict else 'wrong'}")
         else:
             print("the Kinect has no measurement at A or B (a hole): move the point")
+    return out
 
-judge()  # the default points, judged once (also for readers without a live kernel); now move them:
-slider = lambda v: widgets.IntSlider(value=v, min=0, max=S - 1)
-widgets.interact(judge, ya=slider(int(0.85 * S)), xa=slider(S // 2), yb=slider(int(0.35 * S)), xb=slider(S // 2));
+result = judge(*DEFAULT)  # the default pair, judged once (also for readers without a live kernel)
 
 # %% [markdown]
-# That is the whole series: data, losses, two models, fine-tuning, comparison and your own photo.
-# To see the models really learn, run everything with `DEPTHKIT_PROFILE=demo`; for the real thing, use
-# `report` on a Colab GPU after fetching the data in `00_setup`.
+# ### What we got
+
+# %%
+from IPython.display import Markdown
+
+if result["truth"] is None:
+    text = (f"On {SOURCE} the model says **{result['verdict']}** for the default points (no measured depth to "
+            "check it against). Move the sliders below to probe it.")
+else:
+    right = result["truth"] == result["verdict"]
+    text = (f"On {SOURCE}, the Kinect puts A at {result['ka']:.2f} m and B at {result['kb']:.2f} m, and the model "
+            f"{'agrees' if right else 'disagrees'}: {result['verdict']}, by {100 * abs(MARGIN):.0f} % of its predicted "
+            f"depth range. That pair was picked for it, though: of the {N_CLEAR} random clear pairs on this photo the "
+            f"model orders **{100 * SHARE:.0f} %** right (50 % is a coin). ")
+    text += ({"smoke": "Under `smoke` the model has learned next to nothing, so that share is luck.",
+              "demo": "It was trained only on synthetic rooms full of boxes: on a real kitchen it can only follow "
+                      "the cues the two share (floor rising to the horizon, walls, darker distance), "
+                      "and the share above says how far that carries.",
+              "report": "It was trained on real NYU Depth V2; this frame comes from NYU's raw sequences, not from "
+                        "the labeled images it trained on, but rooms like it are in them."}.get(PROFILE.name, ""))
+Markdown(text)
+
+# %% [markdown]
+# Now move A and B. The drawing appears below the sliders when you move one (it needs a live kernel; the
+# saved notebook keeps the sliders without their pictures, so it stays small).
+
+# %%
+sliders = [widgets.IntSlider(value=v, min=0, max=S - 1, description=k, continuous_update=False)
+           for k, v in zip(("ya", "xa", "yb", "xb"), DEFAULT)]
+area = widgets.Output()
+
+def redraw(_change=None):
+    with area:
+        area.clear_output(wait=True)
+        judge(*(s.value for s in sliders))
+
+for s in sliders:
+    s.observe(redraw, names="value")
+display(widgets.VBox([widgets.HBox(sliders[:2]), widgets.HBox(sliders[2:]), area]))
+
+# %% [markdown]
+# That is the series' main line: data, losses, two models, fine-tuning, comparison and your own photo.
+# `08_depth_cues` asks which depth cues the networks rely on. To see the models really learn, run
+# everything with `DEPTHKIT_PROFILE=demo`; for the real thing, use `report` on a Colab GPU after
+# fetching the data in `00_setup`.

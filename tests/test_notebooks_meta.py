@@ -5,6 +5,7 @@ Every notebook is a jupytext pair: ``notebooks/NN_name.py`` (py:percent, the sou
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import pytest
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 EXPECTED = ["00_setup", "01_data_exploration", "02_losses_and_metrics", "03_lraspp", "04_unetpp",
-            "05_diw_finetuning", "06_comparison", "07_your_own_image"]
+            "05_diw_finetuning", "06_comparison", "07_your_own_image", "08_depth_cues"]
 COLAB_CELL = (NB_DIR / "colab_cell.txt").read_text(encoding="utf-8").rstrip("\n")  # the one copy edited by hand
-REPO_URL = re.search(r'^REPO_URL = "(https://github\.com/[^"]+)"$', COLAB_CELL, re.M).group(1)
+REPO_URL = re.search(r'^REPO_URL = os\.environ\.get\("DEPTHKIT_REPO", "(https://github\.com/[^"]+)"\)$',
+                     COLAB_CELL, re.M).group(1)
 CHECK = "# NBVAL_CHECK_OUTPUT"
 # what a machine path looks like in an output: a home, work or temp folder, a Colab checkout, a Windows drive
 MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/tmp/|/home/|/root/|/Users/|/content/|/private/|/var/folders/|[A-Z]:\\)")
@@ -110,6 +112,24 @@ def test_profile_cell_is_shared():
     assert "PROFILE = get_profile()" in cells[EXPECTED[0]] and "TAG = " in cells[EXPECTED[0]]
 
 
+def test_colab_cell_lets_the_user_set_the_repository_and_explains_a_failed_clone():
+    assert 'os.environ.get("DEPTHKIT_REPO"' in COLAB_CELL
+    clone = next(line for line in COLAB_CELL.splitlines() if '"git", "clone"' in line)
+    assert "REPO_URL" in clone and "check=True" not in clone  # a failed clone is explained, not a CalledProcessError
+    failure = COLAB_CELL[COLAB_CELL.index("if clone.returncode != 0:"):]
+    assert "DEPTHKIT_REPO" in failure and "print(" in failure and "SystemExit" in failure
+
+
+def test_colab_cell_pins_segmentation_models_pytorch_to_the_tested_range():
+    from importlib.metadata import version
+
+    pin = re.search(r'^SMP = "segmentation-models-pytorch>=([\d.]+),<([\d.]+)"', COLAB_CELL, re.M)
+    assert pin, "the Colab cell installs segmentation-models-pytorch from a pinned range"
+    tested = tuple(int(x) for x in version("segmentation-models-pytorch").split(".")[:2])
+    low, high = (tuple(int(x) for x in v.split(".")[:2]) for v in pin.groups())
+    assert low <= tested < high, f"the venv's tested smp {tested} is outside the Colab pin {pin.group(0)}"
+
+
 def test_colab_cell_never_upgrades_colab_packages():
     cell = COLAB_CELL
     assert "--no-deps" in cell and "-U" not in cell.split() and "--upgrade" not in cell
@@ -176,7 +196,8 @@ def test_figures_name_their_data(stem):
         src = cell.source
         draws = any(k in src for k in ("viz.show_", "viz.plot_", "viz.table_figure", "plt.subplots"))
         if draws:
-            assert "TAG" in src or "no data" in src or "no model" in src or "render_scene" in src, \
+            generator = "render_scene" in src or "syn.render(" in src  # a picture straight from the generator
+            assert "TAG" in src or "no data" in src or "no model" in src or generator, \
                 f"{stem}: cell {cell.id} draws a figure without naming its data"
 
 
@@ -205,3 +226,32 @@ def test_notebooks_never_train_outside_train_stage():
 def test_cell_ids_are_unique(stem):
     ids = [c.get("id") for c in _read(stem).cells]
     assert all(ids) and len(set(ids)) == len(ids), stem
+
+
+RESULT_NOTEBOOKS = ["03_lraspp", "04_unetpp", "05_diw_finetuning", "06_comparison", "07_your_own_image", "08_depth_cues"]
+
+
+@pytest.mark.parametrize("stem", RESULT_NOTEBOOKS)
+def test_results_are_followed_by_a_what_we_got_cell_filled_from_the_code(stem):
+    """After a result, a "What we got" heading and a code cell that writes its interpretation from the objects."""
+    cells = _read(stem).cells
+    heads = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.strip() == "### What we got"]
+    assert heads, f"{stem}: no 'What we got' cell"
+    for i in heads:
+        nxt = cells[i + 1]
+        assert nxt.cell_type == "code" and "Markdown(" in nxt.source and "f\"" in nxt.source, f"{stem}: cell {nxt.id}"
+
+
+def test_notebook_07_uses_colabs_uploader_and_keeps_widget_state_small():
+    nb = _read("07_your_own_image")
+    src = "\n".join(c.source for c in _code_cells(nb))
+    assert "files.upload()" in src and "if IN_COLAB:" in src
+    assert "widgets.interact(" not in src  # interact saves every drawn figure into the widget state
+    state = json.dumps(nb.metadata.get("widgets", {}))
+    assert len(state) < 40_000 and "image/png" not in state, f"widget state of {len(state)} characters"
+
+
+def test_notebook_08_evaluates_cue_removal_with_depthkit():
+    src = "\n".join(c.source for c in _code_cells(_read("08_depth_cues")))
+    for needle in ("cues_off=", "evaluate(", "DepthData(", "train_stage(", "viz.table_figure", "set(ylabel="):
+        assert needle in src, needle

@@ -1,6 +1,7 @@
 """Tests of the synthetic depth-cue scenes (depthkit.synthetic) and their files in the real layouts."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -154,6 +155,89 @@ def test_floor_texture_gets_denser_with_distance():
     assert hits["depth"][far_row, 160] > 1.5 * hits["depth"][near_row, 160]
     edges = [np.count_nonzero(np.diff(parity[row])) for row in (near_row, far_row)]
     assert edges[1] > 1.3 * edges[0] > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Cue switches: render(..., cues_off=...)
+# ----------------------------------------------------------------------------------------------
+
+def scene_with_every_removable_cue() -> Scene:
+    """A random scene whose picture shows cast shadows (the other removable cues are always there)."""
+    for scene in syn.cue_scenes(50):
+        if "cast shadows" in syn.render(scene, 96, 128)["cues"]:
+            return scene
+    raise AssertionError("no scene with cast shadows among 50")
+
+
+@pytest.mark.parametrize("cue", list(syn.REMOVABLE_CUES))
+def test_each_cue_switch_changes_the_image_and_keeps_the_depth(cue):
+    scene = scene_with_every_removable_cue()
+    full = syn.render(scene, 96, 128)
+    without = syn.render(scene, 96, 128, cues_off=(cue,))
+    assert cue in full["cues"] and cue not in without["cues"]
+    assert set(without["cues"]) == set(full["cues"]) - {cue}
+    np.testing.assert_array_equal(without["depth"], full["depth"])  # the same scene, the same depth
+    changed = np.any(without["image"] != full["image"], axis=-1)
+    assert changed.mean() > 0.005, f"switching off {cue} changed {100 * changed.mean():.2f} % of the pixels"
+    assert without["image"].std() > 5  # still a picture, not a flat colour
+
+
+def test_cue_switches_are_checked_and_combine():
+    scene = scene_with_every_removable_cue()
+    for cue in syn.GEOMETRIC_CUES:
+        with pytest.raises(ValueError, match="geometry"):
+            syn.render(scene, 48, 64, cues_off=(cue,))
+    with pytest.raises(ValueError, match="unknown cue"):
+        syn.render(scene, 48, 64, cues_off=("colour",))
+    assert set(syn.REMOVABLE_CUES) | set(syn.GEOMETRIC_CUES) == set(syn.CUES)
+    bare = syn.render(scene, 96, 128, cues_off=tuple(syn.REMOVABLE_CUES))
+    assert set(bare["cues"]) <= set(syn.GEOMETRIC_CUES)
+    np.testing.assert_array_equal(bare["depth"], syn.render(scene, 96, 128)["depth"])
+    assert syn.render(scene, 48, 64, cues_off="haze")["cues"] == syn.render(scene, 48, 64, cues_off=("haze",))["cues"]
+
+
+def test_no_haze_is_the_scene_without_fog():
+    scene = scene_with_every_removable_cue()
+    clear = dataclasses.replace(scene, haze=0.0)
+    np.testing.assert_array_equal(syn.render(scene, 96, 128, cues_off=("haze",))["image"],
+                                  syn.render(clear, 96, 128)["image"])
+
+
+def test_no_cast_shadows_changes_only_shadowed_pixels():
+    scene = scene_with_every_removable_cue()
+    hits = syn.cast_rays(scene, 96, 128)
+    shadow = syn.cast_shadows(scene, hits)
+    changed = np.any(syn.render(scene, 96, 128, cues_off=("cast shadows",))["image"]
+                     != syn.render(scene, 96, 128)["image"], axis=-1)
+    assert changed.any() and not (changed & ~shadow).any()
+
+
+def test_flat_shading_gives_every_lit_pixel_one_brightness():
+    scene = scene_with_every_removable_cue()
+    hits = syn.cast_rays(scene, 96, 128)
+    shadow = syn.cast_shadows(scene, hits)
+    lit = syn.lambert(scene, hits, shadow)
+    flat = syn.lambert(scene, hits, shadow, flat=True)
+    assert len(np.unique(lit[~shadow])) > 1 and len(np.unique(flat[~shadow])) == 1
+    np.testing.assert_array_equal(flat[shadow], lit[shadow])  # shadows stay (their own switch)
+
+
+def test_uniform_texture_density_removes_the_gradient():
+    """The checker floor of test_floor_texture_gets_denser_with_distance: as many edges near as far."""
+    scene = plain_scene(pitch=np.radians(-15))
+    scene.materials[syn.FLOOR] = Material("checker", np.zeros(3, np.float32), np.ones(3, np.float32), 0.3, 3)
+    hits = syn.cast_rays(scene, 240, 320)
+    parity = syn.texture_weights(scene, hits, uniform_density=True) > 0.5
+    floor_rows = np.nonzero((hits["surface"] == syn.FLOOR).all(axis=1))[0]
+    edges = [np.count_nonzero(np.diff(parity[row])) for row in (floor_rows.max(), floor_rows.min())]
+    assert edges[0] > 0 and abs(edges[1] - edges[0]) <= 2
+
+
+def test_cue_scenes_are_their_own_deterministic_stream():
+    a, b = syn.cue_scenes(3, seed=1), syn.cue_scenes(3, seed=1)
+    assert all(np.array_equal(syn.render(x, 32, 48)["image"], syn.render(y, 32, 48)["image"]) for x, y in zip(a, b))
+    nyu_like = syn.render_scene(syn.scene_rng(1, 0, 0), 32, 48)
+    assert not np.array_equal(syn.render(a[0], 32, 48)["depth"], nyu_like["depth"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,284 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Which depth cues does the network use?
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/depthkit/depthkit/blob/main/notebooks/08_depth_cues.ipynb)
+#
+# The report's introduction lists the monocular cues a person uses to see depth in one picture:
+# perspective, occlusion, relative size, texture gradients, shading, shadows, haze. Does a network
+# trained on depth maps use them too, and which? The synthetic scenes let us ask directly: we draw the
+# **same** test scenes again with one cue switched off at a time (same geometry, same depth, only the
+# picture changes) and measure how much worse the trained models get. A cue whose removal hurts is a
+# cue the network relies on; one whose removal changes nothing it ignores (or can do without).
+
+# %%
+# Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
+# On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
+import os, subprocess, sys
+
+# The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
+REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    REPO_DIR = "/content/depthkit"
+    if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode != 0:
+            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
+                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
+                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
+            raise SystemExit("depthkit is not installed: see the message above")
+    os.chdir(REPO_DIR)
+    if REPO_DIR not in sys.path:
+        sys.path.insert(0, REPO_DIR)
+    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    try:
+        import segmentation_models_pytorch as smp
+        smp_ok = smp.__version__.startswith("0.6")
+    except ImportError:
+        smp_ok = False
+    if not smp_ok:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", SMP], check=True)
+    import torch
+    print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
+          else "none (Runtime > Change runtime type > GPU, then run this cell again)")
+
+# %% [markdown]
+# The **profile** decides the data, the image size, the epochs and the device (see `00_setup`):
+# `smoke` runs in seconds and is what the tests use (the models learn nothing), `demo` trains on the
+# embedded synthetic scenes in minutes on a CPU, `report` uses the real NYU Depth V2 and DIW with the
+# report's settings on a GPU. Every figure title says which one produced it.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from depthkit import viz
+from depthkit.config import get_profile
+from depthkit.train import pick_device
+
+plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
+PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
+DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, then the CPU
+TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
+print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
+      f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %% [markdown]
+# ## 1. Switching cues off
+#
+# `depthkit.synthetic.render(scene, height, width, cues_off=(...))` draws a scene without some of its
+# cues. Four can be switched off at render time; the other three *are* the geometry, i.e. the depth
+# map itself, and no rendering switch can take them away (the next cell prints what each does).
+
+# %%
+from depthkit import synthetic as syn
+
+print("switched off by render(..., cues_off=...):")
+for cue, what in syn.REMOVABLE_CUES.items():
+    print(f"  {cue:<17} {what}")
+print("cannot be switched off (geometry = the depth itself):")
+for cue, why in syn.GEOMETRIC_CUES.items():
+    print(f"  {cue:<17} {why}")
+
+# %% [markdown]
+# One test scene, drawn five times: with every cue, then without each removable one. The depth map
+# (right, in metres) is the same for all five pictures.
+
+# %%
+CONDITIONS = ("none",) + tuple(syn.REMOVABLE_CUES)  # "none": nothing removed, the reference
+scene = syn.cue_scenes(1, seed=PROFILE.seed)[0]
+fig, axes = plt.subplots(1, len(CONDITIONS) + 1, figsize=(2.6 * (len(CONDITIONS) + 1) + 0.6, 2.9), layout="constrained")
+for ax, cue in zip(axes, CONDITIONS):
+    out = syn.render(scene, 240, 320, cues_off=() if cue == "none" else (cue,))
+    ax.imshow(out["image"]); ax.axis("off")
+    ax.set_title("all cues" if cue == "none" else f"no {cue}", fontsize=9)
+viz.show_depth(axes[-1], out["depth"], "depth (the same for all)")
+fig.suptitle("One synthetic test scene (depthkit.synthetic.render), with every cue and without each removable one", fontsize=10);
+
+# %% [markdown]
+# ## 2. Test scenes without each cue
+#
+# Fresh scenes from their own random stream (none of them was seen in training), rendered at the NYU
+# frame size (480×640) and resized to the profile's input size with the same functions that built the
+# training caches. Each scene gets a few point pairs, drawn the way the DIW-layout pairs are (clearly
+# different depths, balanced so that position alone says nothing), to score ordinal accuracy as well.
+
+# %%
+import numpy as np
+import torch
+
+from depthkit.data import resize_depth, resize_image
+from depthkit.data.loader import DepthData
+
+N_SCENES = 8 if PROFILE.name == "smoke" else 96  # smoke: seconds; demo/report: enough for a steady mean
+PAIRS_PER_SCENE = 4
+S = PROFILE.size
+scenes = syn.cue_scenes(N_SCENES, seed=PROFILE.seed)
+
+
+def cue_test_set(cue: str) -> DepthData:
+    """The test scenes rendered without ``cue`` ("none": with every cue), as a DepthData with pairs."""
+    images, depths = [], []
+    for sc in scenes:
+        out = syn.render(sc, 480, 640, cues_off=() if cue == "none" else (cue,))
+        images.append(resize_image(out["image"], S).transpose(2, 0, 1))
+        depths.append(resize_depth(out["depth"], S)[None])
+    return DepthData(images=torch.from_numpy(np.stack(images)), depths=torch.from_numpy(np.stack(depths)),
+                     pairs=PAIRS, relation=RELATION, name=f"cue test scenes, no {cue}")
+
+
+# the pairs come from the depth, which no switch changes: one set of pairs for every condition
+rng = np.random.default_rng([PROFILE.seed, 8])
+flags = syn.balanced_flags(N_SCENES * PAIRS_PER_SCENE, rng, 2)  # (A farther, lower point closer), balanced
+pairs, relation = [], []
+for i, sc in enumerate(scenes):
+    depth = resize_depth(syn.render(sc, 480, 640)["depth"], S)
+    for a_farther, lower_closer in flags[i * PAIRS_PER_SCENE:(i + 1) * PAIRS_PER_SCENE]:
+        ya, xa, yb, xb = syn.sample_pair(depth, rng, bool(lower_closer), bool(a_farther))
+        pairs.append((ya, xa, yb, xb))
+        relation.append(1 if depth[ya, xa] > depth[yb, xb] else -1)
+PAIRS = torch.tensor(pairs, dtype=torch.long).view(N_SCENES, PAIRS_PER_SCENE, 4)
+RELATION = torch.tensor(relation, dtype=torch.long).view(N_SCENES, PAIRS_PER_SCENE)
+
+cue_sets = {cue: cue_test_set(cue) for cue in CONDITIONS}
+print(f"{N_SCENES} scenes at {S}×{S}, {PAIRS.shape[0] * PAIRS.shape[1]} point pairs, {len(cue_sets)} conditions: "
+      + ", ".join(CONDITIONS))
+
+# %% [markdown]
+# ## 3. The trained models
+#
+# Both report models under this profile: the NYU checkpoints (dense depth, scored by normalized MSE)
+# and the DIW fine-tuned ones (point pairs, scored by ordinal accuracy). `train_stage` reuses what
+# notebooks `03`–`05` left in `runs/<profile>/`, and trains only what is missing.
+
+# %%
+from depthkit.pipeline import load_stage_data, prepare_data
+from depthkit.reproduce import train_stage
+from depthkit.train import evaluate, evaluate_baseline
+
+MODELS = {"lraspp": "LR-ASPP", "unetpp": "U-Net++"}
+prepared = prepare_data(PROFILE)
+nyu = load_stage_data(PROFILE, "nyu", prepared)
+diw = load_stage_data(PROFILE, "diw", prepared)
+nyu_models, diw_models = {}, {}
+for name in MODELS:
+    nyu_models[name], _, _ = train_stage(PROFILE, name, "nyu", nyu, device=DEVICE, progress=False)
+    diw_models[name], _, _ = train_stage(PROFILE, name, "diw", diw, device=DEVICE, progress=False)
+epochs = {name: (sum(PROFILE.epochs(name, "nyu")), PROFILE.epochs(name, "diw")[1]) for name in MODELS}
+print("; ".join(f"{MODELS[n]}: {e[0]} NYU epoch(s), then {e[1]} DIW epoch(s)" for n, e in epochs.items())
+      + f" ({PROFILE.name} profile, {PROFILE.data} training data)")
+
+# %% [markdown]
+# ## 4. Scores without each cue
+#
+# `depthkit.train.evaluate` on each condition: normalized MSE of the NYU models (lower is better) and
+# ordinal accuracy of the DIW models (higher is better). The mean-depth-map baseline's normalized MSE
+# is the same for every condition (the depths do not change), and 50 % is chance for the pairs.
+
+# %%
+scores = {cue: {name: {"nmse": evaluate(nyu_models[name], data, "nyu", device=DEVICE)["normalized_mse"],
+                       "acc": evaluate(diw_models[name], data, "diw", device=DEVICE)["ordinal_accuracy"]}
+                for name in MODELS}
+          for cue, data in cue_sets.items()}
+baseline_nmse = evaluate_baseline(nyu["train"], cue_sets["none"])["normalized_mse"]
+n_pairs = PAIRS.numel() // 4
+print(f"{'removed cue':<18}" + "".join(f"{MODELS[n] + ' nMSE':>15}{'Δ':>9}" for n in MODELS)
+      + "".join(f"{MODELS[n] + ' acc.':>15}{'Δ':>8}" for n in MODELS))
+for cue in CONDITIONS:
+    row = f"{'(none)' if cue == 'none' else cue:<18}"
+    for n in MODELS:
+        v, ref = scores[cue][n]["nmse"], scores["none"][n]["nmse"]
+        row += f"{v:>15.4f}{v - ref:>+9.4f}"
+    for n in MODELS:
+        v, ref = scores[cue][n]["acc"], scores["none"][n]["acc"]
+        row += f"{100 * v:>14.1f}%{100 * (v - ref):>+7.1f}%"
+    print(row)
+print(f"mean-depth baseline normalized MSE {baseline_nmse:.4f}; {n_pairs} pairs, chance 50 %")
+
+# %%
+x = np.arange(len(CONDITIONS))
+width = 0.8 / len(MODELS)
+labels = ["all cues" if c == "none" else f"no {c}".replace(" ", "\n", 1) for c in CONDITIONS]
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+for k, (name, label) in enumerate(MODELS.items()):
+    axes[0].bar(x + k * width, [scores[c][name]["nmse"] for c in CONDITIONS], width, label=f"{label} (after NYU)")
+    axes[1].bar(x + k * width, [100 * scores[c][name]["acc"] for c in CONDITIONS], width, label=f"{label} (after DIW)")
+axes[0].axhline(baseline_nmse, color="0.3", ls="--", lw=1, label="mean-depth baseline")
+axes[1].axhline(50, color="0.3", ls="--", lw=1, label="chance")
+axes[0].set(ylabel="normalized MSE on the test scenes ↓", xlabel="cue removed from the test pictures",
+            title="Dense depth (NYU-trained models)")
+axes[1].set(ylabel="ordinal accuracy on point pairs (%) ↑", xlabel="cue removed from the test pictures",
+            title="Which point is farther? (DIW fine-tuned models)")
+for ax in axes:
+    ax.set_xticks(x + width * (len(MODELS) - 1) / 2, labels, fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
+    ax.grid(axis="y", alpha=0.3)
+fig.suptitle(f"Removing one depth cue at a time from {N_SCENES} unseen synthetic test scenes ({TAG})", fontsize=10);
+
+# %%
+header = ["removed cue"] + [f"{MODELS[n]} nMSE ↓" for n in MODELS] + [f"{MODELS[n]} accuracy ↑" for n in MODELS]
+rows = [[("(none)" if c == "none" else c)] + [f"{scores[c][n]['nmse']:.4f}" for n in MODELS]
+        + [f"{100 * scores[c][n]['acc']:.1f} %" for n in MODELS] for c in CONDITIONS]
+fig = viz.table_figure(header, rows, f"Scores without each cue ({TAG})")
+
+# %% [markdown]
+# ### What we got
+
+# %%
+from IPython.display import Markdown, display
+
+from depthkit import metrics
+from depthkit.reproduce import predict_depth
+
+# the noise of a change: per-image normalized MSE (its spread over the scenes), binomial spread for the pairs
+per_image = {(c, n): metrics.normalized_mse(predict_depth(nyu_models[n], cue_sets[c], n=None), cue_sets[c].depths,
+                                            cue_sets[c].depths > 0, reduction="none")
+             for c in CONDITIONS for n in MODELS}
+lines = []
+for n, label in MODELS.items():
+    changes = {c: scores[c][n]["nmse"] - scores["none"][n]["nmse"] for c in CONDITIONS[1:]}
+    drops = {c: scores["none"][n]["acc"] - scores[c][n]["acc"] for c in CONDITIONS[1:]}
+    worst_d, worst_a = max(changes, key=changes.get), max(drops, key=drops.get)
+    se_d = float((per_image[(worst_d, n)] - per_image[("none", n)]).std()) / N_SCENES ** 0.5
+    p = scores["none"][n]["acc"]
+    se_a = (2 * p * (1 - p) / n_pairs) ** 0.5  # two accuracies on the same number of pairs
+    dense = (f"removing **{worst_d}** hurts its depth maps most (normalized MSE +{changes[worst_d]:.4f}, "
+             f"{'more than twice' if changes[worst_d] > 2 * se_d else 'less than twice'} its noise of ±{se_d:.4f})"
+             if changes[worst_d] > 0 else "no removal makes its depth maps worse")
+    ordinal = (f"removing **{worst_a}** costs the most pairs ({100 * drops[worst_a]:.1f} points fewer right, "
+               f"{'more than twice' if drops[worst_a] > 2 * se_a else 'less than twice'} the noise of ±{100 * se_a:.1f} points)"
+               if drops[worst_a] > 0 else "no removal lowers its pair accuracy")
+    lines.append(f"- **{label}**: with every cue, normalized MSE {scores['none'][n]['nmse']:.4f} (mean-depth baseline "
+                 f"{baseline_nmse:.4f}) and {100 * p:.1f} % of the {n_pairs} pairs right; {dense}; {ordinal}.")
+honest = {"smoke": "Under `smoke` the models saw a couple of dozen images for one epoch and the test has "
+                   f"{N_SCENES} scenes: these differences are noise, the cell only shows the mechanics.",
+          "demo": "The models were trained on the same generator, with every cue present in every training picture: "
+                  "a cue they rely on is one whose absence moves them off what they saw.",
+          "report": "These models were trained on real NYU Depth V2 and DIW and are tested here on synthetic rooms, "
+                    "which they never saw: read the *changes* between conditions, not the levels."}
+display(Markdown("\n".join(lines) + "\n\n" + honest.get(PROFILE.name, "") + " A cue whose removal changes nothing "
+                 "is not proven useless: the network may get the same information from another cue (haze and texture "
+                 "density both grow with distance). And perspective, occlusion and relative size were never removed: "
+                 "every model still sees the room's converging outline, which alone tells a lot about depth."))
+
+# %% [markdown]
+# Things to try: switch off two cues at once (`cues_off=("haze", "texture gradient")`), or train a model on
+# pictures without haze and test it with haze (what does it learn instead?). Back to `00_setup` for the
+# profiles; `06_comparison` for the report's table.
