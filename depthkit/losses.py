@@ -4,7 +4,7 @@ Shapes: predictions and depth maps are ``[B, 1, H, W]`` (``[B, H, W]`` is accept
 masks have the same shape, ``True`` = valid pixel. Point pairs are long tensors ``[B, P, 4]``
 holding 0-based ``(ya, xa, yb, xb)``; relations are ``[B, P]`` in {-1, 0, +1}.
 
-Sign convention (DESIGN.md, used everywhere): depth-like values are *larger = farther*.
+Sign convention (docs/design.md, Conventions; used everywhere): depth-like values are *larger = farther*.
 ``relation = +1`` means point A is farther than B (DIW's ``>``), ``-1`` means A is closer
 (``<``), ``0`` means "about equal". A pair is ordered correctly when ``sign(z_A - z_B) == r``.
 """

@@ -11,7 +11,7 @@ Non-finite predictions are an error, not a number: every metric that scores a pr
 ...")`` when any predicted value, masked or not, is NaN or infinite, instead of silently
 returning NaN. (Non-finite *ground truth* is different: it marks invalid pixels and is skipped.)
 
-Pair metrics, precisely (DESIGN.md, "Ordinal metrics, precisely"):
+Pair metrics, precisely (docs/design.md, "Ordinal metrics"):
 
 * ``ordinal_accuracy`` and ``whdr(..., delta=0)``: the predicted relation is the sign of the raw
   difference ``z_A - z_B`` (taken in float64), as in Chen et al.'s DIW test script; an exact tie

@@ -72,7 +72,10 @@ def prepare_data(profile: Profile) -> PreparedData:
         nyu_mat, nyu_splits, diw_root = Path(paths["nyu"]), Path(paths["nyu_splits"]), Path(paths["diw_root"])
     elif profile.data == "real":
         root = real_root()
-        nyu_mat, nyu_splits, diw_root = root / "nyu_depth_v2_labeled.mat", data_dir() / "nyu_splits.json", root / "diw"
+        nyu_mat, diw_root = root / "nyu_depth_v2_labeled.mat", root / "diw"
+        nyu_splits = data_dir() / "nyu_splits.json"
+        if not nyu_splits.is_file():  # DEPTHKIT_DATA elsewhere (e.g. Google Drive): the checkout's official split
+            nyu_splits = repo_root() / "data" / "nyu_splits.json"
         if not nyu_mat.exists() or not (diw_root / "DIW_test.csv").exists():
             raise FileNotFoundError(
                 f"profile {profile.name!r} needs the real datasets: expected {nyu_mat} and {diw_root / 'DIW_test.csv'}. "

@@ -25,7 +25,7 @@ from depthkit.train import (evaluate, evaluate_baseline, mean_depth_baseline, pi
                             save_json, train_stage)
 
 REPORT_MODELS = ("lraspp", "unetpp")
-# The course report's own numbers (DESIGN.md), printed beside ours.
+# The course report's own numbers (docs/design.md), printed beside ours.
 REPORT_RESULTS = {
     "lraspp": {"label": "LR-ASPP MobileNetV3-Large", "params_m": 3.2, "nyu_mse": 0.058, "diw_acc": 58.4},
     "unetpp": {"label": "U-Net++ resnext50_32x4d", "params_m": 48.0, "nyu_mse": 0.032, "diw_acc": 65.32},

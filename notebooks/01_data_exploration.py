@@ -96,8 +96,8 @@ print(describe_splits(diw))
 from IPython.display import Markdown
 
 if PROFILE.diw_protocol == "chen":
-    diw_split = (f"Under the `{PROFILE.name}` profile DIW follows Chen et al. instead: training on DIW_train_val "
-                 f"({100 * PROFILE.val_fraction:.0f} % of it kept for validation), testing on DIW_test.")
+    diw_split = (f"Under the `{PROFILE.name}` profile DIW follows Chen et al. instead: training on DIW_train.csv, "
+                 "validating on DIW_val.csv (the authors' split), testing on DIW_test.csv.")
 else:
     diw_split = ("The report trained *and* tested inside the ~74k-image DIW test partition, so depthkit splits that "
                  f"partition too, seeded: under the `{PROFILE.name}` profile "
