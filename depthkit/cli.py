@@ -12,38 +12,29 @@ import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Callable
 
 from depthkit.config import PROFILE_NAMES, figures_dir, get_profile
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1 (a usage error, exit status 2, otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def at_least(minimum: int, unit: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum`` (otherwise a usage error, exit status 2, before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{unit}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"  # what argparse prints in its message
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type: an integer >= 0 (a usage error, exit status 2, otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def image_size(text: str) -> int:
-    """An argparse type: an image side in pixels, at least 32 (the smallest input every model takes)."""
-    value = positive_int(text)
-    if value < 32:
-        raise argparse.ArgumentTypeError(f"must be at least 32 pixels (the smallest input the models take), got {value}")
-    return value
+positive_int = at_least(1)
+non_negative_int = at_least(0)
+image_size = at_least(32, " pixels (the smallest input the models take)")
 
 
 def model_list(text: str) -> str:

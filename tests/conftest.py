@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,17 @@ def diw_splits(smoke_profile, smoke_prepared):
     from depthkit.pipeline import load_stage_data
 
     return load_stage_data(smoke_profile, "diw", smoke_prepared)
+
+
+@pytest.fixture(scope="module")
+def no_network():
+    """Sockets refuse to connect for a whole test module: nothing in it may download."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access is disabled in the depthkit tests")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "create_connection", refuse)
+        patch.setattr(socket, "getaddrinfo", refuse)
+        patch.setattr(socket.socket, "connect", refuse)
+        yield

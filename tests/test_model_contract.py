@@ -16,7 +16,6 @@ cores (far more when the cores are shared): its checks are marked ``slow``, so
 """
 from __future__ import annotations
 
-import socket
 from typing import Callable
 
 import pytest
@@ -35,17 +34,7 @@ def model_names() -> list:
     return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in MODEL_NAMES]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_network():
-    """Nothing here may download: sockets refuse to connect."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access is disabled in the depthkit tests")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket, "create_connection", refuse)
-        patch.setattr(socket.socket, "connect", refuse)
-        yield
+pytestmark = pytest.mark.usefixtures("no_network")  # nothing here may download (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

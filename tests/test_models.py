@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 
 import pytest
@@ -28,18 +27,7 @@ SIZES = [(200, 200), (224, 224), (97, 131)]
 EXPECTED_PARAMS = {"unetpp": 48.46e6, "lraspp": 3.22e6, "unetpp_mnv2": 3.25e6}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_network():
-    """Every test (and fixture) here runs with sockets disabled: nothing may download."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access is disabled in the depthkit tests")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket, "create_connection", refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
-        patch.setattr(socket.socket, "connect", refuse)
-        yield
+pytestmark = pytest.mark.usefixtures("no_network")  # nothing here may download (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from depthkit import train as dk_train
-from depthkit.data.loader import DepthData, Rows, batches
+from depthkit.data.loader import Rows, batches
 from depthkit.models import build_model
 from depthkit.pipeline import load_stage_data
 from depthkit.stages import get_stage

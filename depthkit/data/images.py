@@ -9,12 +9,15 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Sequence, Union
+from typing import TYPE_CHECKING, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
 PathLike = Union[str, os.PathLike]
+
+if TYPE_CHECKING:  # the reader imports this module; the annotation only names its record type
+    from depthkit.data.diw import DIWPair
 
 def load_rgb(path: PathLike | bytes | io.BufferedIOBase) -> np.ndarray:
     """Load any image (grayscale, palette, CMYK, RGBA, 16-bit) as ``(H, W, 3)`` uint8 RGB, from a path, bytes or a file."""
