@@ -203,9 +203,13 @@ fig.tight_layout()
 # DIW number. **WKDR** (Zoran et al.), called **WHDR** by Chen et al., also handles "equal" pairs:
 # the prediction says "equal" when the ratio $z_A / z_B$ lies within $[1/(1+\delta), 1+\delta]$,
 # and WHDR is the share of pairs whose predicted relation differs from the annotated one (lower is
-# better). The ratio needs positive values; our networks predict relative depth of any sign, so
-# `metrics.whdr` first maps each image's prediction linearly onto [1, 2]. DIW has no equal pairs,
-# which is why the report reduced WKDR to plain accuracy (WHDR with δ = 0 is 1 − accuracy).
+# better). Following Zoran et al. and Chen et al., the ground truth *and* the prediction go through
+# the same ratio test, on the prediction as it is: the ratio needs positive depth, so `metrics.whdr`
+# refuses a non-positive predicted value at a scored pair with a clear error (`rescale=True` maps each
+# prediction onto [1, 2] first: an option, not the published metric). Every call names its δ. DIW
+# has no equal pairs, which is why the report reduced WKDR to plain accuracy: WHDR with δ = 0 decides
+# by the sign of the raw z_A − z_B (ties wrong, as Chen's test script) and equals 1 − accuracy; that is
+# the DIW number in `results.md`.
 #
 # δ is a trade-off: too small and nearly-equal points are called ordered (first pair), too large and
 # clearly ordered points are called equal (second pair).

@@ -125,15 +125,15 @@ def test_freeze_schedule_keeps_encoder_during_warmup(smoke_profile, nyu_splits, 
 def test_resume_equals_uninterrupted(smoke_profile, diw_splits, tmp_path):
     torch.manual_seed(0)  # every run starts from the same random weights (train_stage seeds the same way)
     straight = build_model("lraspp")
-    h_straight = fit(straight, diw_splits, "diw", smoke_profile, tmp_path / "a", epochs=(0, 2), progress=False)
+    h_straight = fit(straight, diw_splits, "diw", smoke_profile, tmp_path / "a", epochs=(0, 2), progress=False, device="cpu")
 
     torch.manual_seed(0)
     crashed = build_model("lraspp")
-    fit(crashed, diw_splits, "diw", smoke_profile, tmp_path / "b", epochs=(0, 2), stop_after=1, progress=False)
+    fit(crashed, diw_splits, "diw", smoke_profile, tmp_path / "b", epochs=(0, 2), stop_after=1, progress=False, device="cpu")
     del crashed  # the process "dies"; a new one resumes from last.pt
     torch.manual_seed(1)  # the resumed process's init does not matter: last.pt replaces it
     resumed = build_model("lraspp")
-    h_resumed = fit(resumed, diw_splits, "diw", smoke_profile, tmp_path / "b", epochs=(0, 2), progress=False)
+    h_resumed = fit(resumed, diw_splits, "diw", smoke_profile, tmp_path / "b", epochs=(0, 2), progress=False, device="cpu")
 
     assert h_resumed["epoch"] == [1, 2]
     for key in h_straight:
