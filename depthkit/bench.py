@@ -1,10 +1,14 @@
 """Throughput and memory: the plain fp32 loop beside the fast path, on whatever device is present.
 
-``python -m depthkit bench [--model M] [--size S] [--batch B]`` prints one table. The plain loop
-keeps the data on the CPU and copies each batch synchronously in fp32; the fast path keeps the
-data on the device (uint8), uses bf16/fp16 autocast and channels_last (autocast is CUDA-only, so
-on a CPU the two differ only in memory format). Random images stand in for data: the numbers
-measure the machine and the code, not a dataset.
+``python -m depthkit bench [--model M] [--size S] [--batch B]`` prints two tables. The model table
+times a bare optimizer step (forward, normalized-MSE loss, backward, Adam), synchronised after every
+step so each step is timed alone: "fp32" keeps the data on the CPU (each batch gathered and copied
+to the device) in fp32 and NCHW; "fast" keeps the data on the device (uint8) and uses bf16/fp16
+autocast and channels_last (autocast is CUDA-only, so on a CPU the two differ only in memory
+format). It is not ``fit``: ``python -m depthkit rehearse`` times ``fit`` itself at report scale.
+The data row times the path ``fit`` uses for splits on disk: random-order batches from a
+memory-mapped cache. Random images stand in for data: the numbers measure the machine and the
+code, not a dataset.
 """
 from __future__ import annotations
 
