@@ -251,6 +251,8 @@ def plot_histories(histories: dict[str, dict], title: str) -> Figure:
         row[0].set(xlabel="epoch", ylabel=TRAIN_LOSS_LABELS[stage], title=f"{stage}: training loss")
         row[1].set(xlabel="epoch", ylabel=VAL_METRICS[key][1], title=f"{stage}: validation")
         for ax in row:
+            lo, hi = ax.get_xlim()  # whole epochs, also for a one-epoch run
+            ax.set_xlim(min(lo, 0.5), max(hi, 1.5))
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
