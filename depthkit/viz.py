@@ -253,7 +253,7 @@ def plot_histories(histories: dict[str, dict], title: str) -> Figure:
         for ax in row:
             lo, hi = ax.get_xlim()  # whole epochs, also for a one-epoch run
             ax.set_xlim(min(lo, 0.5), max(hi, 1.5))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
