@@ -109,9 +109,6 @@ class Rows:
             self.array = state["array"]
 
 
-Column = "Tensor | Rows"
-
-
 class DepthData(Dataset):
     """One split: images with depth maps (NYU-style) or with point pairs (DIW-style).
 
