@@ -158,3 +158,28 @@ def test_rehearsal_files_read_through_the_real_readers(tmp_path):
     for r in records[:4]:
         h, w = data.load_rgb(r.image).shape[:2]
         assert 250 <= h <= 500 and 250 <= w <= 500 and (r.height, r.width) == (h, w)
+
+
+def test_a_deleted_history_is_restored_from_the_checkpoint(smoke_profile, diw_splits, tmp_path):
+    """#11.3: a finished run whose history.json was deleted writes it again when run once more."""
+    torch.manual_seed(0)
+    first = dk_train.fit(build_model("lraspp"), diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 1),
+                         device="cpu", progress=False)
+    (tmp_path / "history.json").unlink()
+    again = dk_train.fit(build_model("lraspp"), diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 1),
+                         device="cpu", progress=False)
+    import json
+
+    assert again == first and json.loads((tmp_path / "history.json").read_text()) == first
+
+
+def test_a_checkpoint_of_another_model_is_refused_in_one_line(smoke_profile, diw_splits, tmp_path):
+    """#11.11: loading a checkpoint into the wrong model names both models in a short message."""
+    torch.manual_seed(0)
+    dk_train.fit(build_model("lraspp"), diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 1), device="cpu",
+                 progress=False)
+    state = dk_train.load_checkpoint(tmp_path / "last.pt")
+    with pytest.raises(ValueError) as err:
+        dk_train.load_weights(build_model("unetpp_mnv2"), state, tmp_path / "last.pt")
+    message = str(err.value)
+    assert "'lraspp'" in message and "'unetpp_mnv2'" in message and len(message) < 400 and "\n" not in message
