@@ -1,30 +1,42 @@
-"""Throughput and memory: the plain fp32 loop beside the fast path, on whatever device is present.
+"""Throughput and memory of ``fit``'s own training step, on whatever device is present.
 
-``python -m depthkit bench [--model M] [--size S] [--batch B]`` prints two tables. The model table
-times a bare optimizer step (forward, normalized-MSE loss, backward, Adam), synchronised after every
-step so each step is timed alone: "fp32" keeps the data on the CPU (each batch gathered and copied
-to the device) in fp32 and NCHW; "fast" keeps the data on the device (uint8) and uses bf16/fp16
-autocast and channels_last (autocast is CUDA-only, so on a CPU the two differ only in memory
-format). It is not ``fit``: ``python -m depthkit rehearse`` times ``fit`` itself at report scale.
-The data row times the path ``fit`` uses for splits on disk: random-order batches from a
-memory-mapped cache. Random images stand in for data: the numbers measure the machine and the
-code, not a dataset.
+``python -m depthkit bench [--model M] [--size S] [--batch B] [--steps N] [--workers W]`` prints
+two tables. The model table runs :func:`depthkit.train.train_one_epoch`, the step ``fit`` runs
+(augmentation, the stage's loss, bf16 on compute capability >= 8 or fp16 with a scaler before,
+none on a CPU; channels_last on CUDA), for every model on the data of both stages, placed where
+``fit`` places it:
+
+* ``nyu``: images with depth maps, on the GPU when they fit (:func:`depthkit.train.fits_on_device`),
+  else in memory;
+* ``diw``: images with a point pair each, always streamed from a memory-mapped cache on disk
+  (DIW at report scale on a Colab T4), through a DataLoader with ``--workers`` processes.
+
+Each row is timed over ``steps`` steps after ``WARMUP`` steps, synchronised at both ends only (as
+``fit`` runs). Columns: training images/s; "data wait", the share of that time the loop waited
+for its batches; the achieved TFLOP/s (the FLOPs of one step: 3 x the forward pass's, counted by
+``torch.utils.flop_counter``, see :func:`train_step_flops`) and its share of the device's measured matmul rate (bf16/fp16 on a
+GPU, fp32 on a CPU); inference images/s; peak memory (GPU: allocated by torch; CPU: anonymous
+memory of the process tree). The data row times batch assembly from a cache alone. Random
+images stand in for data: the numbers measure the machine and the code, not a dataset.
 """
 from __future__ import annotations
 
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from depthkit import losses
-from depthkit.models import build_model
+from depthkit.config import get_profile
 from depthkit.data.loader import DepthData, Rows, augment, batches
-from depthkit.train import autocast_dtype, pick_device, predict
+from depthkit.memory import PeakMemory
+from depthkit.models import build_model
+from depthkit.stages import get_stage
+from depthkit.train import autocast_dtype, fits_on_device, pick_device, predict, train_one_epoch
+
+WARMUP = 2  # untimed steps first: cuDNN autotuning, allocator growth, first-call overheads
 
 
 def _sync(device: torch.device) -> None:
@@ -32,82 +44,132 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int | None = None, repeats: int = 10) -> float:
+    """The device's measured dense matmul rate in TFLOP/s (n x n by n x n): the yardstick for a model's rate."""
+    n = n or (8192 if device.type == "cuda" else 1024)
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    a @ b
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e12
 
 
-def bench_model(name: str, size: int = 224, batch: int = 8, steps: int = 5, warmup: int = 2,
-                fast: bool = False, device: str | torch.device | None = None) -> dict:
-    """Train and inference images/s, data-wait share and peak memory of one model in one mode."""
+def random_split(stage: str, n: int, size: int, folder: Path) -> DepthData:
+    """``n`` random images for ``stage``: NYU-style tensors with depth, or DIW-style rows of a cache in ``folder``."""
+    g = torch.Generator().manual_seed(0)
+    if stage == "nyu":
+        return DepthData(images=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g),
+                         depths=torch.rand(n, 1, size, size, generator=g) * 9 + 1)
+    path = folder / "images.u8"
+    array = np.memmap(path, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
+    array[:] = np.random.default_rng(0).integers(0, 256, size=array.shape, dtype=np.uint8)
+    array.flush()
+    images = Rows(np.memmap(path, dtype=np.uint8, mode="r", shape=(n, size, size, 3)))
+    relation = torch.randint(0, 2, (n, 1), generator=g) * 2 - 1
+    return DepthData(images=images, pairs=torch.randint(0, size, (n, 1, 4), generator=g), relation=relation)
+
+
+def train_step_flops(model: torch.nn.Module, data: DepthData, batch: int, device: torch.device) -> int:
+    """FLOPs of one training step: 3 x the forward pass's convolution and matmul FLOPs, counted by torch.
+
+    The backward pass costs about twice the forward (gradients of activations and of weights).
+    It is not counted directly: ``torch.utils.flop_counter`` (torch 2.14) counts the backward of a
+    grouped convolution ``groups`` times over (65x for a 64-channel depthwise 3x3, measured), and
+    MobileNetV3 is mostly depthwise convolutions (the count's group handling: pytorch/pytorch#183405).
+    """
+    sample = next(batches(data, batch, device=device))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        predict(model, sample["images"], autocast_dtype(device))
+    return 3 * counter.get_total_flops()
+
+
+def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, steps: int = 5,
+                device: str | torch.device | None = None, workers: int = 0,
+                matmul: float | None = None) -> dict:
+    """Train and inference images/s, data wait, achieved TFLOP/s and peak memory of ``fit``'s step for one model."""
     device = torch.device(device) if device is not None else pick_device()
-    torch.manual_seed(0)
-    n = batch * (steps + warmup)
-    data = DepthData(images=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8),
-                     depths=torch.rand(n, 1, size, size) * 9 + 1)
-    amp = autocast_dtype(device) if fast else None
-    model = build_model(name).to(device)
-    if fast and device.type in ("cuda", "cpu"):
-        model = model.to(memory_format=torch.channels_last)
-        data = data.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    model.train()
-    wait = total = 0.0
-    it = batches(data, batch, device=device)
-    for step in range(steps + warmup):
-        _sync(device)
-        t0 = time.perf_counter()
-        b = next(it)
-        _sync(device)
-        t1 = time.perf_counter()
-        pred = predict(model, b["images"], amp)
-        loss = losses.normalized_mse(pred, b["depths"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        _sync(device)
-        if step >= warmup:
-            wait += t1 - t0
-            total += time.perf_counter() - t0
+    profile = get_profile("report").replace(size=size, batch_size=batch, num_workers=workers)
+    st, amp = get_stage(stage), autocast_dtype(device)
+    with tempfile.TemporaryDirectory(prefix="depthkit-bench-") as tmp:
+        data = random_split(stage, batch * (steps + WARMUP), size, Path(tmp))
+        resident = stage == "nyu" and fits_on_device(data, device)
+        data = data.to(device) if resident else data
+        torch.manual_seed(0)
+        model = build_model(name).to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.Adam(model.parameters(), lr=st.lr(profile), weight_decay=profile.weight_decay)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+        flops = train_step_flops(model, data, batch, device)
+        train_one_epoch(model, optimizer, scaler, st, data, profile, 0, device, max_steps=WARMUP, progress=False)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        with PeakMemory() as memory:
+            _sync(device)
+            t0 = time.perf_counter()
+            stats = train_one_epoch(model, optimizer, scaler, st, data, profile, 1, device, max_steps=steps,
+                                    progress=False)
+            _sync(device)
+            seconds = time.perf_counter() - t0
+            infer = _inference_img_s(model, data, batch, device, amp, steps)
+        peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else memory.peak_bytes
+        del data
+    placement = "on GPU" if resident else "in memory" if stage == "nyu" else f"disk, {workers} workers"
+    tflops = flops * stats["steps"] / seconds / 1e12
+    return {"model": name, "stage": stage, "data": placement, "device": device.type,
+            "precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp], "size": size,
+            "batch": batch, "steps": stats["steps"], "train_img_s": batch * stats["steps"] / seconds,
+            "data_wait_pct": 100 * stats["data_seconds"] / seconds, "gflop_per_step": flops / 1e9,
+            "tflops": tflops, "matmul_pct": None if not matmul else 100 * tflops / matmul,
+            "infer_img_s": infer, "peak_mem_mb": None if peak is None else peak / 2**20}
+
+
+def _inference_img_s(model: torch.nn.Module, data: DepthData, batch: int, device: torch.device,
+                     amp: torch.dtype | None, steps: int) -> float:
+    """Images/s of ``predict`` on one batch already on the device, in eval mode."""
     model.eval()
     x = data.images[:batch].to(device)
     with torch.no_grad():
-        for _ in range(warmup):
-            predict(model, x, amp)
+        predict(model, x, amp)
         _sync(device)
         t0 = time.perf_counter()
         for _ in range(steps):
             predict(model, x, amp)
         _sync(device)
-        infer = time.perf_counter() - t0
-    return {"model": name, "mode": "fast" if fast else "fp32", "device": device.type, "size": size, "batch": batch,
-            "train_img_s": batch * steps / total, "infer_img_s": batch * steps / infer,
-            "data_wait_pct": 100 * wait / total, "peak_mem_mb": _peak_memory_mb(device)}
+    return batch * steps / (time.perf_counter() - t0)
 
 
 def bench(models: tuple[str, ...] = ("lraspp", "unetpp"), size: int = 224, batch: int = 8, steps: int = 5,
-          device: str | None = None) -> list[dict]:
-    """Both modes for every model; returns rows for :func:`format_table`."""
-    rows = []
-    for name in models:
-        for fast in (False, True):
-            rows.append(bench_model(name, size=size, batch=batch, steps=steps, fast=fast, device=device))
-    return rows
+          device: str | None = None, workers: int = 0) -> dict:
+    """Both stages for every model, with the device's matmul rate; returns what :func:`format_table` prints."""
+    device = torch.device(device) if device is not None else pick_device()
+    dtype = autocast_dtype(device) or torch.float32
+    matmul = matmul_tflops(device, dtype)
+    rows = [bench_model(name, stage, size=size, batch=batch, steps=steps, device=device, workers=workers,
+                        matmul=matmul) for name in models for stage in ("nyu", "diw")]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    return {"device_name": name, "matmul_dtype": str(dtype).removeprefix("torch."), "matmul_tflops": matmul,
+            "rows": rows}
 
 
-def format_table(rows: list[dict]) -> str:
-    """The benchmark as a plain-text table, with the fast/plain speed-up per model."""
-    head = f"{'model':<10} {'mode':<5} {'device':<6} {'size':>5} {'batch':>5} {'train img/s':>12} {'infer img/s':>12} {'data wait':>10} {'peak MB':>9} {'speed-up':>9}"
-    lines = [head, "-" * len(head)]
-    plain = {r["model"]: r["train_img_s"] for r in rows if r["mode"] == "fp32"}
-    for r in rows:
-        speedup = f"{r['train_img_s'] / plain[r['model']]:.2f}x" if r["model"] in plain else ""
-        lines.append(f"{r['model']:<10} {r['mode']:<5} {r['device']:<6} {r['size']:>5} {r['batch']:>5} "
-                     f"{r['train_img_s']:>12.2f} {r['infer_img_s']:>12.2f} {r['data_wait_pct']:>9.1f}% "
-                     f"{r['peak_mem_mb']:>9.0f} {speedup:>9}")
+def format_table(result: dict) -> str:
+    """The model benchmark as a plain-text table, headed by the device and its matmul rate."""
+    lines = [f"fit's training step (train_one_epoch) on {result['device_name']}; measured {result['matmul_dtype']} "
+             f"matmul rate {result['matmul_tflops']:.2f} TFLOP/s; random images"]
+    head = (f"{'model':<8} {'stage':<5} {'data':<17} {'prec':<4} {'size':>4} {'batch':>5} {'train img/s':>11} "
+            f"{'data wait':>9} {'TFLOP/s':>8} {'of matmul':>9} {'infer img/s':>11} {'peak MB':>8}")
+    lines += [head, "-" * len(head)]
+    for r in result["rows"]:
+        pct = "n/a" if r["matmul_pct"] is None else f"{r['matmul_pct']:.0f}%"
+        peak = "n/a" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
+        lines.append(f"{r['model']:<8} {r['stage']:<5} {r['data']:<17} {r['precision']:<4} {r['size']:>4} "
+                     f"{r['batch']:>5} {r['train_img_s']:>11.2f} {r['data_wait_pct']:>8.1f}% {r['tflops']:>8.3f} "
+                     f"{pct:>9} {r['infer_img_s']:>11.2f} {peak:>8}")
+    lines.append("data wait: the share of the timed steps the loop spent waiting for its next batch; peak: GPU memory "
+                 "allocated by torch, or on a CPU the anonymous memory of the process tree (MB)")
     return "\n".join(lines)
 
 

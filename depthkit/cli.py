@@ -138,11 +138,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Throughput and memory of the plain fp32 loop and the fast path."""
+    """Throughput, data wait, achieved FLOP rate and memory of fit's training step; the data path's images/s."""
     from depthkit.bench import bench, bench_data, format_data_table, format_table
 
-    rows = bench(tuple(args.model.split(",")), size=args.size, batch=args.batch, steps=args.steps, device=args.device)
-    print(format_table(rows))
+    result = bench(tuple(args.model.split(",")), size=args.size, batch=args.batch, steps=args.steps,
+                   device=args.device, workers=args.workers)
+    print(format_table(result))
     print()
     print(format_data_table(bench_data(size=args.size, batch=args.batch, images=args.data_images,
                                        workers=args.workers)))
@@ -218,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive_int, default=5)
     p.add_argument("--data-images", type=positive_int, default=4096,
                    help="images in the temporary cache the data row reads (default 4096)")
-    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader workers of the data row (default 0)")
+    p.add_argument("--workers", type=non_negative_int, default=0,
+                   help="DataLoader workers for the streamed (diw) rows and the data row (default 0)")
     _add_profile(p)
     p.set_defaults(func=cmd_bench)
 

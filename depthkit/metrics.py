@@ -3,7 +3,9 @@
 Same shapes and sign convention as :mod:`depthkit.losses`: depth-like values are larger =
 farther, ``relation = +1`` means A is farther than B, pairs are 0-based ``(ya, xa, yb, xb)``,
 predictions are ``[B, 1, H, W]``. Every function here runs without gradients and returns plain
-Python floats (or a per-image tensor where asked).
+Python floats, or per-image tensors where asked (``reduction="none"``, :func:`pair_errors_per_image`):
+those read nothing back from the device, so a mean over a whole split can be summed on the GPU
+and read once (:func:`depthkit.train.evaluate`).
 
 Non-finite predictions are an error, not a number: every metric that scores a prediction
 (:func:`ordinal_accuracy`, :func:`whdr`, :func:`predicted_relation`, :func:`normalized_mse`,
@@ -80,15 +82,19 @@ def ratio_relation(d_a: torch.Tensor, d_b: torch.Tensor, delta: float) -> torch.
 
 
 def _relations(
-    pred: torch.Tensor, pairs: torch.Tensor, mask: torch.Tensor, delta: float, rescale: bool
+    pred: torch.Tensor, pairs: torch.Tensor, mask: torch.Tensor, delta: float, rescale: bool, check: bool = True
 ) -> torch.Tensor:
-    """Predicted relation ``[B, P]`` of already-checked pairs; padded pairs (``~mask``) read pixel (0, 0)."""
+    """Predicted relation ``[B, P]`` of already-checked pairs; padded pairs (``~mask``) read pixel (0, 0).
+
+    ``check=False`` skips the finiteness and bounds checks (each reads a value back from the device).
+    """
     pred = as_b1hw(pred.detach(), "pred")
-    check_finite(pred)
+    if check:
+        check_finite(pred)
     pairs = pairs.masked_fill(~mask[..., None], 0)
     if delta > 0 and rescale:
         pred = normalize_depth(pred.double()) + 1.0  # onto [1, 2], in float64: no new ties
-    z_a, z_b = pair_values(pred, pairs)
+    z_a, z_b = pair_values(pred, pairs, check=check)
     if delta > 0 and not rescale:
         bad = int(((z_a <= 0) | (z_b <= 0))[mask].sum())
         if bad:
@@ -116,6 +122,23 @@ def ordinal_accuracy(
         raise ValueError("no valid pairs to score (the pair mask is all False)")
     correct = _relations(pred, pairs, mask, 0.0, False) == relation.long()
     return float(correct[mask].double().mean())
+
+
+@torch.no_grad()
+def pair_errors_per_image(
+    pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``[B]`` float64: each image's share of pairs whose raw ``sign(z_A - z_B)`` is not ``r`` (NaN: no pair).
+
+    The per-image form of ``whdr(..., delta=0)`` (Chen et al.'s DIW WHDR; ``1 -`` it is the
+    ordinal accuracy), for a mean accumulated on the device: no check reads a value back, so the
+    pairs must have been validated (:func:`check_pairs`, as when a split is loaded) and the
+    caller checks the prediction for NaN/inf (as :func:`depthkit.train.evaluate` does, once).
+    """
+    pairs, relation, mask = check_pairs(pairs, relation, mask, check_values=False)
+    wrong = (_relations(pred, pairs, mask, 0.0, False, check=False) != relation.long()).double()
+    wrong = torch.where(mask, wrong, torch.zeros_like(wrong))
+    return wrong.sum(dim=1) / mask.sum(dim=1)  # 0/0 = NaN marks an image without pairs
 
 
 @torch.no_grad()
@@ -296,7 +319,8 @@ def masked_median(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return torch.where(count > 0, middle, torch.full_like(middle, float("nan"))).to(x.dtype)
 
 
-def _align(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, align: str | None) -> torch.Tensor:
+def _align(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, align: str | None,
+           warn: bool = True) -> torch.Tensor:
     """Bring a relative prediction to the scale of ``gt`` per image: median ratio, least squares, or not."""
     if align is None:
         return pred
@@ -307,7 +331,7 @@ def _align(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, align: str
     med_pred = masked_median(pred, valid).view(-1, 1, 1, 1)
     med_gt = masked_median(gt, valid).view(-1, 1, 1, 1)
     positive = med_pred > EPS
-    if not positive.all():
+    if warn and not (positive | med_pred.isnan()).all():  # (NaN: no valid pixel) reads a value back
         warnings.warn(
             "median alignment needs positive predictions, but some images have a median <= 0: "
             "those are aligned by least squares instead (pass align='lstsq' to do that for all)",
@@ -326,7 +350,8 @@ def depth_metrics(
     min_depth: float = 1e-3,
     max_depth: float = 10.0,
     protocol: str = "resized",
-) -> dict[str, float]:
+    reduction: str = "mean",
+) -> dict[str, float] | dict[str, torch.Tensor]:
     """Standard NYU metrics: abs_rel, sq_rel, rmse, rmse_log, log10, delta1..3, computed per image then the mean.
 
     ``protocol="resized"`` (default, what training reports): ``pred`` and ``gt`` at the same
@@ -344,11 +369,20 @@ def depth_metrics(
     as numpy), ``"lstsq"`` fits scale and shift, ``None`` takes the prediction as metres. The
     aligned prediction is clipped to ``[min_depth, max_depth]`` before errors are taken.
     A non-finite prediction raises ``ValueError``.
+
+    ``reduction="mean"`` returns floats, the mean over the images with a valid pixel (none: a
+    ``ValueError``). ``reduction="none"`` returns the ``[B]`` per-image tensors (NaN for an image
+    without a valid pixel) and reads nothing back from the device, so it checks neither for a
+    valid pixel nor for NaN/inf in ``pred``: a caller that accumulates a mean on the device
+    checks the prediction itself (as :func:`depthkit.train.evaluate` does, once per split).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     pred, gt = as_b1hw(pred.detach(), "pred").float(), as_b1hw(gt, "gt").float()
-    check_finite(pred)
+    if reduction == "mean":
+        check_finite(pred)
     if protocol == "eigen":
         if tuple(gt.shape[-2:]) != NYU_FRAME:
             raise ValueError(
@@ -365,13 +399,9 @@ def depth_metrics(
     valid = valid_mask(gt, mask) & (gt > min_depth) & (gt < max_depth)
     if eigen_crop:
         valid = valid & eigen_crop_mask(*gt.shape[-2:], device=gt.device)
-    has_pixels = valid.flatten(1).any(dim=1)
-    if not has_pixels.any():
-        raise ValueError(f"no valid ground-truth pixel (need {min_depth} < depth < {max_depth} m)")
-    pred, gt, valid = pred[has_pixels], gt[has_pixels], valid[has_pixels]
 
     gt = torch.where(valid, gt, torch.ones_like(gt))  # keep logs and ratios finite off the mask
-    pred = _align(pred, gt, valid, align).clamp(min_depth, max_depth)
+    pred = _align(pred, gt, valid, align, warn=reduction == "mean").clamp(min_depth, max_depth)
     ratio = torch.maximum(pred / gt, gt / pred)
     per_image = {
         "abs_rel": masked_mean((pred - gt).abs() / gt, valid),
@@ -382,8 +412,13 @@ def depth_metrics(
         "delta1": masked_mean((ratio < 1.25).float(), valid),
         "delta2": masked_mean((ratio < 1.25**2).float(), valid),
         "delta3": masked_mean((ratio < 1.25**3).float(), valid),
-    }
-    return {name: float(values.mean()) for name, values in per_image.items()}
+    }  # masked_mean: NaN for an image without a valid pixel
+    if reduction == "none":
+        return per_image
+    has_pixels = valid.flatten(1).any(dim=1)
+    if not has_pixels.any():
+        raise ValueError(f"no valid ground-truth pixel (need {min_depth} < depth < {max_depth} m)")
+    return {name: float(values[has_pixels].mean()) for name, values in per_image.items()}
 
 
 __all__ = [
@@ -394,6 +429,7 @@ __all__ = [
     "masked_median",
     "ordinal_accuracy",
     "predicted_relation",
+    "pair_errors_per_image",
     "whdr",
     "sample_pairs",
     "normalized_mse",

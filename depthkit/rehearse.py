@@ -118,6 +118,7 @@ def rehearse(diw_images: int = DIW_TEST_IMAGES, steps: int = 3, device: str | No
                "diw_prep_img_s": diw_images / max(prepared.seconds["DIW_test"], 1e-9),
                "prep_s": prepared.seconds,
                "s_per_step": {k: _seconds_per_step(v) for k, v in h.items()},
+               "data_wait_pct": {k: _data_wait_pct(v) for k, v in h.items()},
                "peak_anon_gb": None if memory.peak_bytes is None else memory.peak_bytes / 1e9,
                "cache_gb": _folder_bytes(root / "cache") / 1e9, "wall_s": time.perf_counter() - t0,
                "batch_size": profile.batch_size, "size": profile.size}
@@ -136,6 +137,11 @@ def _seconds_per_step(history: dict) -> float:
     return (sum(history["train_seconds"]) - sum(history["first_step_seconds"])) / steps
 
 
+def _data_wait_pct(history: dict) -> float:
+    """Share of the training time the loop spent waiting for its batches, in percent."""
+    return 100 * sum(history.get("data_seconds", [])) / max(sum(history["train_seconds"]), 1e-9)
+
+
 def format_rehearsal(row: dict) -> str:
     """The rehearsal's measurements as a Markdown table."""
     lines = [f"Rehearsal of the `report` profile: {row['diw_images']:,} DIW images + {row['nyu_frames']:,} NYU frames "
@@ -146,6 +152,8 @@ def format_rehearsal(row: dict) -> str:
              f"| DIW cache preparation | {row['diw_prep_img_s']:.0f} images/s ({row['prep_s']['DIW_test']:.0f} s) |"]
     for run, seconds in row["s_per_step"].items():
         lines.append(f"| {run}: seconds per training step (after the first) | {seconds:.2f} |")
+    for run, pct in row.get("data_wait_pct", {}).items():
+        lines.append(f"| {run}: waiting for data, share of training time | {pct:.1f} % |")
     peak = "n/a (not Linux)" if row["peak_anon_gb"] is None else f"{row['peak_anon_gb']:.2f} GB"
     lines += [f"| peak anonymous memory, whole process tree | {peak} |",
               f"| caches on disk (NYU + DIW) | {row['cache_gb']:.2f} GB |",

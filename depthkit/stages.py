@@ -7,6 +7,9 @@ stage        data                                   loss                        
 ``diw``      DIW (images + one point pair each)     Chen et al.'s ranking loss           ordinal accuracy, higher
 ===========  =====================================  ===================================  =====================
 
+A stage's metrics return per-image tensors and read nothing back from the GPU:
+:func:`depthkit.train.evaluate` sums them on the device and reads the means once per split.
+
 Epochs and learning rates come from the profile (:mod:`depthkit.config`); this table says which
 profile fields each stage reads, so no other module needs an ``if stage == ...`` branch.
 """
@@ -31,18 +34,18 @@ def diw_loss(pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
     return losses.ranking_loss(pred, batch["pairs"], batch["relation"], validate=False)
 
 
-def nyu_metrics(pred: Tensor, batch: dict[str, Tensor]) -> dict[str, float]:
-    """NYU metrics of one batch: the report's normalized MSE and the standard metrics (lstsq-aligned)."""
+def nyu_metrics(pred: Tensor, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Per-image NYU metrics ``[B]``: the report's normalized MSE and the standard metrics (lstsq-aligned)."""
     mask = batch["depths"] > 0
-    values = {"normalized_mse": metrics.normalized_mse(pred, batch["depths"], mask)}
-    values.update(metrics.depth_metrics(pred, batch["depths"], mask, align="lstsq"))
+    values = {"normalized_mse": losses.normalized_mse(pred.detach(), batch["depths"], mask, reduction="none")}
+    values.update(metrics.depth_metrics(pred, batch["depths"], mask, align="lstsq", reduction="none"))
     return values
 
 
-def diw_metrics(pred: Tensor, batch: dict[str, Tensor]) -> dict[str, float]:
-    """DIW metrics of one batch: ordinal accuracy (the report's) and WHDR (Chen et al., delta = 0)."""
-    return {"ordinal_accuracy": metrics.ordinal_accuracy(pred, batch["pairs"], batch["relation"]),
-            "whdr": metrics.whdr(pred, batch["pairs"], batch["relation"], delta=0.0)}
+def diw_metrics(pred: Tensor, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Per-image DIW metrics ``[B]``: ordinal accuracy (the report's) and WHDR (Chen et al., delta = 0)."""
+    wrong = metrics.pair_errors_per_image(pred, batch["pairs"], batch["relation"])
+    return {"ordinal_accuracy": 1 - wrong, "whdr": wrong}
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Stage:
     name: str
     data: str  # what the stage trains on, in words
     loss: Callable[[Tensor, dict[str, Tensor]], Tensor]
-    metrics: Callable[[Tensor, dict[str, Tensor]], dict[str, float]]
+    metrics: Callable[[Tensor, dict[str, Tensor]], dict[str, Tensor]]  # per-image values, NaN = not scored
     val_key: str  # the validation metric that picks best.pt
     higher_is_better: bool
     lr_field: str  # the Profile field holding this stage's learning rate

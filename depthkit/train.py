@@ -161,38 +161,47 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
 def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: int = 16,
              device: str | torch.device | None = None, max_batches: int | None = None,
              num_workers: int = 0, across_ranks: bool = False) -> dict[str, float]:
-    """The stage's metrics of ``model`` on ``data``, the mean over images, computed in fp32.
+    """The stage's metrics of ``model`` on ``data``, the mean over scored images, computed in fp32.
 
     NYU: the report's normalized MSE and :func:`depthkit.metrics.depth_metrics` after per-image
     least-squares scale-and-shift alignment (at the prepared size, no Eigen crop). DIW: ordinal
     accuracy (the report's) and WHDR (Chen et al., delta = 0). fp32 keeps near-ties apart that
-    bf16 would round into exact ties (counted wrong). ``across_ranks`` (under torchrun): each rank
-    scores its shard and the sums are added over ranks.
+    bf16 would round into exact ties (counted wrong). Per-image values are summed on the device
+    and read back once, at the end (no batch waits for the GPU); a NaN/inf prediction anywhere
+    raises then. ``across_ranks`` (under torchrun): each rank scores its shard and the sums are
+    added over ranks.
     """
     stage = get_stage(stage) if isinstance(stage, str) else stage
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
-    sums: dict[str, float] = {}
-    count = 0
+    keys, totals = None, None  # totals [3, K]: per metric the sum and the count of scored images, then NaN/inf seen
     shard = distributed.shard(len(data)) if across_ranks else None
     for i, batch in enumerate(batches(data, batch_size, device=device, num_workers=num_workers, indices=shard)):
         if max_batches is not None and i >= max_batches:
             break
         pred = predict(model, batch["images"])
-        for key, value in stage.metrics(pred, batch).items():
-            sums[key] = sums.get(key, 0.0) + float(value) * len(pred)
-        count += len(pred)
+        values = stage.metrics(pred, batch)  # name -> [B] per image, NaN where not scored
+        keys = keys or sorted(values)
+        per_image = torch.stack([values[k].double() for k in keys])  # [K, B]
+        scored = ~per_image.isnan()
+        nonfinite = (~torch.isfinite(pred)).sum().double().expand(len(keys))
+        step = torch.stack([per_image.nan_to_num(0.0).sum(1), scored.sum(1).double(), nonfinite])
+        totals = step if totals is None else totals + step  # stays on the device: no read per batch
     model.train(was_training)
-    if count == 0:
+    if totals is None:
         raise ValueError(f"cannot evaluate on an empty dataset ({data.name or stage.name}) or an empty shard "
                          f"of it (rank {distributed.rank()} of {distributed.world_size()})")
     if shard is not None:  # add every rank's sums (same keys on every rank: the stage's metrics)
-        keys = sorted(sums)
-        total = distributed.all_reduce_sum(torch.tensor([sums[k] for k in keys] + [count], dtype=torch.float64,
-                                                        device=device))
-        sums, count = dict(zip(keys, total[:-1].tolist())), total[-1].item()
-    return {key: value / count for key, value in sums.items()}
+        totals = distributed.all_reduce_sum(totals)
+    sums, counts, nonfinite = totals.tolist()  # the one read of the whole evaluation
+    if nonfinite[0]:
+        raise ValueError(f"the model's predictions on {data.name or stage.name} hold {int(nonfinite[0])} non-finite "
+                         f"values (NaN/inf): the model diverged or was fed invalid input")
+    if not all(counts):
+        raise ValueError(f"no image of {data.name or stage.name} could be scored: "
+                         f"{', '.join(k for k, c in zip(keys, counts) if not c)} had no valid depth pixel or pair")
+    return {key: total / count for key, total, count in zip(keys, sums, counts)}
 
 
 def mean_depth_baseline(train: DepthData, batch_size: int = 64) -> Tensor:
@@ -211,9 +220,11 @@ def evaluate_baseline(train: DepthData, test: DepthData, batch_size: int = 64) -
     mean_map, total, count = mean_depth_baseline(train), 0.0, 0
     for batch in batches(test, batch_size):
         d = batch["depths"].float()
-        total += metrics.normalized_mse(mean_map.expand(len(d), -1, -1, -1), d, d > 0) * len(d)
-        count += len(d)
-    return {"normalized_mse": total / count}
+        per_image = metrics.normalized_mse(mean_map.expand(len(d), -1, -1, -1), d, d > 0, reduction="none").double()
+        total, count = total + per_image.nan_to_num(0.0).sum(), count + (~per_image.isnan()).sum()
+    if not count:
+        raise ValueError(f"no image of {test.name or 'the test split'} has a valid depth pixel")
+    return {"normalized_mse": float(total / count)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,11 +246,12 @@ def data_fingerprint(data: dict[str, DepthData]) -> str:
 
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     stage: Stage, train: DepthData, profile: Profile, epoch: int, device: torch.device,
-                    max_steps: int | None = None, progress: bool = True, desc: str = "") -> tuple[float, int, float]:
-    """One shuffled pass over ``train`` (at most ``max_steps`` steps); returns (mean loss, steps, first step's seconds).
+                    max_steps: int | None = None, progress: bool = True, desc: str = "") -> dict[str, float]:
+    """One shuffled pass over ``train`` (at most ``max_steps`` steps); returns its mean loss, steps and timings.
 
     The loss is summed on the device and read once at the end: no step waits for the GPU, except
     the first (timed: it carries one-off set-up) and every ``LOG_EVERY`` steps for the progress bar.
+    ``data_seconds`` is how long the loop waited for its batches (the host's time in the loader).
     """
     model.train()
     amp, generator = autocast_dtype(device), torch.Generator().manual_seed(profile.seed * 1000 + epoch)
@@ -247,9 +259,12 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     n = len(train) if shard is None else len(shard)
     loader = batches(train, profile.batch_size, shuffle=shard is None, seed=profile.seed * 1000 + epoch,
                      device=device, drop_last=n > profile.batch_size, num_workers=profile.num_workers, indices=shard)
-    total, loss_sum, steps = min(math.ceil(n / profile.batch_size), max_steps or 1 << 62), None, 0
-    bar, t0, first = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc), time.perf_counter(), 0.0
+    total = n // profile.batch_size if n > profile.batch_size else 1  # drop_last: only full batches
+    total, loss_sum, steps, first, waited = min(total, max_steps or 1 << 62), None, 0, 0.0, 0.0
+    bar = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc)
+    t0 = t_ready = time.perf_counter()
     for batch in bar:
+        waited += time.perf_counter() - t_ready  # the loop waited this long for the batch
         batch = augment(dict(batch, images=batch["images"].float() / 255), generator)
         loss = stage.loss(predict(model, batch["images"], amp, check_range=False), batch)
         optimizer.zero_grad(set_to_none=True)
@@ -265,12 +280,13 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
             bar.set_postfix(loss=f"{float(loss_sum) / steps:.4f}")
         if steps == max_steps:
             break
+        t_ready = time.perf_counter()
     bar.close()
     mean = float(loss_sum) / steps if steps else float("nan")
     if not math.isfinite(mean):
         raise FloatingPointError(f"{desc}: the training loss became {mean} (diverged or no batch): "
                                  f"lower the learning rate, or check the data")
-    return mean, steps, first
+    return {"train_loss": mean, "steps": steps, "first_step_seconds": first, "data_seconds": waited}
 
 
 @guard_run_folder  # a writable out_dir, and one writer at a time
@@ -316,16 +332,14 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
             group["lr"] = learning_rate(st.lr(profile), epoch, frozen + full, profile.lr_schedule)
         t0 = time.perf_counter()
         desc = f"{name} {stage} epoch {epoch + 1}/{frozen + full}{' (encoder frozen)' if epoch < frozen else ''}"
-        loss, steps, first = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device,
-                                             steps_left, progress, desc)
+        stats = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device, steps_left, progress, desc)
         t_train = time.perf_counter() - t0
-        steps_left = None if steps_left is None else steps_left - steps
+        steps_left = None if steps_left is None else steps_left - stats["steps"]
         distributed.broadcast_buffers(model)  # the model rank 0 saves is the one every rank scores
         val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,
                        num_workers=profile.num_workers, across_ranks=True)
-        for key, value in [("epoch", epoch + 1), ("train_loss", loss), ("lr", optimizer.param_groups[0]["lr"]),
-                           ("frozen", epoch < frozen), ("steps", steps), ("train_seconds", t_train), ("first_step_seconds", first),
-                           ("seconds", time.perf_counter() - t0)]:
+        for key, value in [("epoch", epoch + 1), ("lr", optimizer.param_groups[0]["lr"]), ("frozen", epoch < frozen),
+                           *stats.items(), ("train_seconds", t_train), ("seconds", time.perf_counter() - t0)]:
             history.setdefault(key, []).append(value)
         for key, value in val.items():
             history.setdefault("val_" + key, []).append(value)

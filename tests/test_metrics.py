@@ -405,3 +405,27 @@ def test_eigen_protocol_clips_aligns_and_checks_its_frame():
     with pytest.raises(ValueError, match="protocol"):
         depth_metrics(pred, gt, protocol="paper")
     assert metrics.PROTOCOLS == ("resized", "eigen")
+
+
+def test_per_image_forms_average_to_the_float_metrics():
+    """``depth_metrics(reduction="none")`` and ``pair_errors_per_image`` are the per-image terms of the float metrics."""
+    from depthkit.metrics import pair_errors_per_image
+
+    torch.manual_seed(0)
+    pred, gt = torch.rand(5, 1, 16, 16) + 0.5, torch.rand(5, 1, 16, 16) * 5 + 1
+    gt[2] = 0  # an image without a valid pixel: NaN in the per-image form, left out of the mean
+    per_image = depth_metrics(pred, gt, gt > 0, align="lstsq", reduction="none")
+    means = depth_metrics(pred, gt, gt > 0, align="lstsq")
+    for key, values in per_image.items():
+        assert values.shape == (5,) and torch.isnan(values[2]) and not torch.isnan(values[[0, 1, 3, 4]]).any()
+        assert float(values.nanmean()) == pytest.approx(means[key], rel=1e-6), key
+    pairs = torch.randint(0, 16, (5, 3, 4))
+    relation = torch.tensor([[1, -1, 1]] * 5)
+    mask = torch.ones(5, 3, dtype=torch.bool)
+    mask[1, 1:] = False  # images with fewer pairs weigh each pair more: compare pair by pair on equal counts
+    wrong = pair_errors_per_image(pred, pairs, relation)
+    assert float(wrong.mean()) == pytest.approx(whdr(pred, pairs, relation, delta=0.0))
+    assert float(1 - wrong.mean()) == pytest.approx(ordinal_accuracy(pred, pairs, relation))
+    assert pair_errors_per_image(pred, pairs, relation, mask)[1] == float(whdr(pred[1:2], pairs[1:2, :1],
+                                                                              relation[1:2, :1], delta=0.0))
+    assert torch.isnan(pair_errors_per_image(pred, pairs, relation, torch.zeros(5, 3, dtype=torch.bool))).all()

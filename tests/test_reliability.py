@@ -31,7 +31,7 @@ from depthkit.runs import (ConfigChangedError, RunFolderLockedError, check_has_v
                            check_writable, compare_config, guard_run_folder, lock_run_folder)
 
 REPO = Path(__file__).resolve().parents[1]
-TIMING_KEYS = ("seconds", "train_seconds", "first_step_seconds")
+TIMING_KEYS = ("seconds", "train_seconds", "first_step_seconds", "data_seconds")
 HANG_GUARD_S = 60  # a call that should return in seconds; past this it is declared hung
 
 

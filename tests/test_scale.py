@@ -53,11 +53,136 @@ def test_training_step_never_waits_for_the_device(stage, smoke_profile, nyu_spli
         train = splits["train"].to("cpu")  # resident, as on a GPU: the loader itself reads nothing back
         with monkeypatch.context() as m:
             calls = _count_syncs(m)
-            _, done, _ = dk_train.train_one_epoch(model, optimizer, scaler, get_stage(stage), train, profile, 0,
-                                               torch.device("cpu"), max_steps=steps, progress=False)
+            done = dk_train.train_one_epoch(model, optimizer, scaler, get_stage(stage), train, profile, 0,
+                                            torch.device("cpu"), max_steps=steps, progress=False)["steps"]
         assert done == steps
         counts.append(calls["n"])
     assert counts[0] == counts[1], f"host syncs grew with steps: {counts} for 2 and 4 steps: {calls['where']}"
+
+
+@pytest.mark.parametrize("stage", ["nyu", "diw"])
+def test_evaluation_reads_the_device_once_not_per_batch(stage, nyu_splits, diw_splits, monkeypatch):
+    """Host synchronisations of ``evaluate`` must not grow with the number of batches (metrics summed on the device)."""
+    test = {"nyu": nyu_splits, "diw": diw_splits}[stage]["test"].to("cpu")
+    torch.manual_seed(0)
+    model = build_model("lraspp").eval()
+    counts = []
+    for n_batches in (1, 3):
+        with monkeypatch.context() as m:
+            calls = _count_syncs(m)
+            dk_train.evaluate(model, test, stage, batch_size=2, device="cpu", max_batches=n_batches)
+        counts.append(calls["n"])
+    assert counts[0] == counts[1], f"evaluation syncs grew with batches: {counts} for 1 and 3: {calls['where']}"
+
+
+@pytest.mark.parametrize("stage", ["nyu", "diw"])
+def test_evaluate_is_the_mean_over_images_of_the_float_metrics(stage, nyu_splits, diw_splits):
+    """Summed per image on the device, ``evaluate`` equals the float metrics taken over the whole split at once."""
+    from depthkit import metrics
+
+    test = {"nyu": nyu_splits, "diw": diw_splits}[stage]["test"]
+    torch.manual_seed(0)
+    model = build_model("lraspp").eval()
+    got = dk_train.evaluate(model, test, stage, batch_size=3, device="cpu")  # batches of uneven use: 3 does not divide
+    batch = next(batches(test, len(test)))
+    with torch.no_grad():
+        pred = dk_train.predict(model, batch["images"])
+    if stage == "nyu":
+        mask = batch["depths"] > 0
+        expected = {"normalized_mse": metrics.normalized_mse(pred, batch["depths"], mask),
+                    **metrics.depth_metrics(pred, batch["depths"], mask, align="lstsq")}
+    else:
+        expected = {"ordinal_accuracy": metrics.ordinal_accuracy(pred, batch["pairs"], batch["relation"]),
+                    "whdr": metrics.whdr(pred, batch["pairs"], batch["relation"], delta=0.0)}
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-7), key
+
+
+def test_an_image_without_valid_depth_is_left_out_of_the_mean(nyu_splits):
+    from depthkit.data.loader import DepthData
+
+    whole = next(batches(nyu_splits["test"], len(nyu_splits["test"])))
+    depths = whole["depths"].clone()
+    depths[1] = 0  # Kinect holes everywhere: no pixel to score
+    torch.manual_seed(0)
+    model = build_model("lraspp").eval()
+    with_hole = dk_train.evaluate(model, DepthData(images=whole["images"], depths=depths), "nyu", batch_size=2)
+    keep = [i for i in range(len(depths)) if i != 1]
+    without = dk_train.evaluate(model, DepthData(images=whole["images"][keep], depths=depths[keep]), "nyu", batch_size=2)
+    assert with_hole == pytest.approx(without, rel=1e-6)
+
+
+def test_a_nan_prediction_fails_evaluation_by_name(diw_splits):
+    class Diverged(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            out = x[:, :1] * self.w
+            out[-1, 0, 0, 0] = float("nan")  # one pixel of the last image of every batch
+            return out
+
+    with pytest.raises(ValueError, match=r"predictions on .* hold \d+ non-finite"):
+        dk_train.evaluate(Diverged(), diw_splits["test"], "diw", device="cpu")
+
+
+def test_train_one_epoch_counts_the_time_spent_waiting_for_data(smoke_profile, nyu_splits, monkeypatch):
+    """A loader that takes 0.2 s per batch shows up as >= 0.2 s of data wait per step, never more than the epoch."""
+    import time
+
+    slow_batches = dk_train.batches
+
+    def slow(*args, **kwargs):
+        for batch in slow_batches(*args, **kwargs):
+            time.sleep(0.2)
+            yield batch
+
+    monkeypatch.setattr(dk_train, "batches", slow)
+    torch.manual_seed(0)
+    model = build_model("lraspp")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    t0 = time.perf_counter()
+    stats = dk_train.train_one_epoch(model, optimizer, scaler, get_stage("nyu"), nyu_splits["train"],
+                                     smoke_profile.replace(batch_size=2), 0, torch.device("cpu"), max_steps=3,
+                                     progress=False)
+    assert stats["steps"] == 3
+    assert 0.6 <= stats["data_seconds"] <= time.perf_counter() - t0
+
+
+def test_bench_times_fits_own_step_on_both_stages(monkeypatch):
+    """The model table runs train_one_epoch (fit's step) with the stage's data placement, warm-up then timed."""
+    from depthkit import bench
+
+    calls = []
+
+    def spy(model, optimizer, scaler, stage, train, profile, epoch, device, max_steps=None, progress=True, desc=""):
+        calls.append((stage.name, type(train.images).__name__, max_steps))
+        return dk_train.train_one_epoch(model, optimizer, scaler, stage, train, profile, epoch, device, max_steps,
+                                        progress, desc)
+
+    monkeypatch.setattr(bench, "train_one_epoch", spy)
+    result = bench.bench(("lraspp",), size=32, batch=2, steps=1, device="cpu")
+    assert calls == [("nyu", "Tensor", bench.WARMUP), ("nyu", "Tensor", 1),
+                     ("diw", "Rows", bench.WARMUP), ("diw", "Rows", 1)]
+    nyu, diw = result["rows"]
+    assert (nyu["data"], diw["data"]) == ("in memory", "disk, 0 workers")
+    assert nyu["precision"] == "fp32" and 0 <= nyu["data_wait_pct"] <= 100 and nyu["tflops"] > 0
+    assert result["matmul_tflops"] > 0 and 0 < nyu["matmul_pct"]
+
+
+def test_training_flops_are_three_forward_passes():
+    """A plain (ungrouped) conv: torch's own backward count is 2x the forward, which is what 3x forward assumes."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    conv, x = torch.nn.Conv2d(8, 16, 3, padding=1), torch.randn(2, 8, 16, 16, requires_grad=True)
+    with FlopCounterMode(display=False) as forward:
+        y = conv(x)
+    with FlopCounterMode(display=False) as backward:
+        y.sum().backward()
+    assert backward.get_total_flops() == 2 * forward.get_total_flops()
 
 
 def test_bf16_only_on_compute_capability_8(monkeypatch):
