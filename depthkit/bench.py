@@ -34,7 +34,7 @@ from depthkit.data.loader import DepthData, Rows, augment, batches
 from depthkit.memory import PeakMemory
 from depthkit.models import build_model
 from depthkit.stages import get_stage
-from depthkit.train import autocast_dtype, fits_on_device, pick_device, predict, train_one_epoch
+from depthkit.train import autocast_dtype, build_optimizer, fits_on_device, pick_device, predict, train_one_epoch
 
 WARMUP = 2  # untimed steps first: cuDNN autotuning, allocator growth, first-call overheads
 
@@ -101,7 +101,7 @@ def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, 
         model = build_model(name).to(device)
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.Adam(model.parameters(), lr=st.lr(profile), weight_decay=profile.weight_decay)
+        optimizer = build_optimizer(model, st.lr(profile), profile.weight_decay, device)
         scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
         flops = train_step_flops(model, data, batch, device)
         train_one_epoch(model, optimizer, scaler, st, data, profile, 0, device, max_steps=WARMUP, progress=False)

@@ -18,11 +18,12 @@ from depthkit.stages import get_stage
 SYNC_METHODS = ("item", "__float__", "__bool__", "__int__", "tolist", "nonzero", "cpu", "numpy")
 
 
-def _count_syncs(monkeypatch) -> dict:
+def _count_syncs(monkeypatch, everywhere: bool = False) -> dict:
     """Count depthkit's own calls of every Tensor method that makes the host wait for the device.
 
     (Library internals such as Adam's step counter call ``.item()`` on CPU tensors, which never
     waits for a GPU; what depthkit's loop, losses and models read back is what this test pins.)
+    ``everywhere=True`` counts torch's own calls too.
     """
     calls = {"n": 0, "where": []}
     for name in SYNC_METHODS:
@@ -30,7 +31,7 @@ def _count_syncs(monkeypatch) -> dict:
 
         def counted(self, *args, _original=original, _name=name, **kwargs):
             caller = sys._getframe(1).f_code
-            if f"{os.sep}depthkit{os.sep}" in caller.co_filename:
+            if everywhere or f"{os.sep}depthkit{os.sep}" in caller.co_filename:
                 calls["n"] += 1
                 calls["where"].append(f"{_name} in {caller.co_name}")
             return _original(self, *args, **kwargs)
@@ -183,6 +184,28 @@ def test_training_flops_are_three_forward_passes():
     with FlopCounterMode(display=False) as backward:
         y.sum().backward()
     assert backward.get_total_flops() == 2 * forward.get_total_flops()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_fp16_scaler_step_waits_only_without_fused_adam(fused, smoke_profile, nyu_splits, monkeypatch):
+    """The T4 path (fp16 + GradScaler): with fused Adam (what fit uses on CUDA) nothing, torch included, reads back per step.
+
+    With the default Adam, ``GradScaler.step`` reads its inf flag back every step: the count grows,
+    which shows that this test sees the stall it guards against.
+    """
+    assert dk_train.build_optimizer(torch.nn.Linear(1, 1), 1e-3, 0.0, torch.device("cuda")).defaults["fused"]
+    train, counts = nyu_splits["train"].to("cpu"), []
+    for steps in (2, 4):
+        torch.manual_seed(0)
+        model = build_model("lraspp")
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fused or None)
+        scaler = torch.amp.GradScaler("cpu", enabled=True)
+        with monkeypatch.context() as m:
+            calls = _count_syncs(m, everywhere=True)
+            dk_train.train_one_epoch(model, optimizer, scaler, get_stage("nyu"), train, smoke_profile.replace(batch_size=2),
+                                     0, torch.device("cpu"), max_steps=steps, progress=False)
+        counts.append(calls["n"])
+    assert (counts[0] == counts[1]) == fused, f"read-backs for 2 and 4 steps: {counts}: {calls['where']}"
 
 
 def test_bf16_only_on_compute_capability_8(monkeypatch):
