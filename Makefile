@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= demo
 
-.PHONY: reproduce test notebooks bench clean
+.PHONY: reproduce test notebooks bench gpu-check clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ notebooks: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m depthkit bench
+
+# On a machine with an NVIDIA GPU: the CUDA path end to end (report profile at full DIW size, capped
+# steps) and fit's step at the report's size (200x200, batch 16), with data wait and host syncs.
+gpu-check: $(VENV)/.installed
+	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: no CUDA device')"
+	$(PY) -m depthkit rehearse --device cuda --steps 20
+	$(PY) -m depthkit bench --size 200 --batch 16 --steps 20 --workers 2
 
 clean:
 	rm -rf $(VENV) runs data/cache data/synthetic

@@ -16,14 +16,18 @@ Each row is timed over ``steps`` steps after ``WARMUP`` steps, synchronised at b
 for its batches; the achieved TFLOP/s (the FLOPs of one step: 3 x the forward pass's, counted by
 ``torch.utils.flop_counter``, see :func:`train_step_flops`) and its share of the device's measured matmul rate (bf16/fp16 on a
 GPU, fp32 on a CPU); inference images/s; peak memory (GPU: allocated by torch; CPU: anonymous
-memory of the process tree). The data row times batch assembly from a cache alone. Random
+memory of the process tree); on CUDA, the host synchronisations torch reports during the timed steps
+(``torch.cuda.set_sync_debug_mode``: 2 expected, the first step's timing and the epoch's loss). The data row times batch assembly from a cache alone. Random
 images stand in for data: the numbers measure the machine and the code, not a dataset.
 """
 from __future__ import annotations
 
 import tempfile
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -72,6 +76,26 @@ def random_split(stage: str, n: int, size: int, folder: Path) -> DepthData:
     return DepthData(images=images, pairs=torch.randint(0, size, (n, 1, 4), generator=g), relation=relation)
 
 
+@contextmanager
+def cuda_sync_warnings(device: torch.device) -> Iterator[list[str]]:
+    """On CUDA, collect every host synchronisation torch reports (``set_sync_debug_mode("warn")``); empty elsewhere.
+
+    The list is filled when the block ends.
+    """
+    found: list[str] = []
+    if device.type != "cuda":
+        yield found
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield found
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+            found.extend(str(w.message) for w in caught if "synchroniz" in str(w.message).lower())
+
+
 def train_step_flops(model: torch.nn.Module, data: DepthData, batch: int, device: torch.device) -> int:
     """FLOPs of one training step: 3 x the forward pass's convolution and matmul FLOPs, counted by torch.
 
@@ -110,8 +134,9 @@ def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, 
         with PeakMemory() as memory:
             _sync(device)
             t0 = time.perf_counter()
-            stats = train_one_epoch(model, optimizer, scaler, st, data, profile, 1, device, max_steps=steps,
-                                    progress=False)
+            with cuda_sync_warnings(device) as syncs:  # expected: 2 (the first step's timing, the epoch's loss)
+                stats = train_one_epoch(model, optimizer, scaler, st, data, profile, 1, device, max_steps=steps,
+                                        progress=False)
             _sync(device)
             seconds = time.perf_counter() - t0
             infer = _inference_img_s(model, data, batch, device, amp, steps)
@@ -124,7 +149,8 @@ def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, 
             "batch": batch, "steps": stats["steps"], "train_img_s": batch * stats["steps"] / seconds,
             "data_wait_pct": 100 * stats["data_seconds"] / seconds, "gflop_per_step": flops / 1e9,
             "tflops": tflops, "matmul_pct": None if not matmul else 100 * tflops / matmul,
-            "infer_img_s": infer, "peak_mem_mb": None if peak is None else peak / 2**20}
+            "infer_img_s": infer, "peak_mem_mb": None if peak is None else peak / 2**20,
+            "host_syncs": len(syncs) if device.type == "cuda" else None, "sync_messages": sorted(set(syncs))[:5]}
 
 
 def _inference_img_s(model: torch.nn.Module, data: DepthData, batch: int, device: torch.device,
@@ -160,16 +186,18 @@ def format_table(result: dict) -> str:
     lines = [f"fit's training step (train_one_epoch) on {result['device_name']}; measured {result['matmul_dtype']} "
              f"matmul rate {result['matmul_tflops']:.2f} TFLOP/s; random images"]
     head = (f"{'model':<8} {'stage':<5} {'data':<17} {'prec':<4} {'size':>4} {'batch':>5} {'train img/s':>11} "
-            f"{'data wait':>9} {'TFLOP/s':>8} {'of matmul':>9} {'infer img/s':>11} {'peak MB':>8}")
+            f"{'data wait':>9} {'TFLOP/s':>8} {'of matmul':>9} {'infer img/s':>11} {'peak MB':>8} {'syncs':>5}")
     lines += [head, "-" * len(head)]
     for r in result["rows"]:
         pct = "n/a" if r["matmul_pct"] is None else f"{r['matmul_pct']:.0f}%"
         peak = "n/a" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
+        syncs = "n/a" if r["host_syncs"] is None else str(r["host_syncs"])
         lines.append(f"{r['model']:<8} {r['stage']:<5} {r['data']:<17} {r['precision']:<4} {r['size']:>4} "
                      f"{r['batch']:>5} {r['train_img_s']:>11.2f} {r['data_wait_pct']:>8.1f}% {r['tflops']:>8.3f} "
-                     f"{pct:>9} {r['infer_img_s']:>11.2f} {peak:>8}")
+                     f"{pct:>9} {r['infer_img_s']:>11.2f} {peak:>8} {syncs:>5}")
     lines.append("data wait: the share of the timed steps the loop spent waiting for its next batch; peak: GPU memory "
-                 "allocated by torch, or on a CPU the anonymous memory of the process tree (MB)")
+                 "allocated by torch, or on a CPU the anonymous memory of the process tree (MB); syncs: host "
+                 "synchronisations torch reported in the timed steps (CUDA only; 2 expected, whatever the steps)")
     return "\n".join(lines)
 
 

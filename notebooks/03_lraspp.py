@@ -122,6 +122,22 @@ frozen, full = PROFILE.epochs("lraspp", "nyu")
 display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.lr:g} ({PROFILE.lr_schedule} "
                  f"schedule), weight decay {PROFILE.weight_decay:g}, **{frozen + full} epoch(s)**, batch {PROFILE.batch_size}."))
 
+# %% [markdown]
+# ### The loop itself
+#
+# `train_stage` calls `fit` (in `depthkit/train.py`): for every epoch, `train_one_epoch`, then
+# `evaluate` on the validation split, then the checkpoints. Here is one epoch, the whole of it: the
+# classic PyTorch step (forward, loss, `backward`, optimizer step) with two habits that keep a GPU
+# busy: the loss is *summed on the device* and read once at the end, and the loop times how long
+# it waits for its batches (`data_seconds`), so a slow data path shows up as a number.
+
+# %%
+import inspect
+
+from depthkit import train
+
+print(inspect.getsource(train.train_one_epoch))
+
 # %%
 model, history, run = train_stage(PROFILE, "lraspp", "nyu", nyu, device=DEVICE, progress=False)
 print(f"best checkpoint: {(run / 'best.pt').relative_to(runs_dir()).as_posix()} in the runs folder")

@@ -174,6 +174,23 @@ def test_bench_times_fits_own_step_on_both_stages(monkeypatch):
     assert result["matmul_tflops"] > 0 and 0 < nyu["matmul_pct"]
 
 
+def test_cuda_sync_warnings_collects_what_torch_reports_and_resets_the_mode(monkeypatch):
+    """The CUDA sync counter of bench, without a GPU: torch's warning text is collected, the debug mode reset."""
+    import warnings
+
+    from depthkit import bench
+
+    modes = []
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    with bench.cuda_sync_warnings(torch.device("cuda")) as syncs:
+        warnings.warn("called a synchronizing CUDA operation")  # what libc10_cuda says in "warn" mode
+        warnings.warn("an unrelated warning")
+    assert modes == ["warn", "default"] and len(syncs) == 1
+    with pytest.warns(UserWarning), bench.cuda_sync_warnings(torch.device("cpu")) as syncs:
+        warnings.warn("called a synchronizing CUDA operation")  # left alone off CUDA
+    assert syncs == [] and modes == ["warn", "default"]
+
+
 def test_training_flops_are_three_forward_passes():
     """A plain (ungrouped) conv: torch's own backward count is 2x the forward, which is what 3x forward assumes."""
     from torch.utils.flop_counter import FlopCounterMode
