@@ -67,9 +67,10 @@ def random_split(stage: str, n: int, size: int, folder: Path) -> DepthData:
     if stage == "nyu":
         return DepthData(images=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g),
                          depths=torch.rand(n, 1, size, size, generator=g) * 9 + 1)
-    path = folder / "images.u8"
+    path, rng = folder / "images.u8", np.random.default_rng(0)
     array = np.memmap(path, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
-    array[:] = np.random.default_rng(0).integers(0, 256, size=array.shape, dtype=np.uint8)
+    for start in range(0, n, 256):  # a chunk at a time: memory does not grow with n
+        array[start:start + 256] = rng.integers(0, 256, size=array[start:start + 256].shape, dtype=np.uint8)
     array.flush()
     images = Rows(np.memmap(path, dtype=np.uint8, mode="r", shape=(n, size, size, 3)))
     relation = torch.randint(0, 2, (n, 1), generator=g) * 2 - 1
@@ -209,16 +210,8 @@ def bench_data(size: int = 200, batch: int = 16, images: int = 4096, workers: in
     ("assembly"), and with the uint8 -> float conversion and the flip/jitter augmentation on the CPU.
     """
     with tempfile.TemporaryDirectory(prefix="depthkit-bench-") as tmp:
-        path = Path(tmp) / "images.u8"
-        array = np.memmap(path, dtype=np.uint8, mode="w+", shape=(images, size, size, 3))
-        rng = np.random.default_rng(0)
-        for start in range(0, images, 256):
-            array[start:start + 256] = rng.integers(0, 256, size=array[start:start + 256].shape, dtype=np.uint8)
-        array.flush()
-        array = np.memmap(path, dtype=np.uint8, mode="r", shape=(images, size, size, 3))
-        int(array.sum(dtype=np.uint64))  # warm the page cache
-        pairs = torch.zeros(images, 1, 4, dtype=torch.long)
-        data = DepthData(images=Rows(array), pairs=pairs, relation=torch.ones(images, 1, dtype=torch.long))
+        data = random_split("diw", images, size, Path(tmp))
+        int(data.images.array.sum(dtype=np.uint64))  # warm the page cache
         timings = {}
         for mode in ("assembly", "with augmentation"):
             generator = torch.Generator().manual_seed(0)
@@ -228,7 +221,7 @@ def bench_data(size: int = 200, batch: int = 16, images: int = 4096, workers: in
                     if mode != "assembly":
                         augment(dict(b, images=b["images"].float() / 255), generator)
             timings[mode] = images * epochs / (time.perf_counter() - t0)
-        del array, data
+        del data
     return {"size": size, "batch": batch, "images": images, "workers": workers,
             "threads": torch.get_num_threads(), **{f"{k} img/s": v for k, v in timings.items()}}
 

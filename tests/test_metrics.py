@@ -429,3 +429,8 @@ def test_per_image_forms_average_to_the_float_metrics():
     assert pair_errors_per_image(pred, pairs, relation, mask)[1] == float(whdr(pred[1:2], pairs[1:2, :1],
                                                                               relation[1:2, :1], delta=0.0))
     assert torch.isnan(pair_errors_per_image(pred, pairs, relation, torch.zeros(5, 3, dtype=torch.bool))).all()
+
+
+def test_depth_metrics_names_an_unknown_reduction():
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'none', got 'sum'"):
+        depth_metrics(torch.rand(1, 1, 8, 8) + 1, torch.rand(1, 1, 8, 8) + 1, reduction="sum")
