@@ -509,7 +509,7 @@ def test_a_crash_mid_write_leaves_the_old_files_intact(tmp_path, monkeypatch):
         return real_render(rng, height, width)
 
     failing_render.calls = 0
-    monkeypatch.setattr(syn, "render_scene", failing_render)
+    monkeypatch.setattr(syn.writers, "render_scene", failing_render)  # the name the writers call
     with pytest.raises(RuntimeError, match="simulated crash"):
         syn.make_synthetic(root, n_nyu=3, n_diw=2, seed=7, size=(48, 64), workers=1)
     assert paths["nyu"].read_bytes() == good
@@ -525,3 +525,39 @@ def test_bad_arguments_are_refused(tmp_path):
         syn.make_synthetic(tmp_path / "bad", n_nyu=0)
     with pytest.raises(ValueError, match="size"):
         syn.make_synthetic(tmp_path / "bad", n_nyu=1, n_diw=1, size=(8, 8))
+
+
+# ----------------------------------------------------------------------------------------------
+# The package's layout: one module per concern, no import circle
+# ----------------------------------------------------------------------------------------------
+
+LAYERS = ("scenes", "geometry", "cues", "rendering", "pairs", "writers")  # each imports only earlier ones
+
+
+def test_submodules_import_only_earlier_layers_and_say_what_they_hold():
+    import ast
+    import importlib
+
+    for i, name in enumerate(LAYERS):
+        module = importlib.import_module(f"depthkit.synthetic.{name}")
+        tree = ast.parse(Path(module.__file__).read_text())
+        assert ast.get_docstring(tree), f"depthkit/synthetic/{name}.py has no module docstring"
+        modules = [f"{node.module}.{alias.name}" if node.module == "depthkit" else node.module or ""
+                   for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names]
+        modules += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        imported = {m.split(".")[2] if m.count(".") >= 2 else "__init__"
+                    for m in modules if m.startswith("depthkit.synthetic")}
+        later = imported - set(LAYERS[:i])
+        assert not later, f"depthkit/synthetic/{name}.py imports {sorted(later)}: a later layer or itself (a circle)"
+
+
+def test_the_package_re_exports_the_public_names():
+    import inspect
+
+    assert inspect.isfunction(syn.render) and syn.render is syn.rendering.render  # not the module
+    for name in LAYERS:
+        module = getattr(syn, name)
+        public = [n for n, v in vars(module).items() if not n.startswith("_") and not inspect.ismodule(v)
+                  and (getattr(v, "__module__", None) == module.__name__ or n.isupper())]
+        missing = [n for n in public if getattr(syn, n, None) is not getattr(module, n)]
+        assert not missing, f"depthkit.synthetic does not re-export {missing} from {name}.py"
