@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -82,6 +83,14 @@ def _top_level_name(node: ast.stmt) -> set[str]:
 
 def source_hash(path: Path, rel: str) -> str:
     """Hash of a Python file's syntax tree without docstrings, comments, layout and excluded names (12 hex digits)."""
+    stat = path.stat()
+    return _source_hash(str(path), rel, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _source_hash(path: str, rel: str, mtime_ns: int, size: int) -> str:
+    """:func:`source_hash`, computed again only when the file's time or size changed."""
+    path = Path(path)
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except SyntaxError as err:
