@@ -238,9 +238,9 @@ STALE_TAG = ".stale-"  # a run moved aside lives in the sibling folder <name>.st
 
 
 def trained_fingerprint(out_dir: str | Path) -> tuple[Path, dict | None] | None:
-    """The code fingerprint recorded in ``out_dir``'s ``last.pt`` (else ``best.pt``), and that file; None without one.
+    """``(checkpoint, its code fingerprint or None)`` from ``out_dir``'s ``last.pt`` (else ``best.pt``); None without one.
 
-    A checkpoint that cannot be read returns None too: ``fit`` reports it in its own words.
+    A file that cannot be read or is not a depthkit checkpoint gives None too: ``fit`` reports it.
     """
     import torch
 
@@ -251,8 +251,9 @@ def trained_fingerprint(out_dir: str | Path) -> tuple[Path, dict | None] | None:
                 state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
             except Exception:
                 return None
-            config = state.get("config") if isinstance(state, dict) else None
-            return path, (config or {}).get("code_fingerprint")
+            if not (isinstance(state, dict) and {"model", "model_name", "stage", "epoch"} <= set(state)):
+                return None  # not a depthkit checkpoint: fit refuses it in its own words
+            return path, (state.get("config") or {}).get("code_fingerprint")
     return None
 
 
