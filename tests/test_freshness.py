@@ -59,7 +59,7 @@ def test_committed_notebook_06_outputs_are_fresh():
     profile, digest = printed[-1].group(1), printed[-1].group(2)
     saved = committed_results().get("fingerprint") or {}
     recorded = saved if saved.get("fingerprint") == digest else {"fingerprint": digest}  # results.json names the parts
-    problem = stale_message("notebooks/06_comparison.ipynb's saved outputs", recorded,
+    problem = stale_message("notebooks/06_comparison.ipynb (its saved outputs)", recorded,
                             code_fingerprint(get_profile(profile)))
     if problem:
         pytest.fail(problem, pytrace=False)
