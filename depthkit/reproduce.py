@@ -19,8 +19,10 @@ from depthkit.config import Profile, figures_dir
 from depthkit.data import read_nyu_mat
 from depthkit.data.loader import DepthData
 from depthkit.files import atomic_write
+from depthkit.fingerprint import REGENERATE, code_fingerprint
 from depthkit.models import count_parameters
 from depthkit.pipeline import PreparedData, load_stage_data, nyu_frames, prepare_data
+from depthkit.runs import retire_stale_run
 from depthkit.train import (evaluate, evaluate_baseline, mean_depth_baseline, pick_device, predict, run_dir,
                             save_json, train_stage)
 
@@ -106,7 +108,12 @@ def write_results_md(path: Path, results: dict) -> Path:
               f"- **Epochs:** {_epochs_text(p['epochs'])}",
               f"- **Device:** {p['device']}; torch {p['torch']}; training {p['training_time_s'] / 60:.1f} min "
               f"(sum over epochs), this run's wall time {p['wall_time_s'] / 60:.1f} min",
-              f"- **Splits:** NYU train/val/test {p['nyu_sizes']}; DIW train/val/test {p['diw_sizes']}", ""]
+              f"- **Splits:** NYU train/val/test {p['nyu_sizes']}; DIW train/val/test {p['diw_sizes']}"]
+    if results.get("fingerprint"):
+        lines.append(f"- **Code fingerprint:** `{results['fingerprint']['fingerprint']}` (profile, generator version, "
+                     f"source on the training and evaluation path; `tests/test_freshness.py` compares it with the "
+                     f"code, `{REGENERATE}` regenerates)")
+    lines.append("")
     if p.get("max_steps"):
         lines += [f"> A **rehearsal**: every stage stopped after {p['max_steps']} steps and every evaluation after "
                   f"{p['max_steps']} batches. These numbers measure nothing but speed and memory.", ""]
@@ -165,6 +172,7 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
     every rank trains; rank 0 evaluates and writes, and the others return ``{}``.
     """
     t0 = time.perf_counter()
+    fingerprint = code_fingerprint(profile)  # what determines the numbers, before anything runs
     out = Path(out) if out is not None else figures_dir()
     device = distributed.init_distributed(device) or pick_device(device or profile.device)
     main = distributed.is_main()
@@ -189,6 +197,8 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
     frames = nyu_frames(profile, prepared, "test")
     histories: dict[str, dict] = {}
     for name in models:
+        for stage in ("nyu", "diw"):  # a finished run is reused only when trained by this code and profile
+            retire_stale_run(run_dir(profile, name, stage), profile, strict=True)
         model, hist_nyu, _ = train_stage(profile, name, "nyu", nyu, device=device, progress=progress, max_steps=max_steps)
         if main:
             r = {"label": REPORT_RESULTS.get(name, {}).get("label", name), "params_m": count_parameters(model) / 1e6,
@@ -221,6 +231,7 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
         distributed.cleanup()
         return {}
     results["histories"] = histories
+    results["fingerprint"] = fingerprint
     figures["training_curves.png"] = viz.plot_histories(histories, f"Training curves ({tag})")
     header = ["model", "params", "NYU MSE report (real)", f"NYU MSE ours ({prepared.source})",
               "DIW acc. report (real)", f"DIW acc. ours ({prepared.source})"]

@@ -7,6 +7,8 @@
 * :func:`compare_config` / :func:`check_resume_config` - resuming ``last.pt`` under another
   configuration is refused with the list of differences; more epochs are allowed and recorded.
 * :func:`check_has_valid_depth` - a split with no usable target fails before training, by name.
+* :func:`retire_stale_run` - a run trained by other code (:mod:`depthkit.fingerprint`) is moved
+  aside and started afresh, with one line that says what changed; never resumed into a mix.
 """
 from __future__ import annotations
 
@@ -172,6 +174,13 @@ def compare_config(saved: dict, now: dict) -> list[str]:
         before, after = _plain(saved[key]), _plain(now[key])
         if before == after:
             continue
+        if key == "code_fingerprint":  # the profile's fields are compared one by one, as keys of their own
+            from depthkit.fingerprint import describe_changes
+
+            changes = describe_changes(before, after, ignore_profile=True)
+            if changes:
+                lines.append(f"code: {', '.join(changes)}")
+            continue
         if key == "epochs" and isinstance(before, int) and isinstance(after, int) and after > before:
             continue
         lines.append(f"{key}: {before!r} then, {after!r} now")
@@ -220,3 +229,69 @@ def check_has_valid_depth(data: Any, name: str, chunk: int = 64) -> None:
     raise ValueError(f"the split {label} has no valid depth pixel in its {len(data)} images (every depth is 0, "
                      f"negative or not finite): its depth maps are missing or broken; check the source file "
                      f"and rebuild the cache (delete data/cache and run python -m depthkit prepare)")
+
+
+# --------------------------------------------------------------------------------------------
+# Runs trained by other code
+# --------------------------------------------------------------------------------------------
+STALE_TAG = ".stale-"  # a run moved aside lives in the sibling folder <name>.stale-<its fingerprint>
+
+
+def trained_fingerprint(out_dir: str | Path) -> tuple[Path, dict | None] | None:
+    """``(checkpoint, its code fingerprint or None)`` from ``out_dir``'s ``last.pt`` (else ``best.pt``); None without one.
+
+    A file that cannot be read or is not a depthkit checkpoint gives None too: ``fit`` reports it.
+    """
+    import torch
+
+    for name in ("last.pt", "best.pt"):
+        path = Path(out_dir) / name
+        if path.is_file():
+            try:  # mmap: the weights are not read, only the small config
+                state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            except Exception:
+                return None
+            if not (isinstance(state, dict) and {"model", "model_name", "stage", "epoch"} <= set(state)):
+                return None  # not a depthkit checkpoint: fit refuses it in its own words
+            return path, (state.get("config") or {}).get("code_fingerprint")
+    return None
+
+
+def retire_stale_run(out_dir: str | Path, profile: Any, strict: bool = False) -> Path | None:
+    """Move a run aside when its checkpoint was trained by other code; return where its files went (else None).
+
+    The checkpoint's code fingerprint is compared with the working tree's. ``strict`` (``reproduce``)
+    compares the profile's settings too, so a changed profile retrains from scratch; otherwise they
+    are left to :func:`check_resume_config` (more epochs extend a run, other changes are refused).
+    The files move to ``<out_dir>.stale-<old fingerprint>`` (nothing is deleted) and one line says
+    why; a run of the same code is left alone, to be resumed or reused.
+    """
+    from depthkit import distributed
+    from depthkit.fingerprint import code_fingerprint, describe_changes
+
+    out_dir, aside = Path(out_dir), None
+    if distributed.is_main() and out_dir.is_dir():
+        with lock_run_folder(out_dir):  # not under a run that is training now
+            found = trained_fingerprint(out_dir)
+            if found is not None:
+                _, old = found
+                changes = describe_changes(old, code_fingerprint(profile), ignore_profile=not strict)
+                if changes:
+                    aside = _move_aside(out_dir, (old or {}).get("fingerprint", "unknown"))
+                    print(f"{out_dir}: trained by other code ({'; '.join(changes)}); moved to {aside.name}, "
+                          f"retraining", flush=True)
+    distributed.barrier()
+    return aside
+
+
+def _move_aside(out_dir: Path, tag: str) -> Path:
+    """Move every file of ``out_dir`` but its lock into a new sibling folder ``<name>.stale-<tag>[-N]``."""
+    aside, n = out_dir.with_name(f"{out_dir.name}{STALE_TAG}{tag}"), 1
+    while aside.exists():
+        n += 1
+        aside = out_dir.with_name(f"{out_dir.name}{STALE_TAG}{tag}-{n}")
+    aside.mkdir()
+    for entry in out_dir.iterdir():
+        if entry.name != LOCK_NAME:  # the lock stays: this process holds it
+            os.replace(entry, aside / entry.name)
+    return aside

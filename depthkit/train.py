@@ -34,8 +34,9 @@ from depthkit import distributed, metrics
 from depthkit.config import Profile, runs_dir
 from depthkit.data.loader import DepthData, augment, batches
 from depthkit.files import atomic_write
+from depthkit.fingerprint import code_fingerprint
 from depthkit.models import build_model, freeze_encoder, normalize_images, unfreeze_encoder
-from depthkit.runs import check_has_valid_depth, check_resume_config, guard_run_folder
+from depthkit.runs import check_has_valid_depth, check_resume_config, guard_run_folder, retire_stale_run
 from depthkit.stages import STAGES, Stage, get_stage
 
 LOG_EVERY = 25  # steps between progress-bar updates (each one reads the running loss from the device)
@@ -318,7 +319,7 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     device = torch.device(device) if device is not None else pick_device(profile.device)
     fingerprint = fingerprint or data_fingerprint(data)
     config = dict(dataclasses.asdict(profile), model=name, stage=stage, frozen_epochs=frozen, epochs=full,
-                  world_size=distributed.world_size())
+                  world_size=distributed.world_size(), code_fingerprint=code_fingerprint(profile))
     for split in ("train", "val"):  # before any training: an empty split or one without depth is named
         check_has_valid_depth(data[split], f"{stage} {split}")
     if init is not None:
@@ -421,6 +422,7 @@ def train_stage(profile: Profile, model_name: str, stage: str, splits: dict[str,
     previous = get_stage(stage).init_from
     if previous and init is None and (run_dir(profile, model_name, previous) / "best.pt").exists():
         init = run_dir(profile, model_name, previous) / "best.pt"
+    retire_stale_run(out_dir, profile)  # a run trained by other code is moved aside, not resumed
     seed_everything(profile.seed)
     model = build_model(model_name, pretrained=profile.pretrained if init is None else False)
     history = fit(model, splits, stage, profile, out_dir, init=init, device=device, progress=progress,

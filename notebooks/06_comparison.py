@@ -78,6 +78,13 @@ TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes 
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
 
+# %%
+# What determines this notebook's numbers: the profile, the generator's version and the training and evaluation
+# code, as one fingerprint (depthkit/fingerprint.py). figures/results.json records the same one; a test compares them.
+from depthkit.fingerprint import fingerprint_line
+
+print(fingerprint_line(PROFILE))
+
 # %% [markdown]
 # ## 1. Where the figures go
 #

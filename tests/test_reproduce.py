@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from depthkit.fingerprint import code_fingerprint
 from depthkit.pipeline import load_stage_data
 from depthkit.reproduce import _fmt, reproduce
 from depthkit.train import evaluate, load_model, run_dir
@@ -48,3 +49,6 @@ def test_results_json_matches_a_reevaluation_of_the_written_checkpoints(smoke_pr
     table = (out / "results.md").read_text()
     assert _fmt(expected["nyu"]["normalized_mse"]) in table
     assert _fmt(expected["diw"]["ordinal_accuracy"], pct=True) in table
+    # what determines the numbers is recorded beside them (tests/test_freshness.py compares it with the tree)
+    assert saved["fingerprint"] == code_fingerprint(smoke_profile)
+    assert f"`{saved['fingerprint']['fingerprint']}`" in table
