@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= demo
 
-.PHONY: reproduce test notebooks bench gpu-check clean
+.PHONY: reproduce test notebooks bench gpu-check student clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ gpu-check: $(VENV)/.installed
 	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: no CUDA device')"
 	$(PY) -m depthkit rehearse --device cuda --steps 20
 	$(PY) -m depthkit bench --size 200 --batch 16 --steps 20 --workers 2
+
+# Student copies of the notebooks in student/ (git-ignored): every solution between nbgrader's
+# ### BEGIN SOLUTION / ### END SOLUTION markers becomes a stub, check cells stay, outputs are cleared.
+student: $(VENV)/.installed
+	$(PY) -m depthkit student --out student
 
 clean:
 	rm -rf $(VENV) runs data/cache data/synthetic

@@ -1,4 +1,4 @@
-"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, bench, download.
+"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, bench, download, publish-url, student.
 
 Every command takes ``--profile`` (default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data
 and a GPU, else ``demo``); ``--help`` on each command lists its options.
@@ -114,6 +114,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from depthkit.train import save_json
 
         save_json(Path(args.json), record)
+    if args.compare:  # the capstone: by how much this checkpoint beats or misses the committed run
+        from depthkit.exercises import check_capstone
+
+        check_capstone(args.checkpoint, profile=profile.name, device=args.device)
+    return 0
+
+
+def cmd_student(args: argparse.Namespace) -> int:
+    """Write student copies of the notebooks: solutions replaced by stubs, check cells kept, outputs cleared."""
+    from depthkit.student import write_student_copies
+
+    written = write_student_copies(Path(args.out))
+    print(f"wrote {len(written)} student notebooks to {args.out}/: " + ", ".join(p.name for p in written))
     return 0
 
 
@@ -172,6 +185,21 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish_url(args: argparse.Namespace) -> int:
+    """Point the Colab set-up cell, the notebooks' badges and the READMEs at your GitHub copy."""
+    from depthkit.colab import current_slug, parse_github_url, publish_url
+    from depthkit.config import repo_root
+
+    root = Path(args.root) if args.root else repo_root()
+    old = current_slug(root)
+    changed = publish_url(args.url, root)
+    for path in changed:
+        print(f"rewrote {path.relative_to(root).as_posix()}")
+    print(f"{len(changed)} files now point at https://github.com/{parse_github_url(args.url)} instead of https://github.com/{old}"
+          if changed else f"nothing to change: the notebooks already point at https://github.com/{old}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m depthkit``."""
     from depthkit.models import MODEL_NAMES
@@ -200,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", choices=("nyu", "diw"), required=True)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
+    p.add_argument("--compare", action="store_true",
+                   help="the capstone: compare the checkpoint's test score with figures/results.json, with a noise band")
     _add_profile(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -237,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=("nyu", "diw"))
     p.add_argument("--root", default=None, help="target folder (default: data/real, data/real/diw)")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("publish-url", help=cmd_publish_url.__doc__)
+    p.add_argument("url", help="https://github.com/OWNER/NAME of the copy students clone")
+    p.add_argument("--root", default=None, help="the checkout to rewrite (default: this one)")
+    p.set_defaults(func=cmd_publish_url)
+
+    p = sub.add_parser("student", help=cmd_student.__doc__)
+    p.add_argument("--out", default="student", help="folder for the student copies (default: student/)")
+    p.set_defaults(func=cmd_student)
     return parser
 
 

@@ -226,5 +226,6 @@ def scene_labels(profile: Profile, prepared: PreparedData, split: str = "test") 
     if prepared.source == "synthetic":
         from depthkit.synthetic import random_scene, scene_rng
 
-        return [f"{len(random_scene(scene_rng(profile.seed, 0, int(i))).boxes)} boxes" for i in files]
+        counts = [len(random_scene(scene_rng(profile.seed, 0, int(i))).boxes) for i in files]
+        return [f"{n} box{'' if n == 1 else 'es'}" for n in counts]
     return dk_data.read_nyu_scene_types(prepared.nyu_mat, files)

@@ -34,11 +34,14 @@ def diw_loss(pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
     return losses.ranking_loss(pred, batch["pairs"], batch["relation"], validate=False)
 
 
+NYU_ALIGN = "lstsq"  # how nyu_metrics aligns a relative prediction to metres before the standard metrics
+
+
 def nyu_metrics(pred: Tensor, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     """Per-image NYU metrics ``[B]``: the report's normalized MSE and the standard metrics (lstsq-aligned)."""
     mask = batch["depths"] > 0
     values = {"normalized_mse": losses.normalized_mse(pred.detach(), batch["depths"], mask, reduction="none")}
-    values.update(metrics.depth_metrics(pred, batch["depths"], mask, align="lstsq", reduction="none"))
+    values.update(metrics.depth_metrics(pred, batch["depths"], mask, align=NYU_ALIGN, reduction="none"))
     return values
 
 

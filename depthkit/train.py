@@ -258,11 +258,12 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, device: to
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     stage: Stage, train: DepthData, profile: Profile, epoch: int, device: torch.device,
                     max_steps: int | None = None, progress: bool = True, desc: str = "") -> dict[str, float]:
-    """One shuffled pass over ``train`` (at most ``max_steps`` steps); returns its mean loss, steps and timings.
+    """One shuffled pass over ``train`` (at most ``max_steps`` steps); returns its mean and per-step loss, steps and timings.
 
     The loss is summed on the device and read once at the end: no step waits for the GPU, except
     the first (timed: it carries one-off set-up) and every ``LOG_EVERY`` steps for the progress bar.
     ``data_seconds`` is how long the loop waited for its batches (the host's time in the loader).
+    ``step_losses`` (each step's loss, kept on the device and read with the mean) draw a one-epoch run's curve.
     """
     model.train()
     amp, generator = autocast_dtype(device), torch.Generator().manual_seed(profile.seed * 1000 + epoch)
@@ -272,6 +273,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
                      device=device, drop_last=n > profile.batch_size, num_workers=profile.num_workers, indices=shard)
     total = n // profile.batch_size if n > profile.batch_size else 1  # drop_last: only full batches
     total, loss_sum, steps, first, waited = min(total, max_steps or 1 << 62), None, 0, 0.0, 0.0
+    step_losses = []
     bar = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc)
     t0 = t_ready = time.perf_counter()
     for batch in bar:
@@ -283,6 +285,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
         scaler.step(optimizer)
         scaler.update()
         loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+        step_losses.append(loss.detach())
         steps += 1
         if steps == 1:  # time the first step, which carries one-off set-up; reading the loss waits for it
             loss_sum.item()
@@ -297,7 +300,8 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     if not math.isfinite(mean):
         raise FloatingPointError(f"{desc}: the training loss became {mean} (diverged or no batch): "
                                  f"lower the learning rate, or check the data")
-    return {"train_loss": mean, "steps": steps, "first_step_seconds": first, "data_seconds": waited}
+    return {"train_loss": mean, "steps": steps, "first_step_seconds": first, "data_seconds": waited,
+            "step_losses": torch.stack(step_losses).float().cpu().tolist()}
 
 
 @guard_run_folder  # a writable out_dir, and one writer at a time
@@ -345,6 +349,7 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         desc = f"{name} {stage} epoch {epoch + 1}/{frozen + full}{' (encoder frozen)' if epoch < frozen else ''}"
         stats = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device, steps_left, progress, desc)
         t_train = time.perf_counter() - t0
+        history.setdefault("step_losses", []).extend(stats.pop("step_losses"))  # flat: epoch k's are its "steps"
         steps_left = None if steps_left is None else steps_left - stats["steps"]
         distributed.broadcast_buffers(model)  # the model rank 0 saves is the one every rank scores
         val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,

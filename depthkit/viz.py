@@ -41,6 +41,7 @@ VAL_METRICS = {
     "val_normalized_mse": ("NYU", "validation normalized MSE ↓", False),
     "val_ordinal_accuracy": ("DIW", "validation ordinal accuracy (%) ↑", True),
 }
+STEP_CURVE_EPOCHS = 2  # runs this short also get their per-step training loss drawn (longer ones: epoch means)
 TRAIN_LOSS_LABELS = {"NYU": "training loss: normalized MSE", "DIW": "training loss: ranking loss"}
 
 
@@ -82,10 +83,11 @@ def depth_range(depth) -> tuple[float, float]:
     return (float(valid.min()), float(valid.max())) if valid.size else (0.0, 1.0)
 
 
-def add_colorbar(image, ax, label: str):
+def add_colorbar(image, ax, label: str, location: str = "right", shrink: float = 1.0):
     """A colour bar for ``image`` beside ``ax`` (one axes or a list of them), labelled with its unit."""
-    bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03) if not isinstance(ax, (list, tuple, np.ndarray)) \
-        else ax[0].figure.colorbar(image, ax=list(ax), fraction=0.046, pad=0.03)
+    bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, location=location, shrink=shrink) \
+        if not isinstance(ax, (list, tuple, np.ndarray)) \
+        else ax[0].figure.colorbar(image, ax=list(ax), fraction=0.046, pad=0.03, location=location, shrink=shrink)
     bar.set_label(label, fontsize=8)
     bar.ax.tick_params(labelsize=8)
     return bar
@@ -226,8 +228,12 @@ def plot_histories(histories: dict[str, dict], title: str) -> Figure:
     """Training loss and validation metric per epoch, one line per run; NYU and DIW runs on separate axes.
 
     One row per stage present (NYU: normalized MSE; DIW: ranking loss and ordinal accuracy), each
-    axis named after its metric. A run trained with the encoder frozen gets a shaded band over
-    those epochs, labelled in the legend; runs without frozen epochs get none.
+    axis named after its metric. A run of at most :data:`STEP_CURVE_EPOCHS` epochs whose history
+    holds each step's loss (``step_losses``, one per step of every epoch) gets its training loss
+    drawn per step too (a thin line, step k of epoch e at e - 1 + k / steps), so a one-epoch run
+    shows a curve, not a lone point; a lone
+    validation point is labelled with its value. A run trained with the encoder frozen gets a
+    shaded band over those epochs, labelled in the legend; runs without frozen epochs get none.
     """
     stages = [s for s in ("NYU", "DIW") if any(_stage_of(n, h) == s for n, h in histories.items())] or ["NYU"]
     fig, axes = plt.subplots(len(stages), 2, figsize=(10, 3.4 * len(stages) + 0.4), squeeze=False, layout="constrained")
@@ -236,11 +242,18 @@ def plot_histories(histories: dict[str, dict], title: str) -> Figure:
     for k, (name, h) in enumerate(histories.items()):
         stage, color = _stage_of(name, h), colors[k % len(colors)]
         row = axes[stages.index(stage)]
-        row[0].plot(h["epoch"], h["train_loss"], marker="o", ms=3, color=color, label=name)
+        steps_x = _step_positions(h) if len(h["epoch"]) <= STEP_CURVE_EPOCHS else None
+        if steps_x is not None:
+            row[0].plot(steps_x, h["step_losses"], lw=0.8, alpha=0.45, color=color, label=f"{name}: each step")
+        row[0].plot(h["epoch"], h["train_loss"], marker="o", ms=3 if len(h["epoch"]) > 1 else 6, color=color,
+                    label=f"{name}: epoch mean" if steps_x is not None else name)
         for key, (_, _, percent) in VAL_METRICS.items():
             if key in h:
                 values = [100 * v for v in h[key]] if percent else h[key]
-                row[1].plot(h["epoch"], values, marker="o", ms=3, color=color, label=name)
+                row[1].plot(h["epoch"], values, marker="o", ms=3 if len(values) > 1 else 6, color=color, label=name)
+                if len(values) == 1:  # one epoch: say the value instead of leaving a dot on empty axes
+                    row[1].annotate(f"{values[0]:.1f} %" if percent else f"{values[0]:.4f}", (h["epoch"][0], values[0]),
+                                    xytext=(8, 0), textcoords="offset points", va="center", fontsize=9, color=color)
         frozen = [e for e, f in zip(h["epoch"], h.get("frozen", [])) if f]
         if frozen:
             for j, ax in enumerate(row):
@@ -258,6 +271,14 @@ def plot_histories(histories: dict[str, dict], title: str) -> Figure:
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
     return fig
+
+
+def _step_positions(history: dict) -> list[float] | None:
+    """x of each recorded step loss, in epochs (step k of epoch e at e - 1 + k / steps); None if not recorded in full."""
+    per_epoch, losses = history.get("steps", []), history.get("step_losses", [])
+    if not losses or len(per_epoch) != len(history["epoch"]) or sum(per_epoch) != len(losses):
+        return None  # an older history (or a resumed one) without every step's loss
+    return [e - 1 + (k + 1) / n for e, n in zip(history["epoch"], per_epoch) for k in range(n)]
 
 
 def table_figure(header: Sequence[str], rows: Sequence[Sequence], title: str, fontsize: float = 10) -> Figure:

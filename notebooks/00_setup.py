@@ -40,6 +40,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -50,16 +51,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -154,8 +164,8 @@ for p in PROFILES.values():
 #
 # Datasets and caches go to `data/`, checkpoints and training histories to `runs/<profile>/`, the
 # report's figures to `figures/`. Three environment variables move them: `DEPTHKIT_DATA`,
-# `DEPTHKIT_RUNS`, `DEPTHKIT_FIGURES`. On Colab, section 7 points them into Google Drive, so the
-# downloads, caches and checkpoints outlive the runtime.
+# `DEPTHKIT_RUNS`, `DEPTHKIT_FIGURES`. On Colab, section 7 can point them into Google Drive (if you
+# ask it to), so the downloads, caches and checkpoints outlive the runtime.
 
 # %%
 from depthkit.config import data_dir, figures_dir, real_data_present, repo_root, runs_dir
@@ -229,15 +239,20 @@ for name in MODEL_NAMES:
 # The `report` profile (real NYU Depth V2 + DIW, 200×200, the report's epochs) needs a GPU: on Colab,
 # *Runtime → Change runtime type → T4 GPU*, then run the set-up cell at the top. A Colab runtime
 # forgets everything when it disconnects (after some hours, or about 90 minutes idle), so everything
-# worth keeping goes to **Google Drive**: the next cell mounts it and points `DEPTHKIT_DATA` (downloads
-# and caches) and `DEPTHKIT_RUNS` (checkpoints; also `DEPTHKIT_FIGURES`) into one Drive folder. It
-# does nothing off Colab.
+# worth keeping should go to **Google Drive**. That is one switch in the next cell, off by default so
+# that "Run all" never asks for your Drive: set `USE_DRIVE = True` and run the cell, and it mounts your
+# Drive (Colab asks for permission first) and points `DEPTHKIT_DATA` (downloads and caches),
+# `DEPTHKIT_RUNS` (checkpoints) and `DEPTHKIT_FIGURES` into `DRIVE_FOLDER`, so from then on this
+# runtime reads and writes them there, under every profile. Left off, everything stays on the
+# runtime's own disk and is gone after a disconnect: fine for `smoke` and `demo`, not for `report`.
+# The cell does nothing off Colab.
 
 # %%
 import shutil
 
+USE_DRIVE = False  # True: mount Google Drive and keep data, caches, checkpoints and figures in DRIVE_FOLDER
 DRIVE_FOLDER = "/content/drive/MyDrive/depthkit"  # any folder of your Drive
-if IN_COLAB:
+if IN_COLAB and USE_DRIVE:
     from google.colab import drive
 
     drive.mount("/content/drive")
@@ -247,6 +262,9 @@ if IN_COLAB:
         print(f"{variable}={os.environ[variable]}")
     if not (data_dir() / "nyu_splits.json").exists():  # the official split travels with the checkout: copy it once
         shutil.copy(repo_root() / "data" / "nyu_splits.json", data_dir() / "nyu_splits.json")
+elif IN_COLAB:
+    print("USE_DRIVE is False: nothing mounted; data, runs and figures stay on this runtime's disk and vanish with it"
+          + (" (set USE_DRIVE = True before a report run)" if PROFILE.name == "report" else ""))
 else:
     print("not on Colab: nothing mounted; data, runs and figures stay where section 3 says")
 
@@ -259,10 +277,10 @@ else:
 # !python -m depthkit reproduce --profile report
 # ```
 #
-# **After a disconnect** reconnect, run the set-up cell and the Drive cell again, and start the same
-# `reproduce` command: downloads and caches are found on Drive, finished stages are reused, and an
-# interrupted stage resumes from its `last.pt` (written after every epoch) with the same result as a run
-# that never stopped. At most the epoch that was running is lost.
+# **After a disconnect** reconnect, run the set-up cell and the Drive cell (with `USE_DRIVE = True`)
+# again, and start the same `reproduce` command: downloads and caches are found on Drive, finished
+# stages are reused, and an interrupted stage resumes from its `last.pt` (written after every epoch)
+# with the same result as a run that never stopped. At most the epoch that was running is lost.
 #
 # **How long?** The table below is an **ESTIMATE**, not a measurement: nobody has timed this on a T4
 # yet. How it is derived: a training step costs about 3× a forward pass; depthkit's U-Net++ needs
@@ -287,15 +305,15 @@ n_nyu = round(n_nyu_train * (1 - REPORT.val_fraction))
 n_diw = round(74_441 * REPORT.diw_fractions[0])  # DIW_test's images; the report protocol trains on a share of them
 print(f"report profile: {REPORT.size}×{REPORT.size}, batch {REPORT.batch_size}; NYU train {n_nyu} images, "
       f"DIW train {n_diw:,} images (protocol {REPORT.diw_protocol!r})")
-print(f"{'stage':<16}{'epochs':>7}{'images':>12}{'images/s':>10}{'hours':>8}")
+print(f"{'stage':<16}{'epochs':>7}{'images':>12}{'images/s':>10}{'minutes':>9}")
 total = 0.0
 for model in ("lraspp", "unetpp"):
     for stage, n in (("nyu", n_nyu), ("diw", n_diw)):
         epochs = sum(REPORT.epochs(model, stage))
-        hours = epochs * n / TRAIN_IMAGES_PER_S[model] / 3600
-        total += hours
-        print(f"{model + ' ' + stage.upper():<16}{epochs:>7}{epochs * n:>12,}{TRAIN_IMAGES_PER_S[model]:>10}{hours:>8.1f}")
-print(f"{'total training':<45}{total:>8.1f}" + ("   <- ESTIMATE, not measured" if ESTIMATED else "   (measured throughput)"))
+        minutes = epochs * n / TRAIN_IMAGES_PER_S[model] / 60  # minutes: a short stage would read "0.0" in hours
+        total += minutes
+        print(f"{model + ' ' + stage.upper():<16}{epochs:>7}{epochs * n:>12,}{TRAIN_IMAGES_PER_S[model]:>10}{minutes:>9.0f}")
+print(f"{'total training':<45}{total:>9.0f}  = {total / 60:.1f} h" + ("   <- ESTIMATE, not measured" if ESTIMATED else "   (measured throughput)"))
 print("not included: downloads (network), building the DIW cache (decoding ~74k JPEGs on 2 CPU cores),"
       " validation after every epoch and the final evaluation")
 

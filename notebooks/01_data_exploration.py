@@ -27,6 +27,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -37,16 +38,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -238,7 +248,8 @@ for rule, holds in [("A is the farther point", rel == 1), ("the lower point is c
 # %% [markdown]
 # ## 6. Browse the samples
 #
-# Pick a split and an image. (The sliders need a live kernel; on GitHub you see the first image only.)
+# The first NYU training image is drawn once, as a plain figure that the saved notebook keeps; below it,
+# pick a split and an image (the controls need a live kernel: Jupyter, JupyterLab or Colab).
 
 # %%
 import ipywidgets as widgets
@@ -261,8 +272,37 @@ def browse(split="NYU train", index=0):
     fig.suptitle(f"{data.name}, image {i} of {len(data)} ({TAG})", fontsize=10)
     plt.show()
 
+browse()  # the first image, drawn once: readers of the saved notebook (GitHub, nbviewer) see it too
 widgets.interact(browse, split=widgets.Dropdown(options=list(SPLITS), value="NYU train"),
                  index=widgets.IntSlider(value=0, min=0, max=max(len(d) for d in SPLITS.values()) - 1));
 
 # %% [markdown]
 # Next, `02_losses_and_metrics`: how to score a depth map against each kind of supervision.
+
+# %% [markdown]
+# ## Exercises
+#
+# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun the
+# cell and note what moved.
+#
+# 1. *Explain.* Read through `h5py`, NYU's `images` come out as `(N, 3, 640, 480)`. Why does depthkit take
+#    `images[i].transpose(2, 1, 0)` and not `transpose(1, 2, 0)`, and why would a network trained on the
+#    wrong one still train without an error (section 1)?
+# 2. *Explain.* Section 3 shows that the median depth changes a lot from image to image. Why does this
+#    variation not reach the report's loss at all, and what would a model need to learn in addition to
+#    predict depth in metres?
+# 3. *Try it.* In section 5, print the first CSV record's `y_A, x_A` next to the `ya, xa` of
+#    `read_diw_csv`'s first pair. By how much do they differ, and why? What would a pixel lookup with
+#    the CSV's numbers read on the last row of an image?
+# 4. *Explain.* The last cell of section 5 prints how often "the lower point is closer" and "A is the
+#    farther point" hold. Why did DIW's authors make sure neither rule is right most of the time? What
+#    accuracy would a network get that had learned only the better of the two rules?
+# 5. *Try it.* Render one scene with `render_scene(np.random.default_rng(k), ...)` for `k = 3, 4, 5`
+#    (section 4). Which cue appears in every picture, and which only in some?
+
+# %% [markdown]
+# ## References
+#
+# - N. Silberman, D. Hoiem, P. Kohli, R. Fergus. *Indoor Segmentation and Support Inference from RGBD Images* (NYU Depth V2). ECCV 2012. [dataset page](https://cs.nyu.edu/~silberman/datasets/nyu_depth_v2.html)
+# - W. Chen, Z. Fu, D. Yang, J. Deng. *Single-Image Depth Perception in the Wild.* NIPS 2016. [arXiv:1604.03901](https://arxiv.org/abs/1604.03901), [project page (DIW)](http://www-personal.umich.edu/~wfchen/depth-in-the-wild/)
+# - The course report this series rebuilds: *Single Image Depth Estimation*, final project of Deep Learning for Image and Video Processing, Maastricht University, 2023–24 (not published; its pipeline and numbers are summarised in `docs/design.md`).

@@ -29,6 +29,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -39,16 +40,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -261,7 +271,8 @@ for align in (None, "median", "lstsq"):
 fig, axes = plt.subplots(1, 3, figsize=(11, 3))
 axes[0].imshow(rgb); axes[0].axis("off"); axes[0].set_title("photo", fontsize=9)
 viz.show_depth(axes[1], gt[0, 0], "Kinect depth (holes grey)")
-viz.show_depth(axes[2], (fake * valid)[0, 0], "stand-in prediction 0.5·blur(depth)+0.3")
+viz.show_depth(axes[2], (fake * valid)[0, 0], "stand-in prediction 0.5·blur(depth)+0.3",
+               label="stand-in units (0.5 · metres + 0.3), not metres")
 fig.suptitle("Real NYU Depth V2 frame rgb_00000 (tests/assets/nyu_real_samples; no model involved)", fontsize=10)
 fig.tight_layout()
 
@@ -334,3 +345,122 @@ widgets.interact(plot_ranking_loss, annotation=widgets.Dropdown(options=list(ANN
 # | DIW | ranking loss, r from the CSV as it is | ordinal accuracy; WHDR |
 #
 # Next, `03_lraspp`: the first model.
+
+# %% [markdown]
+# ## Exercises
+#
+# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun the
+# cell and note what moved. The *implement it* exercises (02.1–02.3 below) are checked at once: write the
+# body of the function between `### BEGIN SOLUTION` and `### END SOLUTION` (in a student copy from
+# `make student` a `raise NotImplementedError` line stands there), run its cell, then the check cell
+# under it. The check runs your function and depthkit's own on random inputs and on the edge cases that
+# matter, and prints `PASS` or one line naming the first case that fails, what was expected and what
+# came back.
+#
+# 1. *Explain.* Section 1 scores `2 × depth + 1` a perfect 0. Why does the report normalise every depth
+#    map and every prediction before the MSE, and what does that throw away? (Think of a model that gets
+#    every room's layout right and every room's size wrong.)
+# 2. *Explain.* Negate every DIW relation (read `<` as +1). The ranking loss still falls during training
+#    and the run still "converges". Why, and what has the model learned then? Which number in section 3
+#    gives it away?
+# 3. *Try it.* In section 4, replace the thresholds `(0.02, 0.1, 0.5)` by `(0.0, 0.04, 0.06)`. At which δ
+#    does the first pair (1.05 vs 1.0, annotated "equal") become right, and why does δ = 0 count it wrong?
+# 4. *Try it.* In section 5, make the stand-in `0.5 * blurred - 3.0` (most values negative). What does
+#    `align="median"` do now (read the warning), and why can a median *ratio* not align it?
+# 5. *Implement it.* Exercises 02.1 (the report's normalized MSE, with a mask), 02.2 (Chen et al.'s ranking
+#    loss, including r = 0) and 02.3 (WHDR with the ratio test at δ).
+
+# %%
+# Exercise 02.1 · the report's normalized MSE, by hand
+import math
+
+import torch
+
+
+def normalized_mse(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The report's NYU loss: per image, min-max normalise pred and depth to [0, 1], then the MSE.
+
+    pred, depth: float [B, 1, H, W]; mask: bool [B, 1, H, W], True = valid pixel (Kinect holes are False).
+    Per image: scale pred and depth each to [0, 1] with the min and max of the image's *valid* pixels
+    (a constant map becomes all zeros), square the difference, average it over the valid pixels.
+    Return the mean of those B numbers, as a 0-dim tensor.
+    """
+    ### BEGIN SOLUTION
+    def to_unit_range(x):
+        lo = torch.where(mask, x, torch.full_like(x, math.inf)).amin(dim=(1, 2, 3), keepdim=True)
+        hi = torch.where(mask, x, torch.full_like(x, -math.inf)).amax(dim=(1, 2, 3), keepdim=True)
+        span = hi - lo
+        return torch.where(span > 0, (x - lo) / span.clamp_min(1e-12), torch.zeros_like(x))
+
+    error = (to_unit_range(pred) - to_unit_range(depth)) ** 2 * mask
+    per_image = error.sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3))
+    return per_image.mean()
+    ### END SOLUTION
+
+# %%
+from depthkit.exercises import check_normalized_mse
+
+check_normalized_mse(normalized_mse)
+
+# %%
+# Exercise 02.2 · Chen et al.'s ranking loss, r = 0 included
+import torch
+import torch.nn.functional as F
+
+
+def ranking_loss(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor) -> torch.Tensor:
+    """Mean over all pairs of log(1 + exp(-r (z_A - z_B))) for r = +-1 and (z_A - z_B)^2 for r = 0.
+
+    pred: float [B, 1, H, W] (larger = farther); pairs: long [B, P, 4], 0-based (ya, xa, yb, xb);
+    relation: [B, P] in {-1, 0, +1}, +1 = A farther. z_A is pred at (ya, xa) of the pair's own image.
+    Stay finite when |z_A - z_B| is large (torch.nn.functional.softplus), and keep the gradient.
+    """
+    ### BEGIN SOLUTION
+    image = torch.arange(pred.shape[0])[:, None]  # [B, 1]: each pair reads its own image
+    z_a = pred[image, 0, pairs[..., 0], pairs[..., 1]]
+    z_b = pred[image, 0, pairs[..., 2], pairs[..., 3]]
+    diff = z_a - z_b
+    per_pair = torch.where(relation == 0, diff**2, F.softplus(-relation.to(diff.dtype) * diff))
+    return per_pair.mean()
+    ### END SOLUTION
+
+# %%
+from depthkit.exercises import check_ranking_loss
+
+check_ranking_loss(ranking_loss)
+
+# %%
+# Exercise 02.3 · WHDR with the ratio test at δ
+import torch
+
+
+def whdr(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor, delta: float) -> float:
+    """The share of pairs whose predicted relation differs from ``relation`` (Zoran et al.'s WKDR).
+
+    pred: positive depth [B, 1, H, W]; pairs, relation as in ranking_loss. Predicted relation:
+    +1 when z_A / z_B > 1 + delta, -1 when z_B / z_A > 1 + delta, else 0 ("equal"). With delta = 0 an
+    exact tie is "equal", so it is wrong for an ordered pair. Return a Python float.
+    """
+    ### BEGIN SOLUTION
+    image = torch.arange(pred.shape[0])[:, None]
+    z_a = pred[image, 0, pairs[..., 0], pairs[..., 1]].double()
+    z_b = pred[image, 0, pairs[..., 2], pairs[..., 3]].double()
+    predicted = torch.zeros_like(relation)
+    predicted[z_a > (1 + delta) * z_b] = 1
+    predicted[z_b > (1 + delta) * z_a] = -1
+    return (predicted != relation).double().mean().item()
+    ### END SOLUTION
+
+# %%
+from depthkit.exercises import check_whdr
+
+check_whdr(whdr)
+
+# %% [markdown]
+# ## References
+#
+# - W. Chen, Z. Fu, D. Yang, J. Deng. *Single-Image Depth Perception in the Wild.* NIPS 2016. [arXiv:1604.03901](https://arxiv.org/abs/1604.03901), [project page (DIW)](http://www-personal.umich.edu/~wfchen/depth-in-the-wild/)
+# - D. Zoran, P. Isola, D. Krishnan, W. T. Freeman. *Learning Ordinal Relationships for Mid-Level Vision.* ICCV 2015. [CVF open access](http://www.cv-foundation.org/openaccess/content_iccv_2015/html/Zoran_Learning_Ordinal_Relationships_ICCV_2015_paper.html)
+# - R. Ranftl, K. Lasinger, D. Hafner, K. Schindler, V. Koltun. *Towards Robust Monocular Depth Estimation: Mixing Datasets for Zero-shot Cross-dataset Transfer* (MiDaS). IEEE TPAMI, 2022 (online 2020). [arXiv:1907.01341](https://arxiv.org/abs/1907.01341)
+# - D. Eigen, C. Puhrsch, R. Fergus. *Depth Map Prediction from a Single Image using a Multi-Scale Deep Network.* NIPS 2014. [arXiv:1406.2283](https://arxiv.org/abs/1406.2283)
+# - The course report this series rebuilds: *Single Image Depth Estimation*, final project of Deep Learning for Image and Video Processing, Maastricht University, 2023–24 (not published; its pipeline and numbers are summarised in `docs/design.md`).

@@ -26,6 +26,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -36,16 +37,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -111,6 +121,7 @@ with torch.no_grad():
 # %%
 from IPython.display import Markdown, display
 
+from depthkit import narrative
 from depthkit.config import runs_dir
 from depthkit.pipeline import describe_splits, load_stage_data
 from depthkit.reproduce import REPORT_RESULTS, predict_depth, train_stage
@@ -143,6 +154,7 @@ model, history, run = train_stage(PROFILE, "lraspp", "nyu", nyu, device=DEVICE, 
 print(f"best checkpoint: {(run / 'best.pt').relative_to(runs_dir()).as_posix()} in the runs folder")
 for e, loss, val, sec in zip(history["epoch"], history["train_loss"], history["val_normalized_mse"], history["seconds"]):
     print(f"epoch {e:3d}: training loss {loss:.4f}, validation normalized MSE {val:.4f} ({sec:.1f} s)")
+print(narrative.epoch_times(history))  # a slow epoch, and where its time went (from the history's fields)
 
 # %%
 fig = viz.plot_histories({"LR-ASPP, NYU": history}, f"LR-ASPP trained on NYU-layout data ({TAG})")
@@ -152,13 +164,23 @@ fig = viz.plot_histories({"LR-ASPP, NYU": history}, f"LR-ASPP trained on NYU-lay
 #
 # A model is only as good as what it beats. The trivial baseline predicts the same map for every
 # image: the mean depth map of the training set (floor near at the bottom, wall far in the middle).
+# A mean over a few dozen test images is itself noisy, so the cell also prints the **noise band** of
+# the difference: two standard errors of the mean of the per-image differences (model minus baseline,
+# on the same images). A difference inside that band is no clear difference.
 
 # %%
+from depthkit.stages import NYU_ALIGN
+
 scores = evaluate(model, nyu["test"], "nyu", device=DEVICE)
 baseline = evaluate_baseline(nyu["train"], nyu["test"])
+per_image = narrative.per_image_scores(model, nyu["test"], "nyu", device=DEVICE)  # the values evaluate averages
+baseline_per_image = narrative.baseline_per_image(nyu["train"], nyu["test"])
+band = narrative.noise_band(per_image["normalized_mse"], baseline_per_image)
 print(f"test split, {len(nyu['test'])} images ({nyu['test'].name}), {PROFILE.data} data:")
-print(f"  normalized MSE  LR-ASPP {scores['normalized_mse']:.4f} | mean-depth baseline {baseline['normalized_mse']:.4f}")
-print(f"  after median alignment: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['rmse']:.3f} m, δ<1.25 {scores['delta1']:.3f}")
+print(f"  normalized MSE  LR-ASPP {scores['normalized_mse']:.4f} | mean-depth baseline {baseline['normalized_mse']:.4f}"
+      f" | noise band of the difference {narrative.format_band(band)} ({narrative.NOISE_Z:g} standard errors over the images)")
+print(f"  after {narrative.ALIGNMENT_WORDS[NYU_ALIGN]}: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['rmse']:.3f} m, "
+      f"δ<1.25 {scores['delta1']:.3f}")
 report = REPORT_RESULTS["lraspp"]["nyu_mse"]
 print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.data == "real" else
       f"  (the report's {report} was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
@@ -167,22 +189,8 @@ print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.
 # ### What we got
 
 # %%
-gain = 1 - scores["normalized_mse"] / baseline["normalized_mse"]
-vals = history["val_normalized_mse"]
-best_epoch = history["epoch"][vals.index(min(vals))]
-trend = ("was still falling at the last epoch: more epochs would likely help" if best_epoch == history["epoch"][-1]
-         else f"was lowest after epoch {best_epoch} of {history['epoch'][-1]} (that checkpoint is the one kept)")
-context = {
-    "smoke": "Under `smoke` it saw a couple of dozen images for one epoch: it is not expected to beat the baseline, "
-             "and this cell only shows the mechanics.",
-    "demo": "The scenes are synthetic rooms, so the number says the pipeline learns, not how it would do on NYU.",
-    "report": f"The report measured {REPORT_RESULTS['lraspp']['nyu_mse']} on the same split at the same size.",
-}[PROFILE.name]
-Markdown(f"LR-ASPP reached a test normalized MSE of **{scores['normalized_mse']:.4f}** against "
-         f"{baseline['normalized_mse']:.4f} for the mean-depth baseline: "
-         + (f"**{100 * gain:.0f} % lower**" if gain > 0 else f"**{-100 * gain:.0f} % higher** (worse than predicting the average room)")
-         + f", after {frozen + full} epoch(s) on {len(nyu['train'])} {PROFILE.data} training images. "
-         f"Its validation error {trend}. {context}")
+Markdown(narrative.lraspp_nyu(per_image["normalized_mse"], baseline_per_image, history, PROFILE, len(nyu["train"]),
+                              REPORT_RESULTS["lraspp"]["nyu_mse"]))
 
 # %%
 fig = viz.show_predictions(nyu["test"].images, {"LR-ASPP": predict_depth(model, nyu["test"])},
@@ -192,7 +200,8 @@ fig = viz.show_predictions(nyu["test"].images, {"LR-ASPP": predict_depth(model, 
 # ## 4. Inside the 21 → 1 head
 #
 # The 21 maps before the 1×1 convolution, for one test image, the ten with the largest mixing weights
-# (the weight is in each title). Depth comes out as a weighted sum of them.
+# (the weight is in each title). Depth comes out as a weighted sum of them. The maps are class scores,
+# not depths: each is min-max scaled on its own, so they share one colour bar without a unit.
 
 # %%
 from depthkit.models import normalize_images
@@ -201,15 +210,66 @@ with torch.no_grad():
     maps = model.lraspp(normalize_images(nyu["test"].images[:1]).to(DEVICE))["out"][0].cpu()
 weights = model.combine.weight.detach().flatten().cpu()
 order = weights.abs().argsort(descending=True)[:10].tolist()
-fig, axes = plt.subplots(2, 6, figsize=(12, 4.4))
+fig, axes = plt.subplots(2, 6, figsize=(12.5, 4.6), layout="constrained")
 axes[0, 0].imshow(viz.to_image(nyu["test"].images[0])); axes[0, 0].axis("off"); axes[0, 0].set_title("image", fontsize=9)
 for ax, k in zip(axes.flat[1:11], order):
-    viz.show_depth(ax, maps[k], f"map {k}, w = {weights[k]:+.2f}", normalize=True)
+    shown = viz.show_depth(ax, maps[k], f"map {k}, w = {weights[k]:+.2f}", normalize=True, colorbar=False)
+viz.add_colorbar(shown, list(axes.flat[:11]), "class score (min–max scaled per map, no unit)", location="bottom", shrink=0.5)
 viz.show_depth(axes[1, 5], predict_depth(model, nyu["test"], n=1)[0], "1×1 conv: depth", normalize=True)
-fig.suptitle(f"LR-ASPP's 21 maps (10 strongest) for one NYU-layout test image ({TAG})", fontsize=10)
-fig.tight_layout()
+fig.suptitle(f"LR-ASPP's 21 maps (10 strongest) for one NYU-layout test image ({TAG})", fontsize=10);
 
 # %% [markdown]
 # Under `smoke` the model has seen a couple of dozen images for one epoch: expect blur and a score
 # near the baseline. Under `demo` it should clearly beat the baseline; only under `report`, on the real
 # data, can it be compared with the report's 0.058. Next, `04_unetpp`: the large model.
+
+# %% [markdown]
+# ## Exercises
+#
+# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
+# note what moved. Exercise 03.1 is checked at once (see `02` for how the checks work).
+#
+# 1. *Explain.* Why can LR-ASPP's 21 maps be turned into one depth map by a 1×1 convolution? What does it
+#    compute at each pixel, and what can it *not* do that a 3×3 convolution could?
+# 2. *Explain.* Under `smoke` and `demo` the model starts from random weights (no downloads). Do the 21
+#    maps in section 4 then stand for the 21 Pascal-VOC classes? When would they?
+# 3. *Explain.* Why is the mean-depth baseline of section 3 needed to read the model's score, and why is the
+#    baseline's normalized MSE not 0 although it is "the average room"?
+# 4. *Try it.* Train LR-ASPP with a constant learning rate instead of the profile's schedule, into a folder of
+#    its own, and compare the test normalized MSE with section 3 (is the change larger than the spread you
+#    would expect from another seed?):
+#    `train_stage(PROFILE.replace(lr_schedule="constant"), "lraspp", "nyu", nyu, out_dir=runs_dir() / "exercises" / "lraspp_constant", device=DEVICE, progress=False)`
+# 5. *Implement it.* Exercise 03.1: the 21 → 1 head written by hand.
+
+# %%
+# Exercise 03.1 · the 21 -> 1 head: a 1x1 convolution written by hand
+import torch
+
+
+def combine_maps(maps: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Mix C maps into one: out[b, 0, y, x] = sum_c weight[c] * maps[b, c, y, x] + bias.
+
+    maps: [B, C, H, W] (C = 21 for LR-ASPP, but any C); weight: [C]; bias: a 0-dim tensor.
+    Returns [B, 1, H, W]: what the model's ``combine`` layer (nn.Conv2d(C, 1, kernel_size=1)) computes.
+    """
+    ### BEGIN SOLUTION
+    return (maps * weight[None, :, None, None]).sum(dim=1, keepdim=True) + bias
+    ### END SOLUTION
+
+# %%
+from depthkit.exercises import check_combine_maps
+from depthkit.models import normalize_images
+
+check_combine_maps(combine_maps)
+with torch.no_grad():  # your head on the trained model's 21 maps of one test image, against its own 1x1 conv
+    maps1 = model.lraspp(normalize_images(nyu["test"].images[:1]).to(DEVICE))["out"].cpu()
+    w, b = model.combine.weight.detach().cpu(), model.combine.bias.detach().cpu()
+    gap = (combine_maps(maps1, w.flatten(), b[0]) - torch.nn.functional.conv2d(maps1, w, b)).abs().max().item()
+print(f"on a test image: largest difference from the model's combine layer {gap:.1e}")
+
+# %% [markdown]
+# ## References
+#
+# - A. Howard, M. Sandler, G. Chu, L.-C. Chen, B. Chen, M. Tan, W. Wang, Y. Zhu, R. Pang, V. Vasudevan, Q. V. Le, H. Adam. *Searching for MobileNetV3* (MobileNetV3 and the LR-ASPP head). ICCV 2019. [arXiv:1905.02244](https://arxiv.org/abs/1905.02244)
+# - N. Silberman, D. Hoiem, P. Kohli, R. Fergus. *Indoor Segmentation and Support Inference from RGBD Images* (NYU Depth V2). ECCV 2012. [dataset page](https://cs.nyu.edu/~silberman/datasets/nyu_depth_v2.html)
+# - The course report this series rebuilds: *Single Image Depth Estimation*, final project of Deep Learning for Image and Video Processing, Maastricht University, 2023–24 (not published; its pipeline and numbers are summarised in `docs/design.md`).

@@ -25,6 +25,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -35,16 +36,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -133,6 +143,7 @@ print(f"encoder free:    {count_parameters(model, trainable_only=True) / 1e6:5.2
 # %%
 from IPython.display import Markdown, display
 
+from depthkit import narrative
 from depthkit.pipeline import load_stage_data
 from depthkit.reproduce import REPORT_RESULTS, predict_depth, run_dir, train_stage
 from depthkit.train import evaluate, evaluate_baseline, load_model
@@ -148,6 +159,7 @@ for e, loss, val, fr, sec in zip(history["epoch"], history["train_loss"], histor
                                  history["frozen"], history["seconds"]):
     print(f"epoch {e:3d}{' (encoder frozen)' if fr else '                 '}: training loss {loss:.4f}, "
           f"validation normalized MSE {val:.4f} ({sec:.1f} s)")
+print(narrative.epoch_times(history))  # a slow epoch, and where its time went (from the history's fields)
 
 # %%
 fig = viz.plot_histories({"U-Net++, NYU": history}, f"U-Net++ trained on NYU-layout data ({TAG})")
@@ -155,7 +167,8 @@ fig = viz.plot_histories({"U-Net++, NYU": history}, f"U-Net++ trained on NYU-lay
 # %% [markdown]
 # ## 4. Results, and LR-ASPP beside it
 #
-# If `03_lraspp` ran under this profile, its checkpoint is loaded for comparison.
+# If `03_lraspp` ran under this profile, its checkpoint is loaded for comparison. The noise band of a
+# difference is two standard errors of the mean of the per-image differences, on the same test images.
 
 # %%
 baseline = evaluate_baseline(nyu["train"], nyu["test"])
@@ -164,10 +177,15 @@ lraspp_ckpt = run_dir(PROFILE, "lraspp", "nyu") / "best.pt"
 if lraspp_ckpt.exists():
     rows["LR-ASPP"] = load_model(lraspp_ckpt, device=DEVICE)
 print(f"test split, {len(nyu['test'])} images of {PROFILE.data} data; mean-depth baseline {baseline['normalized_mse']:.4f}")
-test_scores = {}
+test_scores, per_image = {}, {}
+baseline_per_image = narrative.baseline_per_image(nyu["train"], nyu["test"])
 for name, m in rows.items():
     test_scores[name] = s = evaluate(m, nyu["test"], "nyu", device=DEVICE)
-    print(f"  {name:<8} normalized MSE {s['normalized_mse']:.4f}, AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
+    per_image[name] = narrative.per_image_scores(m, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    print(f"  {name:<8} normalized MSE {s['normalized_mse']:.4f} (noise band against the baseline "
+          f"{narrative.format_band(narrative.noise_band(per_image[name], baseline_per_image))}), AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
+if len(per_image) == 2:
+    print(f"  noise band of the U-Net++ − LR-ASPP difference: {narrative.format_band(narrative.noise_band(*per_image.values()))}")
 report = ", ".join(f"{r['label'].split()[0]} {r['nyu_mse']}" for r in REPORT_RESULTS.values())
 print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" else
       f"(the report's normalized MSE, {report}, was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
@@ -176,24 +194,9 @@ print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" el
 # ### What we got
 
 # %%
-u = test_scores["U-Net++"]["normalized_mse"]
-b = baseline["normalized_mse"]
-text = (f"U-Net++ reached a test normalized MSE of **{u:.4f}** (mean-depth baseline {b:.4f}: "
-        + (f"{100 * (1 - u / b):.0f} % lower" if u < b else f"{100 * (u / b - 1):.0f} % higher") + "). ")
-if "LR-ASPP" in test_scores:
-    l = test_scores["LR-ASPP"]["normalized_mse"]
-    eu, el = sum(PROFILE.epochs("unetpp", "nyu")), sum(PROFILE.epochs("lraspp", "nyu"))
-    better = "U-Net++" if u < l else "LR-ASPP"
-    text += f"LR-ASPP reached {l:.4f}, so **{better}** did better here. "
-    text += (f"Both trained for {eu} epochs on the same images (U-Net++'s first {frozen} with the encoder frozen), so "
-             "the gap comes from the models, not the budget; " if eu == el else
-             f"They did **not** get the same budget (U-Net++ {eu} epochs, LR-ASPP {el}): part of the gap is training time; ")
-    text += ("both start from random weights here (no downloads), so U-Net++'s 48 M parameters must be learned from "
-             f"{len(nyu['train'])} images, while with ImageNet weights (`report` on Colab) its encoder starts out knowing edges and textures."
-             if not PROFILE.pretrained else "the encoders start from pretrained weights where they could be fetched.")
-if PROFILE.name == "smoke":
-    text += " Under `smoke` none of this means anything: one epoch on a couple of dozen images."
-Markdown(text)
+Markdown(narrative.unetpp_nyu(per_image, baseline_per_image, {"U-Net++": sum(PROFILE.epochs("unetpp", "nyu")),
+                                                              "LR-ASPP": sum(PROFILE.epochs("lraspp", "nyu"))},
+                              frozen, PROFILE, len(nyu["train"])))
 
 # %%
 preds = {name: predict_depth(m, nyu["test"]) for name, m in rows.items()}
@@ -202,3 +205,56 @@ fig = viz.show_predictions(nyu["test"].images, preds, f"U-Net++ (and LR-ASPP) on
 
 # %% [markdown]
 # Next, `05_diw_finetuning`: teaching both models from pairs of points.
+
+# %% [markdown]
+# ## Exercises
+#
+# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
+# note what moved. Exercise 04.1 is checked at once (see `02` for how the checks work).
+#
+# 1. *Explain.* What does the frozen-encoder warm-up protect, and why does it protect nothing under `smoke`
+#    and `demo` here?
+# 2. *Explain.* `freeze_encoder` only switches off `requires_grad`. During the warm-up the model is in
+#    `train()` mode: what in the encoder still changes, and why could that matter with ImageNet weights?
+#    (Read the docstring of `depthkit.models.freeze_encoder`.)
+# 3. *Try it.* Run `model(torch.zeros(1, 3, 97, 131))` and `model.net(torch.zeros(1, 3, 96, 128))` under
+#    `torch.no_grad()`. What shapes come out, and what did the wrapper do for 97×131 that the bare smp
+#    model would refuse?
+# 4. *Explain.* U-Net++ has about 15 times LR-ASPP's parameters. Name two reasons why, trained from random
+#    weights on a few hundred images for the same number of epochs, it need not win (section 4 shows what
+#    one run gives; one seed says little about a small gap).
+# 5. *Implement it.* Exercise 04.1: freeze and unfreeze an encoder.
+
+# %%
+# Exercise 04.1 · freezing and unfreezing the encoder
+from torch import nn
+
+
+def set_encoder_trainable(model: nn.Module, trainable: bool) -> None:
+    """Let gradients into the encoder (``trainable=True``) or stop them (``False``); nothing else changes.
+
+    ``model.encoder`` is the encoder of every depthkit model (U-Net++: its encoder; LR-ASPP: its
+    MobileNetV3 backbone). The decoder and head stay trainable; the weights and the train/eval mode
+    are not touched.
+    """
+    ### BEGIN SOLUTION
+    for p in model.encoder.parameters():
+        p.requires_grad_(trainable)
+    ### END SOLUTION
+
+# %%
+from depthkit.exercises import check_set_encoder_trainable
+from depthkit.models import count_parameters
+
+check_set_encoder_trainable(set_encoder_trainable)
+set_encoder_trainable(model, False)
+print(f"U-Net++ with your frozen encoder: {count_parameters(model, trainable_only=True) / 1e6:.2f} M of "
+      f"{count_parameters(model) / 1e6:.2f} M parameters train")
+set_encoder_trainable(model, True)
+
+# %% [markdown]
+# ## References
+#
+# - Z. Zhou, M. M. Rahman Siddiquee, N. Tajbakhsh, J. Liang. *UNet++: A Nested U-Net Architecture for Medical Image Segmentation.* DLMIA (MICCAI workshop) 2018. [arXiv:1807.10165](https://arxiv.org/abs/1807.10165)
+# - S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He. *Aggregated Residual Transformations for Deep Neural Networks* (ResNeXt). CVPR 2017. [arXiv:1611.05431](https://arxiv.org/abs/1611.05431)
+# - The course report this series rebuilds: *Single Image Depth Estimation*, final project of Deep Learning for Image and Video Processing, Maastricht University, 2023–24 (not published; its pipeline and numbers are summarised in `docs/design.md`).

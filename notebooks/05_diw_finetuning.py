@@ -26,6 +26,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -36,16 +37,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -88,6 +98,7 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # %%
 from IPython.display import Markdown, display
 
+from depthkit import narrative
 from depthkit.pipeline import describe_splits, load_stage_data, prepare_data
 from depthkit.reproduce import REPORT_RESULTS, ZERO_SHOT_DIW_WHDR, predict_depth, train_stage
 from depthkit.train import evaluate
@@ -116,6 +127,7 @@ nyu_models, before = {}, {}
 for name in MODELS:
     nyu_models[name], _, _ = train_stage(PROFILE, name, "nyu", nyu, device=DEVICE, progress=False)
     before[name] = evaluate(nyu_models[name], diw["test"], "diw", device=DEVICE)
+    before[name]["per_pair"] = narrative.per_image_scores(nyu_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
     print(f"{MODELS[name]:<8} after NYU only: DIW test accuracy {100 * before[name]['ordinal_accuracy']:.1f} %")
 
 # %% [markdown]
@@ -134,7 +146,13 @@ diw_models, after, histories = {}, {}, {}
 for name, label in MODELS.items():
     diw_models[name], histories[f"{label} DIW"], run = train_stage(PROFILE, name, "diw", diw, device=DEVICE, progress=False)
     after[name] = evaluate(diw_models[name], diw["test"], "diw", device=DEVICE)
+    after[name]["per_pair"] = narrative.per_image_scores(diw_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
     print(f"{label:<8} {len(histories[f'{label} DIW']['epoch'])} epoch(s) -> {run.relative_to(runs_dir()).as_posix()} in the runs folder")
+
+# %% [markdown]
+# With one DIW epoch an epoch-by-epoch curve would be a single point, so the left panels also draw the
+# loss of every optimizer step (thin line; the dot is the epoch's mean), and a lone validation point
+# is labelled with its value.
 
 # %%
 fig = viz.plot_histories(histories, f"Fine-tuning on DIW-layout pairs ({TAG})")
@@ -149,10 +167,11 @@ fig = viz.plot_histories(histories, f"Fine-tuning on DIW-layout pairs ({TAG})")
 
 # %%
 print(f"DIW test split: {len(diw['test'])} pairs ({diw['test'].name}); profile {PROFILE.name}, {PROFILE.data} data")
-print(f"{'model':<9}{'after NYU':>11}{'after DIW':>11}{'WHDR':>8}")
+print(f"{'model':<9}{'after NYU':>11}{'after DIW':>11}{'WHDR':>8}{'noise band of the change':>27}")
 for name, label in MODELS.items():
+    band = narrative.noise_band(after[name]["per_pair"], before[name]["per_pair"])  # 2 standard errors, same pairs
     print(f"{label:<9}{100 * before[name]['ordinal_accuracy']:>10.1f}%{100 * after[name]['ordinal_accuracy']:>10.1f}%"
-          f"{100 * after[name]['whdr']:>7.1f}%")
+          f"{100 * after[name]['whdr']:>7.1f}%  {narrative.format_band(band, '.1f', 100, ' points'):>25}")
 report = ", ".join(f"{label} {REPORT_RESULTS[name]['diw_acc']} %" for name, label in MODELS.items())
 print(f"the report, on real DIW: {report}" + ("" if PROFILE.data == "real" else f" (not comparable with {PROFILE.data} pairs)"))
 print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data): "
@@ -162,35 +181,18 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
 # ### What we got
 
 # %%
-n_test = len(diw["test"])
-lines = []
-for name, label in MODELS.items():
-    b, a = before[name]["ordinal_accuracy"], after[name]["ordinal_accuracy"]
-    noise = (2 * b * (1 - b) / n_test) ** 0.5  # spread of a difference of two accuracies on n_test pairs
-    change = ("rose" if a > b else "fell") if abs(a - b) > 2 * noise else "hardly moved"
-    lines.append(f"- **{label}**: {100 * b:.1f} % → {100 * a:.1f} % ({100 * (a - b):+.1f} points; {change}, "
-                 f"the noise on {n_test} test pairs is about ±{100 * noise:.1f} points).")
-fell = [MODELS[n] for n in MODELS if after[n]["ordinal_accuracy"] < before[n]["ordinal_accuracy"]]
-why = ("Fine-tuning can *lower* accuracy, and did here for " + " and ".join(fell) + ". Possible reasons, from this "
-       f"run's settings: {PROFILE.epochs('lraspp', 'diw')[1]} DIW epoch(s) at learning rate {PROFILE.diw_lr:g} is short; "
-       "the ranking loss sees one pair per image, a much weaker signal per image than a dense depth map; best.pt is "
-       f"picked on only {len(diw['val'])} validation pairs, so it can be a lucky epoch; and "
-       + ("the synthetic DIW-layout scenes come from the same generator as the NYU-layout ones, so the NYU model "
-          "already orders them well and there is little left to learn." if PROFILE.data == "synthetic" else
-          "real DIW photos differ from NYU's indoor rooms, so the first steps may trade NYU habits for DIW ones before "
-          "paying off.")
-       if fell else "Fine-tuning did not lower either model's accuracy here.")
-if PROFILE.name == "smoke":
-    why += " Under `smoke` these are a few dozen pairs and one epoch: noise."
-Markdown("\n".join(lines) + "\n\n" + why)
+Markdown(narrative.diw_finetuning({label: before[name]["per_pair"] for name, label in MODELS.items()},
+                                  {label: after[name]["per_pair"] for name, label in MODELS.items()},
+                                  {label: PROFILE.epochs(name, "diw")[1] for name, label in MODELS.items()},
+                                  len(diw["val"]), PROFILE))
 
 # %% [markdown]
 # ## 5. Predictions on DIW images
 #
 # Each row: a DIW-layout test image with its annotated pair, then the depth maps before and after
 # fine-tuning (near = bright). The ranking loss only constrains one pair per image, so it shapes the
-# *order* of depths, not their scale: the fine-tuned maps can drift in contrast while keeping
-# "larger = farther".
+# *order* of depths, not their scale: the fine-tuned maps can drift in contrast, and nothing forces
+# the rest of the map to keep "larger = farther". The cell after the figure checks that from numbers.
 
 # %%
 preds = {}
@@ -200,6 +202,13 @@ for name, label in MODELS.items():
 fig = viz.show_predictions(diw["test"].images, preds, f"Before and after DIW fine-tuning, DIW-layout test images ({TAG})",
                            pairs=diw["test"].pairs, relation=diw["test"].relation)
 
+# %%
+correlations = {}  # per NYU-layout test image: does the predicted depth grow with the true depth?
+for name, label in MODELS.items():
+    for when, m in (("after NYU", nyu_models[name]), ("after DIW", diw_models[name])):
+        correlations[f"{label} {when}"] = narrative.depth_correlation(predict_depth(m, nyu["test"], n=None), nyu["test"].depths)
+Markdown(narrative.depth_order(correlations))
+
 # %% [markdown]
 # ## 6. Did fine-tuning cost NYU accuracy?
 #
@@ -207,22 +216,103 @@ fig = viz.show_predictions(diw["test"].images, preds, f"Before and after DIW fin
 # NYU can degrade. The NYU test score before and after:
 
 # %%
-nyu_cost = {}
+nyu_before, nyu_after = {}, {}
 for name, label in MODELS.items():
-    a = evaluate(nyu_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
-    b = evaluate(diw_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
-    nyu_cost[label] = (a, b)
-    print(f"{label:<8} NYU test normalized MSE: {a:.4f} after NYU -> {b:.4f} after DIW fine-tuning")
+    nyu_before[label] = narrative.per_image_scores(nyu_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    nyu_after[label] = narrative.per_image_scores(diw_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    print(f"{label:<8} NYU test normalized MSE: {narrative.mean(nyu_before[label]):.4f} after NYU -> "
+          f"{narrative.mean(nyu_after[label]):.4f} after DIW fine-tuning "
+          f"(noise band {narrative.format_band(narrative.noise_band(nyu_after[label], nyu_before[label]))})")
 
 # %% [markdown]
 # ### What we got
 
 # %%
-Markdown(" ".join(f"{label}'s NYU error {'rose' if b > a else 'fell'} from {a:.4f} to {b:.4f} "
-                  f"({100 * (b / a - 1):+.0f} %)." for label, (a, b) in nyu_cost.items())
-         + " The ranking loss rewards only the *order* of two points per image; nothing holds the rest of the map, "
-           "or its contrast, to what NYU taught, so dense accuracy can drift even while the pairs get better. "
-           "Fine-tuning on both losses at once (or a scale-invariant loss, see `02`) is the usual remedy.")
+Markdown(narrative.nyu_cost(nyu_before, nyu_after, PROFILE))
 
 # %% [markdown]
 # Next, `06_comparison`: everything side by side, and the figures of the report.
+
+# %% [markdown]
+# ## Exercises
+#
+# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
+# note what moved. Exercises 05.1 and 05.2 are checked at once (see `02` for how the checks work).
+#
+# 1. *Explain.* In section 2 the NYU-only models already order more than half of the DIW pairs. Why does
+#    that depend on reading `>` as r = +1 (A farther)? What would the same cell print with the report's
+#    printed convention?
+# 2. *Explain.* Why does the DIW stage start from a smaller learning rate than the NYU stage
+#    (`PROFILE.diw_lr` vs `PROFILE.lr`)? What could a large first step do to what NYU taught?
+# 3. *Explain.* Training flips about half of the images of every batch left-right (`depthkit.data.loader.augment`). If it flipped
+#    the images but not the pair columns, what would happen to the flipped half of the DIW signal? Would the
+#    training loss show it?
+# 4. *Try it.* Fine-tune LR-ASPP with a ten times larger rate, into a folder of its own, and compare its test
+#    accuracy with section 4, against the noise the "What we got" cell prints:
+#    `train_stage(PROFILE.replace(diw_lr=10 * PROFILE.diw_lr), "lraspp", "diw", diw, init=run_dir(PROFILE, "lraspp", "nyu") / "best.pt", out_dir=runs_dir() / "exercises" / "lraspp_diw_fast", device=DEVICE, progress=False)`
+#    (`from depthkit.train import run_dir`).
+# 5. *Explain.* Section 6: the ranking loss sees one pair per image. What holds the rest of the depth map in
+#    place during fine-tuning, and why can the NYU error rise while the DIW accuracy rises?
+# 6. *Implement it.* Exercise 05.1 (the horizontal flip of a batch, pairs included) and 05.2 (the cosine
+#    learning-rate schedule of the `demo` profile).
+
+# %%
+# Exercise 05.1 · flip a batch left-right: images, depth maps and the pairs' columns
+import torch
+
+
+def hflip_batch(batch: dict) -> dict:
+    """A new batch in which every image (and depth map) is mirrored left-right and the pairs follow.
+
+    batch: {"images": float [B, 3, H, W], "depths": [B, 1, H, W] (NYU batches only),
+    "pairs": long [B, P, 4] 0-based (ya, xa, yb, xb), "relation": [B, P]}. After the flip each pair
+    must point at the same scene points as before. Return a new dict; leave the input unchanged.
+    """
+    ### BEGIN SOLUTION
+    width = batch["images"].shape[-1]
+    out = dict(batch)
+    out["images"] = batch["images"].flip(-1)
+    if "depths" in batch:
+        out["depths"] = batch["depths"].flip(-1)
+    pairs = batch["pairs"].clone()
+    pairs[..., 1] = width - 1 - pairs[..., 1]  # columns mirror; rows and the relation stay
+    pairs[..., 3] = width - 1 - pairs[..., 3]
+    out["pairs"] = pairs
+    return out
+    ### END SOLUTION
+
+# %%
+from depthkit.exercises import check_hflip_batch
+
+check_hflip_batch(hflip_batch)
+
+# %%
+# Exercise 05.2 · the cosine learning-rate schedule
+import math
+
+
+def cosine_lr(base: float, epoch: int, total: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based) of a run of ``total`` epochs, cosine schedule.
+
+    ``base`` at epoch 0, then down along half a cosine period towards 5 % of ``base``, which it would
+    reach at epoch == total (so the last epoch, total - 1, is still a little above it). total = 0
+    counts as 1.
+    """
+    ### BEGIN SOLUTION
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / max(total, 1))))
+    ### END SOLUTION
+
+# %%
+from depthkit.exercises import check_cosine_lr
+
+check_cosine_lr(cosine_lr)
+n = 10
+print(f"a {n}-epoch DIW run at diw_lr {PROFILE.diw_lr:g}: " + ", ".join(f"{cosine_lr(PROFILE.diw_lr, e, n):.2g}" for e in range(n)))
+
+# %% [markdown]
+# ## References
+#
+# - W. Chen, Z. Fu, D. Yang, J. Deng. *Single-Image Depth Perception in the Wild.* NIPS 2016. [arXiv:1604.03901](https://arxiv.org/abs/1604.03901), [project page (DIW)](http://www-personal.umich.edu/~wfchen/depth-in-the-wild/)
+# - R. Ranftl, K. Lasinger, D. Hafner, K. Schindler, V. Koltun. *Towards Robust Monocular Depth Estimation: Mixing Datasets for Zero-shot Cross-dataset Transfer* (MiDaS). IEEE TPAMI, 2022 (online 2020). [arXiv:1907.01341](https://arxiv.org/abs/1907.01341)
+# - R. Ranftl, A. Bochkovskiy, V. Koltun. *Vision Transformers for Dense Prediction* (DPT). ICCV 2021. [arXiv:2103.13413](https://arxiv.org/abs/2103.13413); the zero-shot DIW figures are from the [MiDaS README](https://github.com/isl-org/MiDaS)
+# - The course report this series rebuilds: *Single Image Depth Estimation*, final project of Deep Learning for Image and Video Processing, Maastricht University, 2023–24 (not published; its pipeline and numbers are summarised in `docs/design.md`).

@@ -26,6 +26,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -36,16 +37,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -174,32 +184,27 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
 # ### What we got
 
 # %%
-ms = results["models"]
-label = {n: REPORT_RESULTS[n]["label"].split()[0] for n in ms}
-nyu_best = min(ms, key=lambda n: ms[n]["nyu"]["normalized_mse"])
-diw_best = max(ms, key=lambda n: ms[n]["diw"]["ordinal_accuracy"])
-budget = {n: (sum(PROFILE.epochs(n, "nyu")), PROFILE.epochs(n, "diw")[1]) for n in ms}
-n_pairs = int(p["diw_sizes"].split("/")[2])
-acc = ms[diw_best]["diw"]["ordinal_accuracy"]
-noise = 100 * (2 * acc * (1 - acc) / n_pairs) ** 0.5
-gap = 100 * (max(m["diw"]["ordinal_accuracy"] for m in ms.values()) - min(m["diw"]["ordinal_accuracy"] for m in ms.values()))
-text = (f"On the NYU-layout test split **{label[nyu_best]}** has the lower normalized MSE ("
-        + ", ".join(f"{label[n]} {ms[n]['nyu']['normalized_mse']:.4f}" for n in ms)
-        + f"; baseline {b['nyu']['normalized_mse']:.4f}); on the DIW-layout pairs **{label[diw_best]}** orders more right ("
-        + ", ".join(f"{label[n]} {100 * ms[n]['diw']['ordinal_accuracy']:.1f} %" for n in ms)
-        + f"; the DIW gap of {gap:.1f} points compares with a noise of about ±{noise:.1f} points on {n_pairs} pairs). "
-        "The report found U-Net++ better on both. ")
-if len(set(budget.values())) == 1:
-    text += (f"Here every model trained {budget[nyu_best][0]} NYU and {budget[nyu_best][1]} DIW epoch(s) on the same "
-             "images, so a gap comes from the model, not from training longer. ")
-else:
-    text += ("The budgets differ (" + ", ".join(f"{label[n]} {e} NYU + {d} DIW epochs" for n, (e, d) in budget.items())
-             + "), as in the report (LR-ASPP 100 NYU epochs, U-Net++ 10): part of any gap is training time. ")
-text += ({"synthetic": "And the data is synthetic: this ranks the models on our rooms, not on NYU or DIW."}
-         .get(p["source_kind"], ""))
-if PROFILE.name == "smoke":
-    text = "Under `smoke` every model saw a couple of dozen images once: the numbers only prove the code runs. " + text
-Markdown(text)
+# A gap between two models counts only beyond its noise band: two standard errors of the mean of the
+# per-image differences between them, on the same test images (printed in the text). Per-image values
+# come from the checkpoints `reproduce` just used.
+from depthkit import narrative
+from depthkit.pipeline import load_stage_data, prepare_data
+from depthkit.reproduce import run_dir
+from depthkit.train import load_model
+
+prepared = prepare_data(PROFILE)
+nyu = load_stage_data(PROFILE, "nyu", prepared)
+diw = load_stage_data(PROFILE, "diw", prepared)
+label = {n: REPORT_RESULTS[n]["label"].split()[0] for n in results["models"]}
+nyu_per_image, diw_per_image = {}, {}  # model name -> per-image normalized MSE / per-pair correctness
+for name in results["models"]:
+    for stage, data, out, key in (("nyu", nyu, nyu_per_image, "normalized_mse"), ("diw", diw, diw_per_image, "ordinal_accuracy")):
+        out[name] = narrative.per_image_scores(load_model(run_dir(PROFILE, name, stage) / "best.pt", device=DEVICE),
+                                               data["test"], stage, device=DEVICE)[key]
+Markdown(narrative.report_comparison({label[n]: v for n, v in nyu_per_image.items()},
+                                     {label[n]: v for n, v in diw_per_image.items()}, b["nyu"]["normalized_mse"],
+                                     {label[n]: (sum(PROFILE.epochs(n, "nyu")), PROFILE.epochs(n, "diw")[1])
+                                      for n in results["models"]}, PROFILE, p["source_kind"]))
 
 # %% [markdown]
 # The full `results.md` that `reproduce` wrote, standard metrics included:
@@ -255,9 +260,10 @@ third_nyu, _, _ = train_stage(PROFILE, THIRD, "nyu", nyu, device=DEVICE, progres
 third_diw, _, _ = train_stage(PROFILE, THIRD, "diw", diw, device=DEVICE, progress=False)
 matched = {name: {"params_m": r["params_m"], "nyu": r["nyu"]["normalized_mse"], "diw": r["diw"]["ordinal_accuracy"]}
            for name, r in results["models"].items()}
-matched[THIRD] = {"params_m": count_parameters(third_nyu) / 1e6,
-                  "nyu": evaluate(third_nyu, nyu["test"], "nyu", device=DEVICE)["normalized_mse"],
-                  "diw": evaluate(third_diw, diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]}
+nyu_per_image[THIRD] = narrative.per_image_scores(third_nyu, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+diw_per_image[THIRD] = narrative.per_image_scores(third_diw, diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
+matched[THIRD] = {"params_m": count_parameters(third_nyu) / 1e6, "nyu": narrative.mean(nyu_per_image[THIRD]),
+                  "diw": narrative.mean(diw_per_image[THIRD])}  # the means evaluate() prints
 header = ["model", "parameters", "NYU test normalized MSE ↓", "DIW test accuracy ↑"]
 rows = [[name, f"{m['params_m']:.2f} M", f"{m['nyu']:.4f}", f"{100 * m['diw']:.1f} %"]
         for name, m in sorted(matched.items(), key=lambda kv: kv[1]["params_m"])]
@@ -269,20 +275,7 @@ print("saved", viz.save_figure(fig, FIG_DIR / "parameter_matched.png").name, "in
 # ### What we got
 
 # %%
-def compare(a: str, b: str) -> str:
-    """Which of two models did better on each test, in words."""
-    nyu_w = a if matched[a]["nyu"] < matched[b]["nyu"] else b
-    diw_w = a if matched[a]["diw"] > matched[b]["diw"] else b
-    return (f"`{nyu_w}` on NYU ({matched[a]['nyu']:.4f} vs {matched[b]['nyu']:.4f}), "
-            f"`{diw_w}` on DIW ({100 * matched[a]['diw']:.1f} % vs {100 * matched[b]['diw']:.1f} %)")
-
-Markdown(f"Same size, different architecture (`lraspp` vs `{THIRD}`): {compare('lraspp', THIRD)}. "
-         f"Same architecture, 15× the size (`{THIRD}` vs `unetpp`): {compare(THIRD, 'unetpp')}. "
-         + ("All three trained the same epochs, so these are differences of the models. " if same else
-            "The epochs differ between them (see above), which muddies both comparisons. ")
-         + f"With {len(nyu['test'])} NYU and {len(diw['test'])} DIW test images, differences of a few "
-           "thousandths in MSE or a couple of points in accuracy are within noise; one seed per model does not "
-           "settle the question, but it shows how to ask it.")
+Markdown(narrative.parameter_matched(nyu_per_image, diw_per_image, THIRD, same, PROFILE))
 
 # %% [markdown]
 # ## 6. Which scenes are hard?
@@ -322,13 +315,7 @@ print("saved", viz.save_figure(fig, FIG_DIR / "errors_by_scene_type.png").name, 
 # ### What we got
 
 # %%
-group_means = {name: {lab: float(np.nanmean([e for e, g in zip(err.tolist(), groups) if g == lab])) for lab in labels}
-               for name, err in errors.items()}
-hardest = {name: max(m, key=m.get) for name, m in group_means.items()}
-Markdown("Hardest scene type per model: " + "; ".join(f"`{n}` **{h}** ({group_means[n][h]:.4f}, "
-                                                       f"{groups.count(h)} images)" for n, h in hardest.items())
-         + ". Groups with few images swing the most, so read small groups with care"
-         + (", and under `smoke` every group holds one or two images." if PROFILE.name == "smoke" else "."))
+Markdown(narrative.scene_types(errors, groups, PROFILE))
 
 # %% [markdown]
 # ## 7. Failure cases
@@ -364,3 +351,62 @@ if len(wrong):
 
 # %% [markdown]
 # Next, `07_your_own_image`: try a trained model on a photograph of your own.
+
+# %% [markdown]
+# ## Exercises
+#
+# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
+# note what moved.
+#
+# 1. *Explain.* Section 5 adds `unetpp_mnv2`. Which comparison varies the size at a fixed architecture, and
+#    which varies the architecture at a fixed size? What can one seed per model not tell you about either?
+# 2. *Explain.* The DIW noise the notebooks print is about √(2p(1−p)/n) for two accuracies near p on n test
+#    pairs. Roughly how many test pairs would it take to tell a 2-point gap from noise (a gap of twice that
+#    spread), at p ≈ 0.65?
+# 3. *Try it.* Look at the three hardest NYU-layout test images of section 7. Name one thing they share, and
+#    check it on the next three (`argsort(descending=True)[3:6]`).
+# 4. *Capstone.* Below.
+#
+# ### Capstone: beat the committed numbers
+#
+# Improve either report model **within the `demo` budget** (the same epochs: the check flags a checkpoint
+# trained longer than the committed run). Ideas: stronger or different augmentation (`augment` in
+# `depthkit/data/loader.py`), a loss weighting (e.g. add `losses.ssi_loss` to the NYU loss in
+# `depthkit/stages.py`), another learning-rate schedule (`Profile.lr_schedule`, `learning_rate` in
+# `depthkit/train.py`), or a different head (`LRASPPDepth` in `depthkit/models.py`). Train into a folder of
+# your own and score the checkpoint on the held-out synthetic test split:
+#
+# ```bash
+# DEPTHKIT_PROFILE=demo python -m depthkit train --model lraspp --stage nyu --out runs/capstone/lraspp_nyu
+# DEPTHKIT_PROFILE=demo python -m depthkit evaluate runs/capstone/lraspp_nyu/best.pt --data nyu --compare
+# ```
+#
+# (for DIW: `--stage diw --init runs/capstone/lraspp_nyu/best.pt`, then `--data diw`). `--compare`, or
+# `check_capstone(path)` in the cell below, compares the test score with the committed
+# `figures/results.json` and says by how much it beats or misses it. The noise band is two standard errors
+# of a difference of two means over the test images, from the spread of the per-image scores (for DIW's
+# right/wrong pairs, the binomial spread above); only a gain beyond it counts, and one seed per run still
+# says nothing about seed-to-seed spread. Below, the check runs on this profile's own LR-ASPP checkpoint:
+# point `CAPSTONE_CHECKPOINT` at yours.
+
+# %%
+from depthkit.exercises import check_capstone
+from depthkit.train import run_dir
+
+CAPSTONE_CHECKPOINT = run_dir(PROFILE, "lraspp", "nyu") / "best.pt"  # yours: e.g. Path("runs/capstone/lraspp_nyu/best.pt")
+if CAPSTONE_CHECKPOINT.exists():
+    capstone = check_capstone(CAPSTONE_CHECKPOINT, profile=PROFILE.name, device=str(DEVICE))
+else:
+    print(f"no checkpoint {CAPSTONE_CHECKPOINT.name} under this profile yet: train one (above), then run this cell again")
+
+# %% [markdown]
+# ## References
+#
+# - Z. Zhou, M. M. Rahman Siddiquee, N. Tajbakhsh, J. Liang. *UNet++: A Nested U-Net Architecture for Medical Image Segmentation.* DLMIA (MICCAI workshop) 2018. [arXiv:1807.10165](https://arxiv.org/abs/1807.10165)
+# - S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He. *Aggregated Residual Transformations for Deep Neural Networks* (ResNeXt). CVPR 2017. [arXiv:1611.05431](https://arxiv.org/abs/1611.05431)
+# - A. Howard, M. Sandler, G. Chu, L.-C. Chen, B. Chen, M. Tan, W. Wang, Y. Zhu, R. Pang, V. Vasudevan, Q. V. Le, H. Adam. *Searching for MobileNetV3* (MobileNetV3 and the LR-ASPP head). ICCV 2019. [arXiv:1905.02244](https://arxiv.org/abs/1905.02244)
+# - M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen. *MobileNetV2: Inverted Residuals and Linear Bottlenecks.* CVPR 2018. [arXiv:1801.04381](https://arxiv.org/abs/1801.04381)
+# - R. Ranftl, K. Lasinger, D. Hafner, K. Schindler, V. Koltun. *Towards Robust Monocular Depth Estimation: Mixing Datasets for Zero-shot Cross-dataset Transfer* (MiDaS). IEEE TPAMI, 2022 (online 2020). [arXiv:1907.01341](https://arxiv.org/abs/1907.01341)
+# - W. Chen, Z. Fu, D. Yang, J. Deng. *Single-Image Depth Perception in the Wild.* NIPS 2016. [arXiv:1604.03901](https://arxiv.org/abs/1604.03901), [project page (DIW)](http://www-personal.umich.edu/~wfchen/depth-in-the-wild/)
+# - N. Silberman, D. Hoiem, P. Kohli, R. Fergus. *Indoor Segmentation and Support Inference from RGBD Images* (NYU Depth V2). ECCV 2012. [dataset page](https://cs.nyu.edu/~silberman/datasets/nyu_depth_v2.html)
+# - The course report this series rebuilds: *Single Image Depth Estimation*, final project of Deep Learning for Image and Video Processing, Maastricht University, 2023–24 (not published; its pipeline and numbers are summarised in `docs/design.md`).

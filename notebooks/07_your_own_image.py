@@ -25,6 +25,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -35,16 +36,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -259,26 +269,15 @@ result = judge(*DEFAULT)  # the default pair, judged once (also for readers with
 # %%
 from IPython.display import Markdown
 
-if result["truth"] is None:
-    text = (f"On {SOURCE} the model says **{result['verdict']}** for the default points (no measured depth to "
-            "check it against). Move the sliders below to probe it.")
-else:
-    right = result["truth"] == result["verdict"]
-    text = (f"On {SOURCE}, the Kinect puts A at {result['ka']:.2f} m and B at {result['kb']:.2f} m, and the model "
-            f"{'agrees' if right else 'disagrees'}: {result['verdict']}, by {100 * abs(MARGIN):.0f} % of its predicted "
-            f"depth range. That pair was picked for it, though: of the {N_CLEAR} random clear pairs on this photo the "
-            f"model orders **{100 * SHARE:.0f} %** right (50 % is a coin). ")
-    text += ({"smoke": "Under `smoke` the model has learned next to nothing, so that share is luck.",
-              "demo": "It was trained only on synthetic rooms full of boxes: on a real kitchen it can only follow "
-                      "the cues the two share (floor rising to the horizon, walls, darker distance), "
-                      "and the share above says how far that carries.",
-              "report": "It was trained on real NYU Depth V2; this frame comes from NYU's raw sequences, not from "
-                        "the labeled images it trained on, but rooms like it are in them."}.get(PROFILE.name, ""))
-Markdown(text)
+from depthkit import narrative
+
+# the bundled frames are from a basement storage room (tests/assets/nyu_real_samples/README.md)
+Markdown(narrative.own_image(result, SOURCE, MARGIN, SHARE, N_CLEAR, PROFILE,
+                             photo="a real basement storage room" if file is None else "your photo"))
 
 # %% [markdown]
-# Now move A and B. The drawing appears below the sliders when you move one (it needs a live kernel; the
-# saved notebook keeps the sliders without their pictures, so it stays small).
+# Now move A and B: the drawing below the sliders starts at the default pair and follows them (it needs a
+# live kernel; the saved notebook, read without one, shows the default pair's drawing above instead).
 
 # %%
 sliders = [widgets.IntSlider(value=v, min=0, max=S - 1, description=k, continuous_update=False)
@@ -293,9 +292,34 @@ def redraw(_change=None):
 for s in sliders:
     s.observe(redraw, names="value")
 display(widgets.VBox([widgets.HBox(sliders[:2]), widgets.HBox(sliders[2:]), area]))
+redraw()  # draw the default pair at once, so the picker never shows sliders without a picture
 
 # %% [markdown]
 # That is the series' main line: data, losses, two models, fine-tuning, comparison and your own photo.
 # `08_depth_cues` asks which depth cues the networks rely on. To see the models really learn, run
 # everything with `DEPTHKIT_PROFILE=demo`; for the real thing, use `report` on a Colab GPU after
 # fetching the data in `00_setup`.
+
+# %% [markdown]
+# ## Exercises
+#
+# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
+# note what moved.
+#
+# 1. *Explain.* The model predicts depth only up to scale and shift. Why can it not tell you how many metres
+#    away a point in your photo is, and what would you need to add to get metres?
+# 2. *Explain.* Section 4's default pair is a showcase chosen for a wide margin. Which number in that section
+#    is the honest one, and why?
+# 3. *Try it.* Put A and B on the same flat wall, one above the other. Does the model call the lower point
+#    closer? What does that suggest about the cue it uses (compare `08`)?
+# 4. *Try it.* Rotate the photo by 180° (`photo = np.ascontiguousarray(photo[::-1, ::-1])`) and rerun section 3. Does the predicted
+#    depth rotate with the picture, or does "near" stay at the bottom?
+# 5. *Explain.* Under `demo` the model was trained on synthetic 64×64 rooms. Name two ways in which a real
+#    photo differs from everything it has seen, and how each could show in the prediction.
+
+# %% [markdown]
+# ## References
+#
+# - N. Silberman, D. Hoiem, P. Kohli, R. Fergus. *Indoor Segmentation and Support Inference from RGBD Images* (NYU Depth V2). ECCV 2012. [dataset page](https://cs.nyu.edu/~silberman/datasets/nyu_depth_v2.html)
+# - W. Chen, Z. Fu, D. Yang, J. Deng. *Single-Image Depth Perception in the Wild.* NIPS 2016. [arXiv:1604.03901](https://arxiv.org/abs/1604.03901), [project page (DIW)](http://www-personal.umich.edu/~wfchen/depth-in-the-wild/)
+# - The course report this series rebuilds: *Single Image Depth Estimation*, final project of Deep Learning for Image and Video Processing, Maastricht University, 2023–24 (not published; its pipeline and numbers are summarised in `docs/design.md`).

@@ -28,6 +28,7 @@
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
@@ -38,16 +39,25 @@ if IN_COLAB:
     if not os.path.isdir(os.path.join(REPO_DIR, "depthkit")):
         clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
         if clone.returncode != 0:
-            print(f"Could not clone {REPO_URL}:\n  {(clone.stderr.strip() or 'git failed').splitlines()[-1]}\n"
-                  "Set DEPTHKIT_REPO to the address of a depthkit repository you can reach, then run this cell again:\n"
-                  "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
-                  f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
-            raise SystemExit("depthkit is not installed: see the message above")
+            class CloneFailed(Exception):  # stops "Run all"; IPython shows these lines instead of a traceback
+                def _render_traceback_(self):
+                    return str(self).splitlines()
+
+            why = (clone.stderr.strip() or "git failed").splitlines()[-1]
+            raise CloneFailed(f"Could not clone {REPO_URL}:\n  {why}\n"
+                              "Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:\n"
+                              "  %env DEPTHKIT_REPO=<https address of your fork or copy>\n"
+                              f"(or put a checkout, with its depthkit/ folder, at {REPO_DIR}).")
     os.chdir(REPO_DIR)
     if REPO_DIR not in sys.path:
         sys.path.insert(0, REPO_DIR)
-    # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+    # pip install once per commit: running this cell again (after a restart, Run all, ...) skips it until a `git pull`.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    marker = Path(REPO_DIR + ".installed")  # beside the checkout: the commit installed last
+    if not head or not marker.is_file() or marker.read_text() != head:
+        # --no-deps: Colab's own torch, torchvision, ipywidgets 7.x, matplotlib and h5py stay as they are.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_DIR], check=True)
+        marker.write_text(head)
     try:
         import segmentation_models_pytorch as smp
         smp_ok = smp.__version__.startswith("0.6")
@@ -188,15 +198,20 @@ print("; ".join(f"{MODELS[n]}: {e[0]} NYU epoch(s), then {e[1]} DIW epoch(s)" fo
 # %% [markdown]
 # ## 4. Scores without each cue
 #
-# `depthkit.train.evaluate` on each condition: normalized MSE of the NYU models (lower is better) and
+# Each condition scored per scene with the metrics `depthkit.train.evaluate` averages (`narrative.per_image_scores`),
+# then averaged: normalized MSE of the NYU models (lower is better) and
 # ordinal accuracy of the DIW models (higher is better). The mean-depth-map baseline's normalized MSE
 # is the same for every condition (the depths do not change), and 50 % is chance for the pairs.
 
 # %%
-scores = {cue: {name: {"nmse": evaluate(nyu_models[name], data, "nyu", device=DEVICE)["normalized_mse"],
-                       "acc": evaluate(diw_models[name], data, "diw", device=DEVICE)["ordinal_accuracy"]}
-                for name in MODELS}
-          for cue, data in cue_sets.items()}
+from depthkit import narrative
+
+# per scene: normalized MSE of the NYU model, share of its pairs the DIW model orders right (what evaluate averages)
+per_scene = {(cue, name): {"nmse": narrative.per_image_scores(nyu_models[name], data, "nyu", device=DEVICE)["normalized_mse"],
+                           "acc": narrative.per_image_scores(diw_models[name], data, "diw", device=DEVICE)["ordinal_accuracy"]}
+             for cue, data in cue_sets.items() for name in MODELS}
+scores = {cue: {name: {k: narrative.mean(v) for k, v in per_scene[(cue, name)].items()} for name in MODELS}
+          for cue in CONDITIONS}
 baseline_nmse = evaluate_baseline(nyu["train"], cue_sets["none"])["normalized_mse"]
 n_pairs = PAIRS.numel() // 4
 print(f"{'removed cue':<18}" + "".join(f"{MODELS[n] + ' nMSE':>15}{'Δ':>9}" for n in MODELS)
@@ -217,9 +232,13 @@ x = np.arange(len(CONDITIONS))
 width = 0.8 / len(MODELS)
 labels = ["all cues" if c == "none" else f"no {c}".replace(" ", "\n", 1) for c in CONDITIONS]
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+bars = dict(capsize=3, error_kw={"lw": 1})  # error bars: ±2 standard errors of the mean over the scenes
 for k, (name, label) in enumerate(MODELS.items()):
-    axes[0].bar(x + k * width, [scores[c][name]["nmse"] for c in CONDITIONS], width, label=f"{label} (after NYU)")
-    axes[1].bar(x + k * width, [100 * scores[c][name]["acc"] for c in CONDITIONS], width, label=f"{label} (after DIW)")
+    axes[0].bar(x + k * width, [scores[c][name]["nmse"] for c in CONDITIONS], width, label=f"{label} (after NYU)",
+                yerr=[narrative.NOISE_Z * narrative.standard_error(per_scene[(c, name)]["nmse"]) for c in CONDITIONS], **bars)
+    axes[1].bar(x + k * width, [100 * scores[c][name]["acc"] for c in CONDITIONS], width, label=f"{label} (after DIW)",
+                yerr=[100 * narrative.NOISE_Z * narrative.standard_error(per_scene[(c, name)]["acc"]) for c in CONDITIONS],
+                **bars)
 axes[0].axhline(baseline_nmse, color="0.3", ls="--", lw=1, label="mean-depth baseline")
 axes[1].axhline(50, color="0.3", ls="--", lw=1, label="chance")
 axes[0].set(ylabel="normalized MSE on the test scenes ↓", xlabel="cue removed from the test pictures",
@@ -230,7 +249,10 @@ for ax in axes:
     ax.set_xticks(x + width * (len(MODELS) - 1) / 2, labels, fontsize=9)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     ax.grid(axis="y", alpha=0.3)
-fig.suptitle(f"Removing one depth cue at a time from {N_SCENES} unseen synthetic test scenes ({TAG})", fontsize=10);
+fig.suptitle(f"Removing one depth cue at a time from {N_SCENES} unseen synthetic test scenes ({TAG})\n"
+             f"error bars: ±{narrative.NOISE_Z:g} standard errors of the mean over the {N_SCENES} scenes"
+             + ("" if N_SCENES >= narrative.MIN_IMAGES else f" (not drawn: fewer than {narrative.MIN_IMAGES} scenes)"),
+             fontsize=10);
 
 # %%
 header = ["removed cue"] + [f"{MODELS[n]} nMSE ↓" for n in MODELS] + [f"{MODELS[n]} accuracy ↑" for n in MODELS]
@@ -242,43 +264,39 @@ fig = viz.table_figure(header, rows, f"Scores without each cue ({TAG})")
 # ### What we got
 
 # %%
-from IPython.display import Markdown, display
+from IPython.display import Markdown
 
-from depthkit import metrics
-from depthkit.reproduce import predict_depth
-
-# the noise of a change: per-image normalized MSE (its spread over the scenes), binomial spread for the pairs
-per_image = {(c, n): metrics.normalized_mse(predict_depth(nyu_models[n], cue_sets[c], n=None), cue_sets[c].depths,
-                                            cue_sets[c].depths > 0, reduction="none")
-             for c in CONDITIONS for n in MODELS}
-lines = []
-for n, label in MODELS.items():
-    changes = {c: scores[c][n]["nmse"] - scores["none"][n]["nmse"] for c in CONDITIONS[1:]}
-    drops = {c: scores["none"][n]["acc"] - scores[c][n]["acc"] for c in CONDITIONS[1:]}
-    worst_d, worst_a = max(changes, key=changes.get), max(drops, key=drops.get)
-    se_d = float((per_image[(worst_d, n)] - per_image[("none", n)]).std()) / N_SCENES ** 0.5
-    p = scores["none"][n]["acc"]
-    se_a = (2 * p * (1 - p) / n_pairs) ** 0.5  # two accuracies on the same number of pairs
-    dense = (f"removing **{worst_d}** hurts its depth maps most (normalized MSE +{changes[worst_d]:.4f}, "
-             f"{'more than twice' if changes[worst_d] > 2 * se_d else 'less than twice'} its noise of ±{se_d:.4f})"
-             if changes[worst_d] > 0 else "no removal makes its depth maps worse")
-    ordinal = (f"removing **{worst_a}** costs the most pairs ({100 * drops[worst_a]:.1f} points fewer right, "
-               f"{'more than twice' if drops[worst_a] > 2 * se_a else 'less than twice'} the noise of ±{100 * se_a:.1f} points)"
-               if drops[worst_a] > 0 else "no removal lowers its pair accuracy")
-    lines.append(f"- **{label}**: with every cue, normalized MSE {scores['none'][n]['nmse']:.4f} (mean-depth baseline "
-                 f"{baseline_nmse:.4f}) and {100 * p:.1f} % of the {n_pairs} pairs right; {dense}; {ordinal}.")
-honest = {"smoke": "Under `smoke` the models saw a couple of dozen images for one epoch and the test has "
-                   f"{N_SCENES} scenes: these differences are noise, the cell only shows the mechanics.",
-          "demo": "The models were trained on the same generator, with every cue present in every training picture: "
-                  "a cue they rely on is one whose absence moves them off what they saw.",
-          "report": "These models were trained on real NYU Depth V2 and DIW and are tested here on synthetic rooms, "
-                    "which they never saw: read the *changes* between conditions, not the levels."}
-display(Markdown("\n".join(lines) + "\n\n" + honest.get(PROFILE.name, "") + " A cue whose removal changes nothing "
-                 "is not proven useless: the network may get the same information from another cue (haze and texture "
-                 "density both grow with distance). And perspective, occlusion and relative size were never removed: "
-                 "every model still sees the room's converging outline, which alone tells a lot about depth."))
+# a change counts beyond its noise band: 2 standard errors of the per-scene differences (same scenes, same pairs)
+Markdown(narrative.depth_cues({key: v["nmse"] for key, v in per_scene.items()}, {key: v["acc"] for key, v in per_scene.items()},
+                              MODELS, baseline_nmse, PROFILE))
 
 # %% [markdown]
 # Things to try: switch off two cues at once (`cues_off=("haze", "texture gradient")`), or train a model on
 # pictures without haze and test it with haze (what does it learn instead?). Back to `00_setup` for the
 # profiles; `06_comparison` for the report's table.
+
+# %% [markdown]
+# ## Exercises
+#
+# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
+# note what moved.
+#
+# 1. *Explain.* Which cue does your "What we got" cell say each model leans on most, and is that change
+#    larger than twice its printed noise? Why does "removing this cue changes nothing" not prove that the
+#    model ignores it?
+# 2. *Try it.* Switch off two cues at once in section 2, e.g. `cues_off=("haze", "texture gradient")`.
+#    Does the damage add up, or is it larger than the sum (a sign that the two cues stand in for each other)?
+# 3. *Try it on a real photo.* In `07` (bundled NYU photo), add haze with the photo's own Kinect depth: blend
+#    `small`, the photo at the model's size, towards grey by `a = 1 - np.exp(-kinect / 5)` per pixel
+#    (`kinect` is already at that size; holes get no haze), predict again and compare with and without.
+#    Does the prediction move towards the Kinect's depth?
+# 4. *Explain.* Perspective, occlusion and relative size are never switched off here. Which of them could a
+#    model use on every test picture of section 2, and how would you design a test scene that removes it?
+
+# %% [markdown]
+# ## References
+#
+# - T. van Dijk, G. de Croon. *How Do Neural Networks See Depth in Single Images?* ICCV 2019 (further reading: the same question asked of real networks). [CVF open access](https://openaccess.thecvf.com/content_ICCV_2019/html/van_Dijk_How_Do_Neural_Networks_See_Depth_in_Single_Images_ICCV_2019_paper.html)
+# - N. Silberman, D. Hoiem, P. Kohli, R. Fergus. *Indoor Segmentation and Support Inference from RGBD Images* (NYU Depth V2). ECCV 2012. [dataset page](https://cs.nyu.edu/~silberman/datasets/nyu_depth_v2.html)
+# - W. Chen, Z. Fu, D. Yang, J. Deng. *Single-Image Depth Perception in the Wild.* NIPS 2016. [arXiv:1604.03901](https://arxiv.org/abs/1604.03901), [project page (DIW)](http://www-personal.umich.edu/~wfchen/depth-in-the-wild/)
+# - The course report this series rebuilds: *Single Image Depth Estimation*, final project of Deep Learning for Image and Video Processing, Maastricht University, 2023–24 (not published; its pipeline and numbers are summarised in `docs/design.md`).

@@ -116,8 +116,9 @@ def test_colab_cell_lets_the_user_set_the_repository_and_explains_a_failed_clone
     assert 'os.environ.get("DEPTHKIT_REPO"' in COLAB_CELL
     clone = next(line for line in COLAB_CELL.splitlines() if '"git", "clone"' in line)
     assert "REPO_URL" in clone and "check=True" not in clone  # a failed clone is explained, not a CalledProcessError
-    failure = COLAB_CELL[COLAB_CELL.index("if clone.returncode != 0:"):]
-    assert "DEPTHKIT_REPO" in failure and "print(" in failure and "SystemExit" in failure
+    failure = COLAB_CELL[COLAB_CELL.index("if clone.returncode != 0:"):COLAB_CELL.index("os.chdir(REPO_DIR)")]
+    # one short message, no traceback (tests/test_colab.py runs this branch in IPython)
+    assert "DEPTHKIT_REPO" in failure and "_render_traceback_" in failure and "SystemExit" not in failure
 
 
 def test_colab_cell_pins_segmentation_models_pytorch_to_the_tested_range():
@@ -233,13 +234,17 @@ RESULT_NOTEBOOKS = ["03_lraspp", "04_unetpp", "05_diw_finetuning", "06_compariso
 
 @pytest.mark.parametrize("stem", RESULT_NOTEBOOKS)
 def test_results_are_followed_by_a_what_we_got_cell_filled_from_the_code(stem):
-    """After a result, a "What we got" heading and a code cell that writes its interpretation from the objects."""
+    """After a result, a "What we got" heading and a code cell that writes its interpretation from the objects.
+
+    The text comes from a builder in :mod:`depthkit.narrative` (tested there: every claim gated by
+    the noise), so the cell ends in one call, ``Markdown(narrative.<builder>(...))``.
+    """
     cells = _read(stem).cells
     heads = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.strip() == "### What we got"]
     assert heads, f"{stem}: no 'What we got' cell"
     for i in heads:
         nxt = cells[i + 1]
-        assert nxt.cell_type == "code" and "Markdown(" in nxt.source and "f\"" in nxt.source, f"{stem}: cell {nxt.id}"
+        assert nxt.cell_type == "code" and "Markdown(narrative." in nxt.source, f"{stem}: cell {nxt.id}"
 
 
 def test_notebook_07_uses_colabs_uploader_and_keeps_widget_state_small():
@@ -253,5 +258,5 @@ def test_notebook_07_uses_colabs_uploader_and_keeps_widget_state_small():
 
 def test_notebook_08_evaluates_cue_removal_with_depthkit():
     src = "\n".join(c.source for c in _code_cells(_read("08_depth_cues")))
-    for needle in ("cues_off=", "evaluate(", "DepthData(", "train_stage(", "viz.table_figure", "set(ylabel="):
+    for needle in ("cues_off=", "per_image_scores(", "DepthData(", "train_stage(", "viz.table_figure", "set(ylabel="):
         assert needle in src, needle

@@ -248,6 +248,15 @@ def test_scene_labels_follow_the_split_order(smoke_profile, smoke_prepared, nyu_
     labels = {split: scene_labels(smoke_profile, smoke_prepared, split) for split in ("train", "val", "test")}
     for split, names in labels.items():
         assert len(names) == len(nyu_splits[split])
-        assert all(n.endswith("boxes") and 1 <= int(n.split()[0]) <= 6 for n in names)
+        assert all(1 <= int(n.split()[0]) <= 6 and n.split()[1] == ("box" if n.startswith("1 ") else "boxes")
+                   for n in names)  # "1 box", "3 boxes"
     with pytest.raises(ValueError, match="split"):
         scene_labels(smoke_profile, smoke_prepared, "everything")
+
+
+def test_history_keeps_every_steps_loss_for_the_curves(smoke_profile, nyu_splits, tmp_path):
+    """history.json holds each step's loss (flat, epoch by epoch): a one-epoch run still has a curve to draw."""
+    h = fit(build_model("lraspp"), nyu_splits, "nyu", smoke_profile, tmp_path, epochs=(0, 2), progress=False, device="cpu")
+    assert len(h["step_losses"]) == sum(h["steps"]) >= 2
+    first = h["step_losses"][:h["steps"][0]]
+    assert sum(first) / len(first) == pytest.approx(h["train_loss"][0], rel=1e-5)  # the epoch's mean is their mean

@@ -124,6 +124,25 @@ def test_frozen_band_only_for_the_frozen_run():
     assert "unetpp NYU: encoder frozen" in legend and not any("lraspp" in t and "frozen" in t for t in legend)
 
 
+def test_one_epoch_run_draws_its_steps_not_a_lone_point(tmp_path):
+    one = dict(history(1, "val_ordinal_accuracy"), steps=[90], step_losses=list(np.linspace(0.7, 0.6, 90)))
+    fig = viz.plot_histories({"U-Net++ DIW": one, "LR-ASPP DIW": history(1, "val_ordinal_accuracy")}, "curves")
+    loss_ax, val_ax = fig.axes[:2]
+    per_step = [line for line in loss_ax.get_lines() if len(line.get_xdata()) == 90]
+    assert len(per_step) == 1  # only the run that recorded its steps; the other keeps its epoch point
+    x = per_step[0].get_xdata()
+    assert x[0] == pytest.approx(1 / 90) and x[-1] == pytest.approx(1.0)  # the last step ends epoch 1
+    assert list(per_step[0].get_ydata()) == pytest.approx(one["step_losses"])
+    assert {t.get_text() for t in val_ax.texts} == {"50.0 %"}  # lone validation points say their value
+    assert viz.save_figure(fig, tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_step_losses_of_a_resumed_history_are_not_misplaced():
+    h = dict(history(3, "val_normalized_mse"), steps=[4, 4, 4], step_losses=[0.5] * 4)  # epochs 1-2 lost theirs
+    fig = viz.plot_histories({"lraspp NYU": h}, "curves")
+    assert all(len(line.get_xdata()) == 3 for line in fig.axes[0].get_lines())
+
+
 def test_table_is_legible(tmp_path):
     header = ["model", "parameters", "NYU test normalized MSE ↓", "DIW test accuracy ↑"]
     rows = [["LR-ASPP MobileNetV3-Large", "3.22 M", "0.0312", "71.2 %"], ["U-Net++ resnext50_32x4d", "48.46 M", "0.0211", "74.0 %"]]

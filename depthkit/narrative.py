@@ -1,0 +1,459 @@
+"""The "What we got" paragraphs of notebooks 03–08, built from the results and gated by their noise.
+
+Every claim of a difference ("lower", "better", "rose", "fell") is made only when the difference
+exceeds the **noise band**: :data:`NOISE_Z` standard errors of the mean of the per-image
+differences, taken on the same test images (a paired comparison; a model against the mean-depth
+baseline, one model against another, a model before and after fine-tuning). A difference inside
+the band is called "no clear difference", with both numbers and the band beside it. Each text also
+says that it describes **one run** (one seed): a gap between two models, even one beyond the band,
+says what this run shows, not why; another seed can reorder close models.
+
+Per-image values come from the stage's own metrics (:func:`per_image_scores`, the same per-image
+values :func:`depthkit.train.evaluate` averages), so the means printed here are the means it prints.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from depthkit.config import Profile
+from depthkit.data.loader import DepthData, batches
+from depthkit.stages import Stage, get_stage
+
+NOISE_Z = 2.0  # a difference counts when it exceeds this many standard errors (about 95 %)
+MIN_IMAGES = 10  # below this many images a standard error is not estimated (inf: nothing is called a difference)
+ALIGNMENT_WORDS = {  # depthkit.stages.NYU_ALIGN -> what the standard metrics are computed after
+    "lstsq": "per-image least-squares scale-and-shift alignment",
+    "median": "per-image median scaling",
+    None: "no alignment (the prediction read as metres)",
+}
+Values = Sequence[float] | np.ndarray | torch.Tensor
+
+
+# --------------------------------------------------------------------------------------------
+# Per-image values and their noise
+# --------------------------------------------------------------------------------------------
+@torch.no_grad()
+def per_image_scores(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: int = 16,
+                     device: str | torch.device | None = None) -> dict[str, np.ndarray]:
+    """The stage's metrics of ``model`` on every image of ``data`` (NaN: not scored), as float64 arrays."""
+    from depthkit.train import predict  # train imports the stage table; import here keeps this module light
+
+    stage = get_stage(stage) if isinstance(stage, str) else stage
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {}
+    for batch in batches(data, batch_size, device=device):
+        for key, value in stage.metrics(predict(model, batch["images"]), batch).items():
+            parts.setdefault(key, []).append(value.double().cpu())
+    model.train(was_training)
+    return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}
+
+
+@torch.no_grad()
+def baseline_per_image(train: DepthData, test: DepthData, batch_size: int = 64) -> np.ndarray:
+    """Normalized MSE of the training-set mean depth map on every image of ``test`` (NaN: no valid pixel)."""
+    from depthkit import metrics
+    from depthkit.train import mean_depth_baseline
+
+    mean_map, out = mean_depth_baseline(train), []
+    for batch in batches(test, batch_size):
+        d = batch["depths"].float()
+        out.append(metrics.normalized_mse(mean_map.expand(len(d), -1, -1, -1), d, d > 0, reduction="none").double())
+    return torch.cat(out).numpy()
+
+
+def _array(values: Values) -> np.ndarray:
+    a = values.detach().double().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values, float)
+    return a.reshape(-1)
+
+
+def mean(values: Values) -> float:
+    """The mean over the scored (finite) images."""
+    a = _array(values)
+    return float(a[np.isfinite(a)].mean())
+
+
+def standard_error(values: Values) -> float:
+    """Standard error of the mean of the finite per-image values (sample std / sqrt(n)); inf below MIN_IMAGES values."""
+    a = _array(values)
+    a = a[np.isfinite(a)]
+    return float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) >= MIN_IMAGES else math.inf
+
+
+def _tidy(build: Callable[..., str]) -> Callable[..., str]:
+    """A builder whose infinite noise band (too few images) reads as words, not "±inf"."""
+    @functools.wraps(build)
+    def wrapper(*args, **kwargs) -> str:
+        return re.sub(r"noise band ±inf(?: points| %)?|±inf(?: points| %)?", f"too few images (under {MIN_IMAGES}) to estimate the noise",
+                      build(*args, **kwargs))
+    return wrapper
+
+
+def noise_band(a: Values, b: Values) -> float:
+    """Half-width of the noise band of ``mean(a) - mean(b)`` on the same images: NOISE_Z paired standard errors."""
+    a, b = _array(a), _array(b)
+    if a.shape != b.shape:
+        raise ValueError(f"a paired comparison needs the same images: got {a.size} and {b.size} values")
+    return NOISE_Z * standard_error(a - b)
+
+
+def format_band(band: float, fmt: str = ".4f", scale: float = 1.0, unit: str = "") -> str:
+    """``"±0.0012"`` (``scale``, ``fmt`` and ``unit`` applied), or words when there were too few images to estimate it."""
+    return f"±{scale * band:{fmt}}{unit}" if math.isfinite(band) else f"not estimated (under {MIN_IMAGES} images)"
+
+
+def is_clear(difference: float, band: float) -> bool:
+    """Whether a difference lies outside its noise band (the one gate of every claim in this module)."""
+    return abs(difference) > band
+
+
+@_tidy
+def compare(name_a: str, a: Values, name_b: str, b: Values, lower_is_better: bool, fmt: str = ".4f",
+            scale: float = 1.0, unit: str = "") -> str:
+    """``a`` against ``b`` in words: which is better, or "no clear difference", each name beside its own number."""
+    ma, mb, band = mean(a), mean(b), noise_band(a, b)
+    band_unit = " points" if unit.strip() == "%" else unit  # a difference of percentages is in points
+    numbers = (f"{name_a} {scale * ma:{fmt}}{unit} vs {name_b} {scale * mb:{fmt}}{unit}, "
+               f"noise band ±{scale * band:{fmt}}{band_unit}")
+    if not is_clear(ma - mb, band):
+        return f"no clear difference between {name_a} and {name_b} ({numbers})"
+    winner = name_a if (ma < mb) == lower_is_better else name_b
+    return f"**{winner}** is better ({numbers})"
+
+
+def _one_run(profile: Profile) -> str:
+    return (f"This is one run with one seed ({profile.seed}): it shows what happened here, not why, and another seed "
+            "can reorder models that are close.")
+
+
+def _smoke(profile: Profile) -> str:
+    return (" Under `smoke` the models saw a couple of dozen images for one epoch: the numbers only show the "
+            "mechanics." if profile.name == "smoke" else "")
+
+
+# --------------------------------------------------------------------------------------------
+# 03 and 04: the NYU models against the mean-depth baseline and each other
+# --------------------------------------------------------------------------------------------
+def _against_baseline(label: str, model: Values, baseline: Values) -> str:
+    m, b, band = mean(model), mean(baseline), noise_band(model, baseline)
+    numbers = f"**{m:.4f}** against {b:.4f} for the mean-depth baseline, noise band ±{band:.4f}"
+    if not is_clear(m - b, band):
+        return f"{label} reached a test normalized MSE of {numbers}: no clear difference from the baseline"
+    if m < b:
+        return f"{label} reached a test normalized MSE of {numbers}: **{100 * (1 - m / b):.0f} % lower**"
+    return (f"{label} reached a test normalized MSE of {numbers}: **{100 * (m / b - 1):.0f} % higher**, "
+            "worse than predicting the average room")
+
+
+def _validation_trend(history: Mapping[str, list]) -> str:
+    epochs, vals = history["epoch"], history["val_normalized_mse"]
+    if len(epochs) < 2:
+        return "With one epoch there is no validation curve to read."
+    best = epochs[vals.index(min(vals))]
+    if best == epochs[-1]:
+        return (f"Its validation error was lowest at the last of {epochs[-1]} epochs: training had not levelled off, "
+                "so more epochs might help.")
+    return f"Its validation error was lowest after epoch {best} of {epochs[-1]} (that checkpoint is the one kept)."
+
+
+@_tidy
+def lraspp_nyu(model: Values, baseline: Values, history: Mapping[str, list], profile: Profile, n_train: int,
+               report_mse: float | None = None) -> str:
+    """03: LR-ASPP's per-image test normalized MSE against the mean-depth baseline's, and its validation curve."""
+    epochs = len(history["epoch"])
+    context = {"demo": "The scenes are synthetic rooms, so the number says the pipeline learns, not how it would do on NYU.",
+               "report": f"The report measured {report_mse} on real NYU Depth V2 at the same size."
+               if report_mse is not None else ""}.get(profile.name, "")
+    return (f"{_against_baseline('LR-ASPP', model, baseline)}, after {epochs} epoch(s) on {n_train} {profile.data} "
+            f"training images. {_validation_trend(history)} {context} {_one_run(profile)}{_smoke(profile)}").replace("  ", " ")
+
+
+@_tidy
+def unetpp_nyu(scores: Mapping[str, Values], baseline: Values, epochs: Mapping[str, int], frozen: int,
+               profile: Profile, n_train: int) -> str:
+    """04: U-Net++ against the baseline and, when it ran, against LR-ASPP on the same test images."""
+    text = _against_baseline("U-Net++", scores["U-Net++"], baseline) + ". "
+    if "LR-ASPP" in scores:
+        text += f"Against LR-ASPP on the same images: {compare('U-Net++', scores['U-Net++'], 'LR-ASPP', scores['LR-ASPP'], True)}. "
+        eu, el = epochs["U-Net++"], epochs["LR-ASPP"]
+        text += (f"Both trained {eu} epochs on the same images (U-Net++'s first {frozen} with the encoder frozen), "
+                 "so training time does not separate them in this run; " if eu == el else
+                 f"They did **not** get the same budget (U-Net++ {eu} epochs, LR-ASPP {el}), so training time is "
+                 "mixed into any gap; ")
+        text += ("both start from random weights here (no downloads): U-Net++'s 48 M parameters are learned from "
+                 f"{n_train} images, while with ImageNet weights (`report` on Colab) its encoder starts out knowing "
+                 "edges and textures. " if not profile.pretrained else
+                 "the encoders start from pretrained weights where they could be fetched. ")
+    return text + _one_run(profile) + _smoke(profile)
+
+
+# --------------------------------------------------------------------------------------------
+# 05: DIW fine-tuning
+# --------------------------------------------------------------------------------------------
+@_tidy
+def diw_finetuning(before: Mapping[str, Values], after: Mapping[str, Values], diw_epochs: Mapping[str, int],
+                   n_val: int, profile: Profile) -> str:
+    """05: each model's DIW test accuracy before and after fine-tuning (per-pair correctness, same pairs)."""
+    lines, fell = [], []
+    for label in before:
+        b, a, band = mean(before[label]), mean(after[label]), noise_band(after[label], before[label])
+        n = int(np.isfinite(_array(before[label])).sum())
+        if not is_clear(a - b, band):
+            change = "no clear difference"
+        else:
+            change = "rose" if a > b else "fell"
+            if a < b:
+                fell.append(label)
+        lines.append(f"- **{label}**: {100 * b:.1f} % → {100 * a:.1f} % ({100 * (a - b):+.1f} points: {change}; "
+                     f"noise band {format_band(band, '.1f', 100, ' points')} on these {n} test pairs).")
+    if fell:
+        epochs = max(diw_epochs[label] for label in fell)
+        why = (f"Fine-tuning lowered the accuracy of {' and '.join(fell)} beyond the noise in this run. Possible "
+               f"reasons, from this run's settings: {epochs} DIW epoch(s) at learning rate {profile.diw_lr:g} is "
+               "short; the ranking loss sees one pair per image, a much weaker signal per image than a dense depth map; ")
+        why += (f"best.pt is picked among {epochs} epochs on only {n_val} validation pairs, so the pick is noisy; "
+                if epochs > 1 else f"with one epoch, best.pt is simply that epoch (its {n_val} validation pairs picked nothing); ")
+        why += ("and the synthetic DIW-layout scenes come from the same generator as the NYU-layout ones, so the NYU "
+                "model already orders them well and there is little left to learn." if profile.data == "synthetic" else
+                "and real DIW photos differ from NYU's indoor rooms, so the first steps may trade NYU habits for DIW "
+                "ones before paying off.")
+    elif any(mean(after[k]) > mean(before[k]) + noise_band(after[k], before[k]) for k in before):
+        why = "Where an accuracy moved beyond the noise, it rose."
+    else:
+        why = "Neither model's accuracy moved beyond the noise: on these pairs, this run cannot tell fine-tuning from no fine-tuning."
+    return "\n".join(lines) + "\n\n" + why + " " + _one_run(profile) + _smoke(profile)
+
+
+@_tidy
+def nyu_cost(before: Mapping[str, Values], after: Mapping[str, Values], profile: Profile) -> str:
+    """05: each model's NYU test normalized MSE before and after DIW fine-tuning (per image, same images)."""
+    parts = []
+    for label in before:
+        b, a, band = mean(before[label]), mean(after[label]), noise_band(after[label], before[label])
+        if is_clear(a - b, band):
+            parts.append(f"{label}'s NYU error {'rose' if a > b else 'fell'} from {b:.4f} to {a:.4f} "
+                         f"({100 * (a / b - 1):+.0f} %, beyond the noise band ±{band:.4f}).")
+        else:
+            parts.append(f"{label}'s NYU error went from {b:.4f} to {a:.4f}: no clear difference (noise band ±{band:.4f}).")
+    return (" ".join(parts) + " The ranking loss scores only the *order* of two points per image; nothing holds the "
+            "rest of the map, or its contrast, to what NYU taught, so dense accuracy is free to drift. Fine-tuning on "
+            "both losses at once (or a scale-invariant loss, see `02`) is the usual remedy. " + _one_run(profile)
+            + _smoke(profile))
+
+
+def depth_correlation(pred: torch.Tensor, depth: torch.Tensor) -> np.ndarray:
+    """Per image, the Pearson correlation of predicted and true depth over the valid (> 0) pixels (NaN: too few)."""
+    p, d = pred.detach().double().cpu().flatten(1), depth.detach().double().cpu().flatten(1)
+    out = []
+    for pi, di in zip(p, d):
+        valid = torch.isfinite(di) & (di > 0)
+        x, y = pi[valid] - pi[valid].mean(), di[valid] - di[valid].mean()
+        denom = float(x.norm() * y.norm())
+        out.append(float((x * y).sum()) / denom if valid.sum() > 2 and denom > 0 else math.nan)
+    return np.asarray(out)
+
+
+@_tidy
+def depth_order(correlations: Mapping[str, Values]) -> str:
+    """05: whether each model's maps still grow with the true depth (larger = farther), from per-image correlations."""
+    parts = []
+    for label, r in correlations.items():
+        a = _array(r)
+        a = a[np.isfinite(a)]
+        m, band = float(a.mean()), NOISE_Z * standard_error(a)
+        if not math.isfinite(band):
+            verdict = "too few images to tell"
+        elif not is_clear(m, band):
+            verdict = "no clear order: its maps neither grow nor shrink with the true depth on the whole"
+        elif m > 0:
+            verdict = "keeps larger = farther on the whole"
+        else:
+            verdict = "**reversed**: on the whole its maps draw near things far (and far things near)"
+        parts.append(f"- **{label}**: mean correlation r = {m:+.2f} (noise band ±{band:.2f}), positive on "
+                     f"{int((a > 0).sum())} of {len(a)} images: {verdict}.")
+    return ("Does each map still say larger = farther? Per image, the correlation between the predicted and the true "
+            "depth on the NYU-layout test images (they have a depth map; DIW images do not):\n" + "\n".join(parts))
+
+
+# --------------------------------------------------------------------------------------------
+# 06: the comparison
+# --------------------------------------------------------------------------------------------
+@_tidy
+def report_comparison(nyu: Mapping[str, Values], diw: Mapping[str, Values], baseline_nyu: float,
+                      budgets: Mapping[str, tuple[int, int]], profile: Profile, data_kind: str) -> str:
+    """06: the report's two models on the NYU test images and the DIW test pairs, gated by the paired noise."""
+    (a, b) = list(nyu)[:2]
+    text = (f"On the NYU-layout test split: {compare(a, nyu[a], b, nyu[b], True)}; mean-depth baseline "
+            f"{baseline_nyu:.4f}. On the DIW-layout test pairs: "
+            f"{compare(a, diw[a], b, diw[b], False, '.1f', 100, ' %')}. The report found U-Net++ ahead on both. ")
+    if len(set(budgets.values())) == 1:
+        nyu_e, diw_e = next(iter(budgets.values()))
+        text += (f"Here every model trained {nyu_e} NYU and {diw_e} DIW epoch(s) on the same images, so training time "
+                 "does not separate them in this run. ")
+    else:
+        text += ("The budgets differ (" + ", ".join(f"{n} {e} NYU + {d} DIW epochs" for n, (e, d) in budgets.items())
+                 + "), as in the report (LR-ASPP 100 NYU epochs, U-Net++ 10): training time is mixed into any gap. ")
+    if data_kind == "synthetic":
+        text += "And the data is synthetic: this ranks the models on our rooms, not on NYU or DIW. "
+    return text + _one_run(profile) + _smoke(profile)
+
+
+@_tidy
+def parameter_matched(nyu: Mapping[str, Values], diw: Mapping[str, Values], third: str, same_budget: bool,
+                      profile: Profile) -> str:
+    """06: architecture (``lraspp`` vs ``third``, same size) and size (``third`` vs ``unetpp``), each model beside its number."""
+    def both(x: str, y: str) -> str:
+        return (f"NYU: {compare(f'`{x}`', nyu[x], f'`{y}`', nyu[y], True)}; "
+                f"DIW: {compare(f'`{x}`', diw[x], f'`{y}`', diw[y], False, '.1f', 100, ' %')}")
+
+    return (f"Same size, different architecture: {both('lraspp', third)}. "
+            f"Same architecture, 15× the size: {both(third, 'unetpp')}. "
+            + ("All three trained the same epochs, so training time does not separate them. " if same_budget else
+               "The epochs differ between them (see above), which muddies both comparisons. ")
+            + "One seed per model cannot settle architecture against size; it shows how to ask the question. "
+            + _one_run(profile) + _smoke(profile))
+
+
+@_tidy
+def scene_types(errors: Mapping[str, Values], groups: Sequence[str], profile: Profile) -> str:
+    """06: per model, the scene type with the highest mean error, and whether it stands out from the next one."""
+    labels, parts = sorted(set(groups)), []
+    for name, err in errors.items():
+        e = _array(err)
+        stats = {lab: (mean(e[[g == lab for g in groups]]), standard_error(e[[g == lab for g in groups]]),
+                       groups.count(lab)) for lab in labels}
+        order = sorted(labels, key=lambda lab: stats[lab][0], reverse=True)
+        top = order[0]
+        m, se, n = stats[top]
+        part = f"`{name}` **{top}** ({m:.4f}, {n} image{'' if n == 1 else 's'})"
+        if len(order) > 1:
+            m2, se2, n2 = stats[order[1]]
+            band = NOISE_Z * math.hypot(se, se2)
+            part += (f", clearly above {order[1]} ({m2:.4f}; noise band ±{band:.4f})" if is_clear(m - m2, band) else
+                     f", but no clear difference from {order[1]} ({m2:.4f}; noise band ±{band:.4f})")
+        parts.append(part)
+    return ("Highest mean error per model: " + "; ".join(parts) + ". Groups with few images swing the most"
+            + (", and under `smoke` every group holds one or two images." if profile.name == "smoke" else ".")
+            + " " + _one_run(profile))
+
+
+# --------------------------------------------------------------------------------------------
+# 07: your own image
+# --------------------------------------------------------------------------------------------
+@_tidy
+def own_image(result: Mapping, source: str, margin: float | None, share: float | None, n_clear: int,
+              profile: Profile, photo: str = "a real basement storage room") -> str:
+    """07: the model's verdict on the default pair and, with a measured depth, its share of clear pairs against chance."""
+    if result.get("truth") is None:
+        return (f"On {source} the model says **{result['verdict']}** for the default points (no measured depth to "
+                "check it against). Move the sliders below to probe it.")
+    right = result["truth"] == result["verdict"]
+    text = (f"On {source}, the Kinect puts A at {result['ka']:.2f} m and B at {result['kb']:.2f} m, and the model "
+            f"{'agrees' if right else 'disagrees'}: {result['verdict']}, by {100 * abs(margin):.0f} % of its predicted "
+            "depth range. That pair was picked for it, though: ")
+    if n_clear:
+        band = NOISE_Z * math.sqrt(0.25 / n_clear)  # a coin's spread on n_clear pairs (pairs of one photo overlap: optimistic)
+        above = is_clear(share - 0.5, band)
+        text += (f"of the {n_clear} random clear pairs on this photo the model orders **{100 * share:.0f} %** right "
+                 f"(50 % is a coin, noise band ±{100 * band:.0f} points): "
+                 + (("better than a coin" if share > 0.5 else "worse than a coin") if above else
+                    "no clear difference from a coin") + ". ")
+    text += {"smoke": "Under `smoke` the model has learned next to nothing.",
+             "demo": f"It was trained only on synthetic rooms full of boxes: on {photo} it can only follow the cues "
+                     "the two share (floor rising to the horizon, walls, darker distance), and the share above says "
+                     "how far that carries on this one photo.",
+             "report": "It was trained on real NYU Depth V2; this frame comes from NYU's raw sequences, not from "
+                       "the labeled images it trained on, but rooms like it are in them."}.get(profile.name, "")
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# 08: depth cues
+# --------------------------------------------------------------------------------------------
+@_tidy
+def depth_cues(nmse: Mapping[tuple[str, str], Values], correct: Mapping[tuple[str, str], Values],
+               models: Mapping[str, str], baseline: float, profile: Profile) -> str:
+    """08: per model, which cue's removal changes the depth error and the pair accuracy beyond the noise.
+
+    ``nmse[(cue, model)]`` are per-scene normalized MSEs, ``correct[(cue, model)]`` per-scene shares of
+    pairs ordered right (or per-pair 0/1), both on the same scenes and pairs for every cue; cue
+    ``"none"`` is the reference.
+    """
+    cues = sorted({c for c, _ in nmse if c != "none"})
+    lines = []
+    for name, label in models.items():
+        ref_e, ref_c = nmse[("none", name)], correct[("none", name)]
+        d = {c: mean(nmse[(c, name)]) - mean(ref_e) for c in cues}
+        band_d = {c: noise_band(nmse[(c, name)], ref_e) for c in cues}
+        a = {c: mean(ref_c) - mean(correct[(c, name)]) for c in cues}
+        band_a = {c: noise_band(ref_c, correct[(c, name)]) for c in cues}
+        hurt = [c for c in cues if d[c] > 0 and is_clear(d[c], band_d[c])]
+        cost = [c for c in cues if a[c] > 0 and is_clear(a[c], band_a[c])]
+        worst_d, worst_a = max(cues, key=d.get), max(cues, key=a.get)
+        dense = (", ".join(f"removing **{c}** raises its normalized MSE by {d[c]:+.4f} (noise band ±{band_d[c]:.4f})"
+                           for c in sorted(hurt, key=d.get, reverse=True)) if hurt else
+                 f"no removal changes its depth error beyond the noise (largest change: {worst_d}, {d[worst_d]:+.4f}, "
+                 f"noise band ±{band_d[worst_d]:.4f})")
+        ordinal = (", ".join(f"removing **{c}** costs {100 * a[c]:.1f} points of pair accuracy (noise band "
+                             f"±{100 * band_a[c]:.1f})" for c in sorted(cost, key=a.get, reverse=True)) if cost else
+                   f"no removal changes its pair accuracy beyond the noise (largest drop: {worst_a}, "
+                   f"{100 * a[worst_a]:.1f} points, noise band ±{100 * band_a[worst_a]:.1f})")
+        lines.append(f"- **{label}**: with every cue, normalized MSE {mean(ref_e):.4f} (mean-depth baseline "
+                     f"{baseline:.4f}) and {100 * mean(ref_c):.1f} % of the pairs right; {dense}; {ordinal}.")
+    honest = {"demo": "The models were trained on the same generator, with every cue present in every training picture: "
+                      "a cue they rely on is one whose absence moves them off what they saw.",
+              "report": "These models were trained on real NYU Depth V2 and DIW and are tested here on synthetic rooms, "
+                        "which they never saw: read the *changes* between conditions, not the levels."}
+    return ("\n".join(lines) + "\n\nEach noise band compares two conditions scene by scene (the same scenes and pairs); "
+            "the chart's error bars show each mean's own spread, a different band. "
+            + (honest[profile.name] + " " if profile.name in honest else "") + "A cue whose removal changes nothing beyond "
+            "the noise is not proven useless: the network may get the same information from another cue (haze and "
+            "texture density both grow with distance). And perspective, occlusion and relative size were never "
+            "removed: every model still sees the room's converging outline. " + _one_run(profile) + _smoke(profile)).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Training time: which epochs were slow, and why, from the history's own fields
+# --------------------------------------------------------------------------------------------
+def epoch_times(history: Mapping[str, list], slow: float = 2.0) -> str:
+    """Name each epoch that took over ``slow`` times the median, and where its time went (first step, data, validation, the rest)."""
+    seconds = history.get("seconds", [])
+    if not seconds:
+        return ""
+    if len(seconds) == 1:  # nothing to compare with: say where the one epoch's time went
+        val = seconds[0] - history.get("train_seconds", seconds)[0]
+        first, data = history.get("first_step_seconds", [0.0])[0], history.get("data_seconds", [0.0])[0]
+        steps = max(history.get("steps", [1])[0], 1)
+        return (f"epoch 1 took {seconds[0]:.0f} s: its first step {first:.1f} s (one-off set-up: allocations, kernel "
+                f"choice, lazy imports), waiting for batches {data:.1f} s, validation {val:.1f} s, the other "
+                f"{steps - 1} steps {seconds[0] - first - data - val:.1f} s.")
+    typical = float(np.median(seconds))
+    lines = []
+    for i, sec in enumerate(seconds):
+        if sec <= slow * typical:
+            continue
+        first = history.get("first_step_seconds", [0.0] * len(seconds))[i]
+        data = history.get("data_seconds", [0.0] * len(seconds))[i]
+        val = sec - history.get("train_seconds", seconds)[i]
+        steps = max(history.get("steps", [1] * len(seconds))[i], 1)
+        rest = sec - first - data - val
+        others = [j for j in range(len(seconds)) if seconds[j] <= slow * typical]
+        rest_typical = float(np.median([seconds[j] - history.get("first_step_seconds", [0.0] * len(seconds))[j]
+                                        - history.get("data_seconds", [0.0] * len(seconds))[j]
+                                        - (seconds[j] - history.get("train_seconds", seconds)[j]) for j in others]))
+        parts = {"its first step (one-off set-up: allocations, kernel choice, lazy imports)": first,
+                 "waiting for batches": data, "validation": val, f"the other {steps - 1} steps": rest}
+        cause, spent = max(parts.items(), key=lambda kv: kv[1])
+        why = (f"mostly {cause}, {spent:.0f} s" if not cause.startswith("the other") else
+               f"mostly in ordinary steps ({rest:.0f} s, against {rest_typical:.0f} s in a typical epoch): nothing "
+               "in the history singles out a set-up cost, so the machine was most likely busy with other work")
+        lines.append(f"epoch {history['epoch'][i]} took {sec:.0f} s against a median of {typical:.1f} s: {why}.")
+    return "\n".join(lines) if lines else f"no epoch took over {slow:g}× the median of {typical:.1f} s."

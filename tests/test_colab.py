@@ -1,0 +1,189 @@
+"""The Colab set-up cell (``notebooks/colab_cell.txt``) run for real, off Colab: ``google.colab`` is faked in
+``sys.modules``, the checkout goes to a temporary folder, clones come from a local repository and ``pip`` is
+a local script that logs its arguments, so nothing is downloaded or installed. Plus notebook 00's Drive
+switch and ``python -m depthkit publish-url``, which rewrites the repository address everywhere.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from depthkit.cli import main
+from depthkit.colab import address_files, address_pattern, current_slug
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+COLAB_CELL = (NB_DIR / "colab_cell.txt").read_text(encoding="utf-8")
+REPO_DIR_LINE = 'REPO_DIR = "/content/depthkit"'
+FAKE_COLAB = "import sys, types; sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "-c", "init.defaultBranch=main"]
+
+
+def cell_at(repo_dir: Path) -> str:
+    """The set-up cell with its checkout at ``repo_dir`` instead of Colab's /content/depthkit."""
+    assert COLAB_CELL.count(REPO_DIR_LINE) == 1, "the cell names its checkout in one line"
+    return COLAB_CELL.replace(REPO_DIR_LINE, f"REPO_DIR = {str(repo_dir)!r}")
+
+
+def run_python(code: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (the cell changes the working directory and sys.path)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
+                          env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def test_a_failed_clone_stops_with_its_message_only(tmp_path):
+    """IPython prints an exception's ``_render_traceback_`` lines instead of a traceback (and no SystemExit noise)."""
+    (tmp_path / "cell.py").write_text(cell_at(tmp_path / "checkout"), encoding="utf-8")
+    bad = tmp_path / "not-a-repository"
+    bad.mkdir()
+    code = FAKE_COLAB + (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        f"result = InteractiveShell.instance().run_cell(open({str(tmp_path / 'cell.py')!r}).read())\n"
+        "sys.exit(0 if result.error_in_exec is not None else 3)\n")
+    out = run_python(code, env={"DEPTHKIT_REPO": str(bad)}, cwd=tmp_path)
+    assert out.returncode == 0, f"the cell did not stop: {out.stdout}{out.stderr}"
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"Could not clone {bad}:" and lines[1].startswith("  fatal:"), out.stdout
+    assert lines[2:] == ["Set DEPTHKIT_REPO to a depthkit repository you can reach, then run this cell again:",
+                         "  %env DEPTHKIT_REPO=<https address of your fork or copy>",
+                         f"(or put a checkout, with its depthkit/ folder, at {tmp_path / 'checkout'})."]
+    for noise in ("Traceback", "%tb", "To exit", "SystemExit", "CloneFailed"):
+        assert noise not in out.stdout + out.stderr, noise
+    assert not (tmp_path / "checkout").exists()
+
+
+def test_the_cell_installs_once_per_commit(tmp_path):
+    """Clone and install; run again at the same commit: no pip; after a new commit: pip again."""
+    origin = tmp_path / "origin"
+    (origin / "depthkit").mkdir(parents=True)
+    (origin / "depthkit" / "__init__.py").write_text("")
+    subprocess.run([*GIT, "init", "-q", str(origin)], check=True)
+    subprocess.run([*GIT, "-C", str(origin), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(origin), "commit", "-q", "-m", "first"], check=True)
+    # stand-ins found first on PYTHONPATH: a pip that logs its arguments, and torch and smp that import in
+    # milliseconds (the real smp's version is checked against the cell's pin in test_notebooks_meta.py)
+    fake = tmp_path / "fake"
+    for package, init in [("pip", ""), ("torch", "class cuda:\n    is_available = staticmethod(lambda: False)\n"),
+                          ("segmentation_models_pytorch", "__version__ = '0.6.0'\n")]:
+        (fake / package).mkdir(parents=True)
+        (fake / package / "__init__.py").write_text(init)
+    (fake / "pip" / "__main__.py").write_text(
+        "import os, sys\nwith open(os.environ['FAKE_PIP_LOG'], 'a') as f:\n    f.write(' '.join(sys.argv[1:]) + '\\n')\n")
+    log, checkout = tmp_path / "pip.log", tmp_path / "checkout"
+    (tmp_path / "cell.py").write_text(cell_at(checkout), encoding="utf-8")
+    code = FAKE_COLAB + (
+        "import subprocess\n"
+        f"def run_cell(): exec(open({str(tmp_path / 'cell.py')!r}).read(), {{'__name__': '__main__'}})\n"
+        f"def editable_installs(): return sum(' -e ' in line for line in open({str(log)!r}))\n"
+        "run_cell(); print(editable_installs())\n"
+        "run_cell(); print(editable_installs())\n"
+        f"subprocess.run({GIT!r} + ['-C', {str(checkout)!r}, 'commit', '-q', '--allow-empty', '-m', 'next'], check=True)\n"
+        "run_cell(); print(editable_installs())\n")
+    env = {"DEPTHKIT_REPO": str(origin), "FAKE_PIP_LOG": str(log),
+           "PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")])}
+    out = run_python(code, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert [line for line in out.stdout.splitlines() if not line.startswith("GPU:")] == ["1", "1", "2"], out.stdout
+    assert log.read_text().splitlines() == [f"install -q --no-deps -e {checkout}"] * 2  # smp 0.6 present: not installed
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert Path(f"{checkout}.installed").read_text() == head
+    assert not (checkout / ".installed").exists()  # the marker stays out of the checkout (and out of `git status`)
+
+
+def test_off_colab_the_cell_does_nothing(tmp_path):
+    out = run_python(f"exec(open({str(NB_DIR / 'colab_cell.txt')!r}).read()); print(IN_COLAB, 'REPO_DIR' in globals())",
+                     cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == "False False\n", out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_drive_is_off_by_default_and_only_mounted_when_asked():
+    cells = [c.source for c in jupytext.read(NB_DIR / "00_setup.py").cells if c.cell_type == "code"]
+    cell = next(src for src in cells if "drive.mount(" in src)
+    tree = ast.parse(cell)
+    switch = [n for n in tree.body if isinstance(n, ast.Assign) and [t.id for t in n.targets] == ["USE_DRIVE"]]
+    assert len(switch) == 1 and ast.literal_eval(switch[0].value) is False, "USE_DRIVE = False, one switch"
+    # every statement that mounts Drive sits under `if ... USE_DRIVE ...`
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "USE_DRIVE" in ast.unparse(node.test):
+            guarded |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    mounts = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func).endswith("drive.mount")]
+    assert mounts and all(id(n) in guarded for n in mounts)
+    text = "\n".join(c.source for c in jupytext.read(NB_DIR / "00_setup.py").cells if c.cell_type == "markdown")
+    assert "`USE_DRIVE = True`" in text  # the section says what turning it on does
+
+
+def _copy_checkout(dest: Path) -> None:
+    """The cell, two notebook pairs and notebooks/README.md of this checkout, and a README with a badge."""
+    (dest / "notebooks").mkdir(parents=True)
+    for name in ("colab_cell.txt", "README.md", "00_setup.py", "00_setup.ipynb", "04_unetpp.py", "04_unetpp.ipynb"):
+        shutil.copy2(NB_DIR / name, dest / "notebooks" / name)
+    slug = current_slug(ROOT)
+    (dest / "README.md").write_text(
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"(https://colab.research.google.com/github/{slug}/blob/main/notebooks/00_setup.ipynb)\n"
+        f"Clone https://github.com/{slug}.git or https://github.com/{slug}-extras (another repository).\n")
+
+
+def test_publish_url_rewrites_the_cell_its_copies_the_badges_and_the_readme(tmp_path, capsys):
+    _copy_checkout(tmp_path)
+    old = current_slug(ROOT)
+    assert main(["publish-url", "https://github.com/you/my-depthkit.git", "--root", str(tmp_path)]) == 0
+    assert "you/my-depthkit" in capsys.readouterr().out
+    assert current_slug(tmp_path) == "you/my-depthkit"
+    cell = (tmp_path / "notebooks" / "colab_cell.txt").read_text().rstrip("\n")
+    for py in sorted((tmp_path / "notebooks").glob("[0-9][0-9]_*.py")):
+        source, stored = jupytext.read(py), jupytext.read(py.with_suffix(".ipynb"))
+        assert [c.source for c in source.cells] == [c.source for c in stored.cells], py.name  # the pair still agrees
+        assert [c.source for c in source.cells if c.cell_type == "code"][0] == cell, py.name
+        badge = f"(https://colab.research.google.com/github/you/my-depthkit/blob/main/notebooks/{py.stem}.ipynb)"
+        assert badge in source.cells[0].source, py.name
+    readme = (tmp_path / "README.md").read_text()
+    assert "github/you/my-depthkit/blob/main" in readme and "https://github.com/you/my-depthkit.git" in readme
+    assert f"https://github.com/{old}-extras" in readme  # another repository's address is left alone
+    for path in address_files(tmp_path):
+        assert not address_pattern(old).search(path.read_text()), path.name
+    assert main(["publish-url", "https://github.com/you/my-depthkit", "--root", str(tmp_path)]) == 0
+    assert "nothing to change" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("url", ["github.com/you/depthkit", "https://gitlab.com/you/depthkit",
+                                 "https://github.com/you", "https://github.com/you/depthkit/tree/main"])
+def test_publish_url_refuses_other_addresses_in_one_line(tmp_path, capsys, url):
+    _copy_checkout(tmp_path)
+    before = {p: p.read_bytes() for p in address_files(tmp_path)}
+    assert main(["publish-url", url, "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and url in err and "https://github.com/OWNER/NAME" in err
+    assert {p: p.read_bytes() for p in address_files(tmp_path)} == before
+
+
+def test_publish_url_covers_every_file_that_holds_the_address():
+    """A new file naming the repository (a docs page, a badge) must be one that publish-url rewrites."""
+    pattern, covered = address_pattern(current_slug(ROOT)), set(address_files(ROOT))
+    skip = {".git", ".venv", "data", "runs", "figures", "node_modules", ".ipynb_checkpoints"}
+    holders = set()
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in filenames:
+            path = Path(dirpath, name)
+            if path.suffix in {".md", ".py", ".txt", ".ipynb", ".toml", ".cfg", ".yml", ".yaml", ".rst"}:
+                if pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+                    holders.add(path)
+    assert holders and holders <= covered, sorted(str(p.relative_to(ROOT)) for p in holders - covered)
+
+
+def test_the_notebooks_readme_describes_what_the_cell_does():
+    readme = (NB_DIR / "README.md").read_text(encoding="utf-8")
+    cell = COLAB_CELL + (NB_DIR / "00_setup.py").read_text(encoding="utf-8")
+    for said, done in [("DEPTHKIT_REPO", "DEPTHKIT_REPO"), ("once per commit", "marker.read_text() != head"),
+                       ("`USE_DRIVE`", "USE_DRIVE = False"), ("depthkit publish-url https://github.com/", "REPO_URL")]:
+        assert said in readme and done in cell, said
