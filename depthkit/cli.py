@@ -78,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
     out_dir = check_writable(Path(args.out) if args.out else run_dir(profile, args.model, args.stage))
+    args.out_dir = out_dir  # for the one line printed on Ctrl-C
     device = distributed.init_distributed(args.device) or args.device
     main_rank = distributed.is_main()
     with lock_run_folder(out_dir) if main_rank else nullcontext():  # before any work: one writer per folder
@@ -261,17 +262,38 @@ def describe_os_error(exc: OSError) -> str:
     return " ".join(text.split())
 
 
+def interrupted_line(args: argparse.Namespace) -> str:
+    """What Ctrl-C leaves behind, in one line: for ``train``, the last finished epoch's checkpoint and how to resume."""
+    out_dir = getattr(args, "out_dir", None)
+    if args.command != "train" or out_dir is None:
+        return f"depthkit {args.command}: interrupted"
+    last = Path(out_dir) / "last.pt"
+    try:
+        import torch
+
+        epoch = torch.load(last, map_location="cpu", mmap=True, weights_only=False)["epoch"]
+    except Exception:  # no checkpoint yet (or unreadable): nothing to resume from
+        return (f"depthkit train: interrupted before the first epoch was saved in {out_dir}; "
+                f"the same command starts the run again")
+    return (f"depthkit train: interrupted; epoch {epoch} is saved in {last}; "
+            f"the same command resumes from it")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m depthkit``: 0 done, 1 a file, disk or network failure, 2 a usage or data error."""
+    """Entry point of ``python -m depthkit``: 0 done, 1 a file, disk or network failure, 2 a usage or data error
+    (also a diverging run), 130 interrupted (Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except OSError as exc:  # includes missing files, permissions, full disks, connections
         print(f"depthkit {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, FloatingPointError) as exc:  # bad data or options; a diverging run
         print(f"depthkit {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(interrupted_line(args), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

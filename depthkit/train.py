@@ -18,6 +18,7 @@ GPU memory is copied there once, others stream through pinned memory.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import random
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 from depthkit import distributed, metrics
 from depthkit.config import Profile, runs_dir
 from depthkit.data.loader import DepthData, augment, batches
-from depthkit.files import atomic_write
+from depthkit.files import atomic_write, atomic_write_bytes
 from depthkit.models import build_model, freeze_encoder, normalize_images, unfreeze_encoder
 from depthkit.runs import check_has_valid_depth, check_resume_config, guard_run_folder
 from depthkit.stages import STAGES, Stage, get_stage
@@ -104,8 +105,15 @@ def fits_on_device(data: DepthData, device: torch.device, share: float = GPU_RES
 # Checkpoints
 # --------------------------------------------------------------------------------------------
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Write a checkpoint atomically (temporary file, then rename)."""
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Write a checkpoint atomically (temporary file, then rename).
+
+    ``torch.save`` serialises into memory and Python writes the bytes: a full disk is then an
+    ``OSError`` that names the file and the space it needs (torch's own writer reports it as
+    ``RuntimeError: ... unexpected pos N vs M``).
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def save_json(path: Path, obj) -> None:
