@@ -179,3 +179,134 @@ def test_a_checkpoint_that_does_not_fit_names_the_file_and_its_size_and_keeps_th
     assert "it needs about 80" in done.stdout and "unexpected pos" not in done.stdout, done.stdout
     assert path.read_bytes() == before and load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Errors as one line: a diverging run, Ctrl-C
+# --------------------------------------------------------------------------------------------
+def train_argv(out: Path, epochs: int, stage: str = "nyu") -> list[str]:
+    """``python -m depthkit train`` arguments for LR-ASPP on the smoke profile into ``out``."""
+    return ["train", "--model", "lraspp", "--stage", stage, "--profile", "smoke", "--out", str(out),
+            "--epochs", str(epochs)]
+
+
+def last_stderr_line(capsys) -> str:
+    """The last line the command printed on stderr (progress bars and warnings come before it)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err[-3000:]
+    return err.strip().splitlines()[-1]
+
+
+def test_a_diverging_run_is_one_line_with_status_2(monkeypatch, capsys, tmp_path):
+    """Catches: ``FloatingPointError`` from ``train_one_epoch`` escaping the CLI as a traceback. The
+    run really diverges: the smoke profile's DIW stage with an infinite learning rate."""
+    from depthkit import config
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.setitem(config.PROFILES, "smoke", config.PROFILES["smoke"].replace(diw_lr=float("inf")))
+    assert main(train_argv(tmp_path / "run", 1, stage="diw")) == 2
+    line = last_stderr_line(capsys)
+    assert line.startswith("depthkit train: error: ") and "the training loss became nan" in line, line
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+TRAIN_UNTIL_KILLED = 40  # epochs asked for by the runs that a signal ends (far more than they get to)
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Poll until ``path`` exists while ``proc`` runs."""
+    t0 = time.monotonic()
+    while proc.poll() is None and not path.exists():
+        assert time.monotonic() - t0 < timeout, f"{path} did not appear within {timeout} s"
+        time.sleep(0.005)
+    assert proc.poll() is None, f"the run ended before the signal: {proc.returncode}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_train_is_one_line_status_130_and_the_checkpoint_resumes(cli_env, tmp_path):
+    """Catches: a ``KeyboardInterrupt`` traceback (status -2) on Ctrl-C. A real SIGINT to the CLI
+    after the first epoch: one line that names ``last.pt`` and its epoch and says the same command
+    resumes; status 130; ``last.pt`` intact."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "depthkit", *train_argv(out, TRAIN_UNTIL_KILLED)], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(out / "last.pt", proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, (proc.returncode, stderr[-3000:])
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
+    from depthkit.train import load_checkpoint
+
+    epoch = load_checkpoint(out / "last.pt")["epoch"]
+    assert 1 <= epoch < TRAIN_UNTIL_KILLED
+    assert stderr.strip().splitlines()[-1] == (f"depthkit train: interrupted; epoch {epoch} is saved in {out / 'last.pt'}; "
+                              f"the same command resumes from it")
+    assert len(json.loads((out / "history.json").read_text())["epoch"]) in (epoch - 1, epoch)
+    assert not list(out.glob(".*.tmp"))
+
+
+# --------------------------------------------------------------------------------------------
+# 4. The checks fit wires in, tested where they are wired: through fit and the CLI
+# --------------------------------------------------------------------------------------------
+def test_fit_refuses_to_resume_under_another_configuration(nyu_splits, smoke_profile, tmp_path):
+    """Catches: ``_resume`` no longer calling ``check_resume_config`` -- a run resumed with another
+    learning rate is refused before any step, naming the difference, and ``last.pt`` is kept."""
+    from depthkit.train import fit
+
+    out = tmp_path / "run"
+    profile = smoke_profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": 2})
+    fit(models.build_model("lraspp"), nyu_splits, "nyu", profile, out, device="cpu", progress=False, stop_after=1)
+    before = (out / "last.pt").read_bytes()
+    with pytest.raises(ConfigChangedError, match=r"lr: 0.001 then, 0.01 now"):
+        fit(models.build_model("lraspp"), nyu_splits, "nyu", profile.replace(lr=0.01), out, device="cpu",
+            progress=False)
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_cli_refuses_to_resume_with_fewer_epochs_in_one_line(capsys, monkeypatch, tmp_path):
+    """Catches: ``_resume`` no longer calling ``check_resume_config`` -- ``train --epochs 1`` on a
+    folder that a 2-epoch run finished is refused (status 2, one line naming last.pt and the
+    difference) instead of quietly reporting the old run as done."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = tmp_path / "run"
+    assert main(train_argv(out, 2)) == 0
+    before = (out / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert main(train_argv(out, 1)) == 2
+    line = last_stderr_line(capsys)
+    assert line.startswith("depthkit train: error: ") and str(out / "last.pt") in line, line
+    assert "epochs: 2 then, 1 now" in line, line
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_fit_refuses_a_training_split_without_valid_depth(nyu_splits, smoke_profile, tmp_path):
+    """Catches: ``fit`` no longer checking its splits for valid depth -- a training split whose
+    depths are all 0 (invalid) is refused by name before any step, not trained into NaN."""
+    from depthkit.data.loader import DepthData
+    from depthkit.train import fit
+
+    train = nyu_splits["train"]
+    blank = DepthData(images=train.images[:], depths=torch.zeros_like(train.depths[:]), name="blank")
+    with pytest.raises(ValueError, match=r"nyu train \(blank\)"):
+        fit(models.build_model("lraspp"), dict(nyu_splits, train=blank), "nyu", smoke_profile, tmp_path / "run",
+            device="cpu", progress=False)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_cli_refuses_a_cache_without_valid_depth_in_one_line(smoke_prepared, capsys, monkeypatch, tmp_path):
+    """Catches: ``fit`` no longer checking its splits for valid depth, on the CLI's path: an NYU
+    cache whose depths are all 0 (what a silently failed write once left) ends ``train`` with one
+    line naming the split, status 2."""
+    data = tmp_path / "data"
+    (data / "cache").mkdir(parents=True)
+    (data / "nyu_splits.json").write_bytes((smoke_prepared.nyu_splits).read_bytes())
+    (data / "synthetic").symlink_to(smoke_prepared.root.parent, target_is_directory=True)
+    for cache in (smoke_prepared.nyu_cache, *smoke_prepared.diw_caches.values()):
+        (data / "cache" / cache.name).write_bytes(cache.read_bytes())
+    with h5py.File(data / "cache" / smoke_prepared.nyu_cache.name, "r+") as f:
+        f["depths"][...] = 0
+    monkeypatch.setenv("DEPTHKIT_DATA", str(data))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert main(train_argv(tmp_path / "run", 1)) == 2
+    line = last_stderr_line(capsys)
+    assert line.startswith("depthkit train: error: ") and "nyu train" in line and "valid depth" in line, line
