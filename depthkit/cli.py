@@ -95,21 +95,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+METRIC_LABELS = {"delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25³"}  # the evaluate table's names
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on a split of NYU or DIW; print a table and JSON."""
-    from depthkit.pipeline import load_stage_data
+    from depthkit.pipeline import load_stage_data, nyu_frames, prepare_data
+    from depthkit.reproduce import PROTOCOLS
     from depthkit.train import evaluate, load_model, pick_device
 
     profile = get_profile(args.profile)
+    if args.protocol == "eigen" and args.data != "nyu":
+        raise ValueError("--protocol eigen scores NYU depth (the published protocol); DIW has one protocol: "
+                         "drop --protocol or use --data nyu")
     device = pick_device(args.device or profile.device)
     model = load_model(args.checkpoint, device=device)
-    data = load_stage_data(profile, args.data)[args.split]
-    result = evaluate(model, data, args.data, batch_size=profile.batch_size * 2, device=device)
+    prepared = prepare_data(profile)
+    data = load_stage_data(profile, args.data, prepared)[args.split]
+    original = {"mat_path": prepared.nyu_mat, "frames": nyu_frames(profile, prepared, args.split)} \
+        if args.protocol == "eigen" else {}
+    result = evaluate(model, data, args.data, batch_size=profile.batch_size * 2, device=device,
+                      protocol=args.protocol, **original)
+    protocol = "diw" if args.data == "diw" else args.protocol
     print(f"{args.checkpoint} on {data.name} ({len(data)} images, profile {profile.name}, {device.type})")
+    print(f"  protocol {protocol}: {PROTOCOLS[protocol].format(size=profile.size)}")
     for key, value in result.items():
-        print(f"  {key:<18} {value:.4f}")
+        print(f"  {METRIC_LABELS.get(key, key):<18} {value:.4f}")
     record = {"checkpoint": str(args.checkpoint), "data": data.name, "split": args.split, "profile": profile.name,
-              "device": device.type, "metrics": result}
+              "device": device.type, "protocol": protocol, "metrics": result}
     print(json.dumps(record))
     if args.json:
         from depthkit.train import save_json
@@ -165,10 +178,11 @@ def cmd_download(args: argparse.Namespace) -> int:
     """Download a real dataset (needs a network: Colab or a laptop)."""
     from depthkit.config import data_dir
     from depthkit.data import download
-
     from depthkit.runs import check_writable
 
-    root = Path(args.root) if args.root else data_dir() / "real" / ("diw" if args.name == "diw" else "")
+    from depthkit.data.downloads import DEFAULT_FOLDERS
+
+    root = Path(args.root) if args.root else data_dir() / DEFAULT_FOLDERS[args.name]
     print(download(args.name, check_writable(root)))
     return 0
 
@@ -200,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a best.pt or last.pt written by train")
     p.add_argument("--data", choices=("nyu", "diw"), required=True)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--protocol", choices=("resized", "eigen"), default="resized",
+                   help="NYU: resized = at the prepared size (default); eigen = the published protocol on the "
+                        "original 640x480 frames (Eigen crop), needs the .mat")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     _add_profile(p)
     p.set_defaults(func=cmd_evaluate)
@@ -235,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rehearse)
 
     p = sub.add_parser("download", help=cmd_download.__doc__)
-    p.add_argument("name", choices=("nyu", "diw"))
-    p.add_argument("--root", default=None, help="target folder (default: data/real, data/real/diw)")
+    p.add_argument("name", choices=("nyu", "diw", "diw_train_val"),
+                   help="diw_train_val: the DIW_train / DIW_val images, only for --diw-protocol chen (very large)")
+    p.add_argument("--root", default=None, help="target folder (default: data/real, data/real/diw for both DIW sets)")
     p.set_defaults(func=cmd_download)
     return parser
 

@@ -165,12 +165,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
+EVAL_PROTOCOLS = ("resized", "eigen")  # where NYU depth is scored: at the prepared size, or the published protocol
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: int = 16,
              device: str | torch.device | None = None, max_batches: int | None = None,
-             num_workers: int = 0, across_ranks: bool = False) -> dict[str, float]:
+             num_workers: int = 0, across_ranks: bool = False, protocol: str = "resized",
+             mat_path: str | Path | None = None, frames: np.ndarray | None = None) -> dict[str, float]:
     """The stage's metrics of ``model`` on ``data``, the mean over scored images, computed in fp32.
 
+    ``protocol="eigen"`` (NYU only) scores against the original 640×480 frames of ``mat_path``
+    (``frames``: their positions in the file, :func:`depthkit.pipeline.nyu_frames`) under the
+    published protocol, as :func:`depthkit.reproduce.nyu_eigen_metrics` does for the report.
+    Otherwise (``"resized"``):
     NYU: the report's normalized MSE and :func:`depthkit.metrics.depth_metrics` after per-image
     least-squares scale-and-shift alignment (at the prepared size, no Eigen crop). DIW: ordinal
     accuracy (the report's) and WHDR (Chen et al., delta = 0). fp32 keeps near-ties apart that
@@ -180,6 +188,15 @@ def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: 
     added over ranks.
     """
     stage = get_stage(stage) if isinstance(stage, str) else stage
+    if protocol not in EVAL_PROTOCOLS:
+        raise ValueError(f"unknown evaluation protocol {protocol!r}: expected one of {', '.join(EVAL_PROTOCOLS)}")
+    if protocol == "eigen":
+        if stage.name != "nyu" or mat_path is None or frames is None:
+            raise ValueError(f"the eigen protocol scores NYU depth against the original 640x480 frames: it needs "
+                             f"the nyu stage, the .mat file and the frames' positions in it (got stage {stage.name})")
+        from depthkit.reproduce import nyu_eigen_metrics  # the report's own evaluation, reused
+
+        return nyu_eigen_metrics(model, data, Path(mat_path), frames, batch_size, max_batches)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()

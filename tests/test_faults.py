@@ -9,7 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import h5py
@@ -230,7 +232,7 @@ def test_ctrl_c_during_train_is_one_line_status_130_and_the_checkpoint_resumes(c
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "depthkit", *train_argv(out, TRAIN_UNTIL_KILLED)], env=cli_env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(out / "last.pt", proc)
+    wait_for(out / "history.json", proc)  # epoch 1 is saved
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, (proc.returncode, stderr[-3000:])
@@ -241,7 +243,7 @@ def test_ctrl_c_during_train_is_one_line_status_130_and_the_checkpoint_resumes(c
     assert 1 <= epoch < TRAIN_UNTIL_KILLED
     assert stderr.strip().splitlines()[-1] == (f"depthkit train: interrupted; epoch {epoch} is saved in {out / 'last.pt'}; "
                               f"the same command resumes from it")
-    assert len(json.loads((out / "history.json").read_text())["epoch"]) in (epoch - 1, epoch)
+    assert len(json.loads((out / "history.json").read_text())["epoch"]) in (epoch - 1, epoch)  # or being saved
     assert not list(out.glob(".*.tmp"))
 
 
@@ -263,13 +265,19 @@ def test_fit_refuses_to_resume_under_another_configuration(nyu_splits, smoke_pro
     assert (out / "last.pt").read_bytes() == before
 
 
-def test_cli_refuses_to_resume_with_fewer_epochs_in_one_line(capsys, monkeypatch, tmp_path):
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory) -> Path:
+    """The folder of a finished 2-epoch ``python -m depthkit train`` of LR-ASPP on smoke NYU (in this process)."""
+    out = tmp_path_factory.mktemp("cli_run") / "run"
+    assert main(train_argv(out, 2)) == 0
+    return out
+
+
+def test_cli_refuses_to_resume_with_fewer_epochs_in_one_line(cli_run, capsys):
     """Catches: ``_resume`` no longer calling ``check_resume_config`` -- ``train --epochs 1`` on a
     folder that a 2-epoch run finished is refused (status 2, one line naming last.pt and the
     difference) instead of quietly reporting the old run as done."""
-    monkeypatch.setenv("TQDM_DISABLE", "1")
-    out = tmp_path / "run"
-    assert main(train_argv(out, 2)) == 0
+    out = cli_run
     before = (out / "last.pt").read_bytes()
     capsys.readouterr()
     assert main(train_argv(out, 1)) == 2
@@ -310,3 +318,89 @@ def test_cli_refuses_a_cache_without_valid_depth_in_one_line(smoke_prepared, cap
     assert main(train_argv(tmp_path / "run", 1)) == 2
     line = last_stderr_line(capsys)
     assert line.startswith("depthkit train: error: ") and "nyu train" in line and "valid depth" in line, line
+
+
+# --------------------------------------------------------------------------------------------
+# 5. The published protocol where users evaluate
+# --------------------------------------------------------------------------------------------
+def test_cli_evaluate_scores_nyu_under_the_eigen_protocol_as_reproduce_does(cli_run, smoke_profile, smoke_prepared,
+                                                                             capsys, tmp_path):
+    """Catches: ``--protocol`` ignored (or the Eigen protocol scored at the prepared size): the
+    table names the protocol and the δ thresholds, and the numbers are those of the report's own
+    Eigen evaluation (original 640x480 frames) of the same checkpoint; ``resized`` differs."""
+    from depthkit.pipeline import load_stage_data, nyu_frames
+    from depthkit.reproduce import nyu_eigen_metrics
+    from depthkit.train import load_model
+
+    records = {}
+    for protocol in ("eigen", "resized"):
+        capsys.readouterr()
+        assert main(["evaluate", str(cli_run / "best.pt"), "--data", "nyu", "--protocol", protocol, "--profile",
+                     "smoke", "--device", "cpu", "--json", str(tmp_path / f"{protocol}.json")]) == 0
+        out = capsys.readouterr().out
+        assert f"protocol {protocol}: " in out and "δ<1.25 " in out and "δ<1.25³" in out, out
+        records[protocol] = json.loads((tmp_path / f"{protocol}.json").read_text())
+        assert records[protocol]["protocol"] == protocol
+    test = load_stage_data(smoke_profile, "nyu", smoke_prepared)["test"]
+    frames = nyu_frames(smoke_profile, smoke_prepared, "test")
+    expected = nyu_eigen_metrics(load_model(cli_run / "best.pt"), test, smoke_prepared.nyu_mat, frames)
+    assert records["eigen"]["metrics"] == pytest.approx(expected, rel=1e-5)
+    assert "normalized_mse" in records["resized"]["metrics"]
+    assert records["resized"]["metrics"]["abs_rel"] != pytest.approx(expected["abs_rel"], rel=1e-3)
+    assert main(["evaluate", str(cli_run / "best.pt"), "--data", "diw", "--protocol", "eigen", "--profile",
+                 "smoke"]) == 2
+    assert "--protocol eigen scores NYU depth" in last_stderr_line(capsys)
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Dataset downloads retry a stalled connection, with the weights' retry policy
+# --------------------------------------------------------------------------------------------
+class _StallOnceHandler(BaseHTTPRequestHandler):
+    """Serves ``BODY``; the first request gets half of it and then silence, later ones honour ``Range``."""
+
+    requests: list[str | None] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        first = not type(self).requests
+        type(self).requests.append(self.headers.get("Range"))
+        start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(BODY) - start))
+        self.end_headers()
+        if first:
+            self.wfile.write(BODY[:len(BODY) // 2])
+            self.wfile.flush()
+            time.sleep(3)  # stalls past the client's timeout
+            return
+        self.wfile.write(BODY[start:])
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+BODY = bytes(range(256)) * 400
+
+
+def test_a_dataset_download_that_stalls_is_retried_and_resumes(tmp_path, monkeypatch):
+    """Catches: dataset downloads without retries (one stall ends the command) or retries that start
+    over: the second try asks for the rest of the file (Range) and the file is whole."""
+    from http.server import ThreadingHTTPServer
+
+    from depthkit.data import downloads
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StallOnceHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(downloads, "RETRY_PAUSE_S", 0.0)
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    item = {"url": f"http://127.0.0.1:{server.server_address[1]}/nyu.mat", "file": "nyu_depth_v2_labeled.mat",
+            "size": len(BODY), "sha256": None, "extract": False, "confirmed": True}
+    monkeypatch.setitem(downloads.DOWNLOADS, "nyu", [item])
+    try:
+        with pytest.warns(UserWarning, match=r"downloading nyu_depth_v2_labeled.mat failed .*trying again \(2/3\)"):
+            path = downloads.download("nyu", tmp_path, timeout=0.5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert path.read_bytes() == BODY
+    assert _StallOnceHandler.requests == [None, f"bytes={len(BODY) // 2}-"]

@@ -187,6 +187,31 @@ def test_run_killed_with_sigkill_resumes_to_the_uninterrupted_result(cli_env, un
     assert not list(out.glob(".*.tmp"))  # a checkpoint half-written at the kill was cleaned up
 
 
+@pytest.mark.slow
+def test_run_killed_with_sigkill_in_the_middle_of_an_epoch_resumes_to_the_uninterrupted_result(
+        cli_env, uninterrupted, tmp_path):
+    """The kill lands inside epoch 2 (half an epoch after epoch 1 was saved), not at a boundary:
+    the optimizer steps of the unfinished epoch are lost and redone, to the same weights."""
+    whole = checkpoint(uninterrupted / "last.pt")
+    epoch_s = min(whole["history"]["seconds"])
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(train_command(out, 3), env=cli_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while proc.poll() is None and not (out / "history.json").exists():
+        time.sleep(0.005)
+    time.sleep(epoch_s / 2)  # epoch 2 is under way
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed: {proc.returncode}"
+    assert checkpoint(out / "last.pt")["epoch"] == 1, "the kill did not land inside epoch 2"
+    run_train(cli_env, out, epochs=3)  # the same command resumes
+    resumed = checkpoint(out / "last.pt")
+    assert resumed["epoch"] == whole["epoch"] == 3
+    assert_same_tensors(resumed["model"], whole["model"])
+    assert without_timing(resumed["history"]) == without_timing(whole["history"])
+
+
 # --------------------------------------------------------------------------------------------
 # 2. Resume with a changed configuration
 # --------------------------------------------------------------------------------------------
