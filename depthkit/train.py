@@ -343,7 +343,8 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     device = torch.device(device) if device is not None else pick_device(profile.device)
     fingerprint = fingerprint or data_fingerprint(data)
     config = dict(dataclasses.asdict(profile), model=name, stage=stage, frozen_epochs=frozen, epochs=full,
-                  world_size=distributed.world_size())
+                  world_size=distributed.world_size(),  # and where the first weights came from (a fallback shows):
+                  weights_source=f"checkpoint {init}" if init is not None else getattr(model, "weights_source", "unknown"))
     for split in ("train", "val"):  # before any training: an empty split or one without depth is named
         check_has_valid_depth(data[split], f"{stage} {split}")
     if init is not None:
@@ -374,7 +375,8 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,
                        num_workers=profile.num_workers, across_ranks=True)
         for key, value in [("epoch", epoch + 1), ("lr", optimizer.param_groups[0]["lr"]), ("frozen", epoch < frozen),
-                           *stats.items(), ("train_seconds", t_train), ("seconds", time.perf_counter() - t0)]:
+                           *stats.items(), ("train_seconds", t_train), ("seconds", time.perf_counter() - t0),
+                           ("weights_source", config["weights_source"])]:
             history.setdefault(key, []).append(value)
         for key, value in val.items():
             history.setdefault("val_" + key, []).append(value)

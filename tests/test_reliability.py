@@ -295,11 +295,17 @@ def test_probe_counts_a_proxy_that_never_answers_as_unreachable(silent_proxy):
     assert silent_proxy.requests and silent_proxy.requests[0].startswith(b"CONNECT download.pytorch.org:443")
 
 
-def test_pretrained_auto_falls_back_loudly_behind_a_silent_proxy(silent_proxy, empty_hub, monkeypatch):
+def test_pretrained_auto_falls_back_loudly_behind_a_silent_proxy(silent_proxy, empty_hub, monkeypatch, nyu_splits,
+                                                                  smoke_profile, tmp_path):
     monkeypatch.setattr(models, "PROBE_TIMEOUT_S", 0.5)
     model, caught = in_thread(lambda: models.build_model("lraspp", pretrained="auto"))
     assert model.weights_source.startswith("random (fallback: ")
     assert any("PRETRAINED WEIGHTS NOT LOADED" in w and "random initialisation" in w for w in caught)
+    from depthkit.train import fit  # the run records the fallback: its configuration and history.json
+
+    fit(model, nyu_splits, "nyu", smoke_profile, tmp_path, device="cpu", progress=False, max_steps=1)
+    assert checkpoint(tmp_path / "last.pt")["config"]["weights_source"] == model.weights_source
+    assert json.loads((tmp_path / "history.json").read_text())["weights_source"] == [model.weights_source]
 
 
 def test_a_download_that_stalls_after_connect_times_out_and_is_retried_once(monkeypatch, empty_hub):
