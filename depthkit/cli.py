@@ -78,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
     out_dir = check_writable(Path(args.out) if args.out else run_dir(profile, args.model, args.stage))
+    args.out_dir = out_dir  # for the one line printed on Ctrl-C
     device = distributed.init_distributed(args.device) or args.device
     main_rank = distributed.is_main()
     with lock_run_folder(out_dir) if main_rank else nullcontext():  # before any work: one writer per folder
@@ -94,21 +95,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+METRIC_LABELS = {"delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25³"}  # the evaluate table's names
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on a split of NYU or DIW; print a table and JSON."""
-    from depthkit.pipeline import load_stage_data
+    from depthkit.pipeline import load_stage_data, nyu_frames, prepare_data
+    from depthkit.reproduce import PROTOCOLS
     from depthkit.train import evaluate, load_model, pick_device
 
     profile = get_profile(args.profile)
+    if args.protocol == "eigen" and args.data != "nyu":
+        raise ValueError("--protocol eigen scores NYU depth (the published protocol); DIW has one protocol: "
+                         "drop --protocol or use --data nyu")
     device = pick_device(args.device or profile.device)
     model = load_model(args.checkpoint, device=device)
-    data = load_stage_data(profile, args.data)[args.split]
-    result = evaluate(model, data, args.data, batch_size=profile.batch_size * 2, device=device)
+    prepared = prepare_data(profile)
+    data = load_stage_data(profile, args.data, prepared)[args.split]
+    original = {"mat_path": prepared.nyu_mat, "frames": nyu_frames(profile, prepared, args.split)} \
+        if args.protocol == "eigen" else {}
+    result = evaluate(model, data, args.data, batch_size=profile.batch_size * 2, device=device,
+                      protocol=args.protocol, **original)
+    protocol = "diw" if args.data == "diw" else args.protocol
     print(f"{args.checkpoint} on {data.name} ({len(data)} images, profile {profile.name}, {device.type})")
+    print(f"  protocol {protocol}: {PROTOCOLS[protocol].format(size=profile.size)}")
     for key, value in result.items():
-        print(f"  {key:<18} {value:.4f}")
+        print(f"  {METRIC_LABELS.get(key, key):<18} {value:.4f}")
     record = {"checkpoint": str(args.checkpoint), "data": data.name, "split": args.split, "profile": profile.name,
-              "device": device.type, "metrics": result}
+              "device": device.type, "protocol": protocol, "metrics": result}
     print(json.dumps(record))
     if args.json:
         from depthkit.train import save_json
@@ -177,10 +191,11 @@ def cmd_download(args: argparse.Namespace) -> int:
     """Download a real dataset (needs a network: Colab or a laptop)."""
     from depthkit.config import data_dir
     from depthkit.data import download
-
     from depthkit.runs import check_writable
 
-    root = Path(args.root) if args.root else data_dir() / "real" / ("diw" if args.name == "diw" else "")
+    from depthkit.data.downloads import DEFAULT_FOLDERS
+
+    root = Path(args.root) if args.root else data_dir() / DEFAULT_FOLDERS[args.name]
     print(download(args.name, check_writable(root)))
     return 0
 
@@ -227,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a best.pt or last.pt written by train")
     p.add_argument("--data", choices=("nyu", "diw"), required=True)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--protocol", choices=("resized", "eigen"), default="resized",
+                   help="NYU: resized = at the prepared size (default); eigen = the published protocol on the "
+                        "original 640x480 frames (Eigen crop), needs the .mat")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     p.add_argument("--compare", action="store_true",
                    help="the capstone: compare the checkpoint's test score with figures/results.json, with a noise band")
@@ -264,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rehearse)
 
     p = sub.add_parser("download", help=cmd_download.__doc__)
-    p.add_argument("name", choices=("nyu", "diw"))
-    p.add_argument("--root", default=None, help="target folder (default: data/real, data/real/diw)")
+    p.add_argument("name", choices=("nyu", "diw", "diw_train_val"),
+                   help="diw_train_val: the DIW_train / DIW_val images, only for --diw-protocol chen (very large)")
+    p.add_argument("--root", default=None, help="target folder (default: data/real, data/real/diw for both DIW sets)")
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("publish-url", help=cmd_publish_url.__doc__)
@@ -300,17 +319,38 @@ def describe_os_error(exc: OSError) -> str:
     return " ".join(text.split())
 
 
+def interrupted_line(args: argparse.Namespace) -> str:
+    """What Ctrl-C leaves behind, in one line: for ``train``, the last finished epoch's checkpoint and how to resume."""
+    out_dir = getattr(args, "out_dir", None)
+    if args.command != "train" or out_dir is None:
+        return f"depthkit {args.command}: interrupted"
+    last = Path(out_dir) / "last.pt"
+    try:
+        import torch
+
+        epoch = torch.load(last, map_location="cpu", mmap=True, weights_only=False)["epoch"]
+    except Exception:  # no checkpoint yet (or unreadable): nothing to resume from
+        return (f"depthkit train: interrupted before the first epoch was saved in {out_dir}; "
+                f"the same command starts the run again")
+    return (f"depthkit train: interrupted; epoch {epoch} is saved in {last}; "
+            f"the same command resumes from it")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m depthkit``: 0 done, 1 a file, disk or network failure, 2 a usage or data error."""
+    """Entry point of ``python -m depthkit``: 0 done, 1 a file, disk or network failure, 2 a usage or data error
+    (also a diverging run), 130 interrupted (Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except OSError as exc:  # includes missing files, permissions, full disks, connections
         print(f"depthkit {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, FloatingPointError) as exc:  # bad data or options; a diverging run
         print(f"depthkit {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(interrupted_line(args), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -155,8 +155,8 @@ def predicted_relation(
     each image linearly onto [1, 2] (min -> 1, max -> 2; in float64), so that ``delta`` reads as a
     share of the image's predicted range; it has no effect with ``delta = 0``.
     """
-    pairs = pairs[:, None] if pairs.dim() == 2 else pairs
-    mask = torch.ones(pairs.shape[:2], dtype=torch.bool, device=pairs.device)
+    no_relation = torch.zeros(pairs.shape[:-1], dtype=torch.long, device=pairs.device)
+    pairs, _, mask = check_pairs(pairs, no_relation, check_values=False)  # [B, 4] -> [B, 1, 4], shapes checked
     return _relations(pred, pairs.long(), mask, delta, rescale)
 
 

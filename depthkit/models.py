@@ -25,9 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import threading
-import time
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Callable, Iterator
@@ -36,6 +33,8 @@ from urllib.parse import urlparse
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from depthkit import network
 
 MODEL_NAMES: tuple[str, ...] = ("unetpp", "lraspp", "unetpp_mnv2")
 
@@ -158,45 +157,9 @@ class LRASPPDepth(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-def _https_proxy(host: str) -> tuple[str, int] | None:
-    """``(host, port)`` of the proxy that urllib would use for ``https://host``; None for a direct connection."""
-    proxy = urllib.request.getproxies().get("https")
-    if not proxy or urllib.request.proxy_bypass(host):
-        return None
-    parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
-    return (parsed.hostname, parsed.port or 80) if parsed.hostname else None
-
-
-def _probe(host: str, port: int, timeout: float) -> bool:
-    """Open ``host:port`` directly, or ask the HTTPS proxy to: True when it answers within ``timeout`` s.
-
-    Through a proxy the probe sends ``CONNECT`` and waits for the reply, so a proxy that accepts the
-    connection and then says nothing counts as unreachable instead of hanging the download.
-    """
-    proxy = _https_proxy(host)
-    with socket.create_connection(proxy or (host, port), timeout=timeout) as sock:
-        if proxy is None:
-            return True
-        sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
-        return sock.recv(16).startswith(b"HTTP/")
-
-
 def _can_reach(host: str, port: int = 443, timeout: float | None = None) -> bool:
-    """True when ``host:port`` (through the HTTPS proxy, if one is set) answers within ``timeout`` s."""
-    timeout = PROBE_TIMEOUT_S if timeout is None else timeout
-    ok: list[bool] = []
-
-    def connect() -> None:
-        try:
-            ok.append(_probe(host, port, timeout))
-        except OSError:
-            pass
-
-    # A thread, because name resolution ignores the socket timeout and can hang on its own.
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(ok and ok[0])
+    """True when a weight host answers within ``timeout`` s (default :data:`PROBE_TIMEOUT_S`): :func:`depthkit.network.can_reach`."""
+    return network.can_reach(host, port, PROBE_TIMEOUT_S if timeout is None else timeout)
 
 
 @contextlib.contextmanager
@@ -210,25 +173,14 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(old)
 
 
-def _worth_retrying(err: OSError) -> bool:
-    """A timeout or a dropped connection may pass; a failed name lookup or a refusal will not."""
-    transient = (TimeoutError, ConnectionResetError, ConnectionAbortedError)
-    return isinstance(err, transient) or isinstance(getattr(err, "reason", None), transient)
-
-
 def _download(load: Callable[[], nn.Module], what: str) -> nn.Module:
-    """Run a weight-downloading ``load()`` with a read timeout, trying at most :data:`NETWORK_ATTEMPTS` times."""
-    for attempt in range(1, NETWORK_ATTEMPTS + 1):
-        try:
-            with _socket_timeout(NETWORK_TIMEOUT_S):
-                return load()
-        except OSError as err:
-            if attempt == NETWORK_ATTEMPTS or not _worth_retrying(err):
-                raise
-            warnings.warn(f"downloading {what} failed ({type(err).__name__}: {err}); "
-                          f"trying again ({attempt + 1}/{NETWORK_ATTEMPTS})", stacklevel=3)
-            time.sleep(RETRY_PAUSE_S)
-    raise AssertionError("unreachable")
+    """Run a weight-downloading ``load()`` with a read timeout, at most :data:`NETWORK_ATTEMPTS` times
+    (:func:`depthkit.network.with_retries`, the dataset downloads' retry policy too)."""
+    def timed() -> nn.Module:
+        with _socket_timeout(NETWORK_TIMEOUT_S):
+            return load()
+
+    return network.with_retries(timed, what, attempts=NETWORK_ATTEMPTS, pause=RETRY_PAUSE_S)
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ LOCK_NAME = ".lock"
 # (device, worker processes), or they are the per-model epoch tables whose resolved values are
 # compared instead (``frozen_epochs``, ``epochs``), or the record of earlier extensions.
 RESUMABLE_KEYS = frozenset({"device", "num_workers", "nyu_frozen_epochs", "nyu_epochs", "diw_epochs",
-                            "epochs_extended"})
+                            "epochs_extended", "weights_source"})  # weights_source: the saved one is kept
 
 _held: dict[str, int] = {}  # run folders locked by this process -> nesting depth
 _held_lock = threading.Lock()
@@ -191,7 +191,8 @@ def check_resume_config(saved: dict | None, now: dict, last: str | Path) -> dict
     """Refuse to resume ``last`` under another configuration; return ``now``, with more epochs recorded.
 
     The returned dict is what the next checkpoint should store as its ``config``: when the run
-    was extended, ``epochs_extended`` lists every extension as ``{"from": old, "to": new}``.
+    was extended, ``epochs_extended`` lists every extension as ``{"from": old, "to": new}``; the
+    saved ``weights_source`` (where the run's first weights came from) is kept.
     """
     saved = saved or {}
     differences = compare_config(saved, now)
@@ -200,6 +201,8 @@ def check_resume_config(saved: dict | None, now: dict, last: str | Path) -> dict
             f"{last} was written under another configuration ({'; '.join(differences)}): resume with the "
             f"same settings, or delete {Path(last).parent} (or use another --out) to start a new run")
     config = dict(now, epochs_extended=list(saved.get("epochs_extended", [])))
+    if "weights_source" in saved:  # the run's first weights: a resumed run continues from the saved ones
+        config["weights_source"] = saved["weights_source"]
     before, after = saved.get("epochs"), now.get("epochs")
     if isinstance(before, int) and isinstance(after, int) and after > before:
         config["epochs_extended"].append({"from": before, "to": after})

@@ -18,6 +18,7 @@ GPU memory is copied there once, others stream through pinned memory.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import random
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 from depthkit import distributed, metrics
 from depthkit.config import Profile, runs_dir
 from depthkit.data.loader import DepthData, augment, batches
-from depthkit.files import atomic_write
+from depthkit.files import atomic_write, atomic_write_bytes
 from depthkit.fingerprint import code_fingerprint
 from depthkit.models import build_model, freeze_encoder, normalize_images, unfreeze_encoder
 from depthkit.runs import check_has_valid_depth, check_resume_config, guard_run_folder, retire_stale_run
@@ -105,8 +106,15 @@ def fits_on_device(data: DepthData, device: torch.device, share: float = GPU_RES
 # Checkpoints
 # --------------------------------------------------------------------------------------------
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Write a checkpoint atomically (temporary file, then rename)."""
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Write a checkpoint atomically (temporary file, then rename).
+
+    ``torch.save`` serialises into memory and Python writes the bytes: a full disk is then an
+    ``OSError`` that names the file and the space it needs (torch's own writer reports it as
+    ``RuntimeError: ... unexpected pos N vs M``).
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def save_json(path: Path, obj) -> None:
@@ -158,12 +166,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
+EVAL_PROTOCOLS = ("resized", "eigen")  # where NYU depth is scored: at the prepared size, or the published protocol
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: int = 16,
              device: str | torch.device | None = None, max_batches: int | None = None,
-             num_workers: int = 0, across_ranks: bool = False) -> dict[str, float]:
+             num_workers: int = 0, across_ranks: bool = False, protocol: str = "resized",
+             mat_path: str | Path | None = None, frames: np.ndarray | None = None) -> dict[str, float]:
     """The stage's metrics of ``model`` on ``data``, the mean over scored images, computed in fp32.
 
+    ``protocol="eigen"`` (NYU only) scores against the original 640×480 frames of ``mat_path``
+    (``frames``: their positions in the file, :func:`depthkit.pipeline.nyu_frames`) under the
+    published protocol, as :func:`depthkit.reproduce.nyu_eigen_metrics` does for the report.
+    Otherwise (``"resized"``):
     NYU: the report's normalized MSE and :func:`depthkit.metrics.depth_metrics` after per-image
     least-squares scale-and-shift alignment (at the prepared size, no Eigen crop). DIW: ordinal
     accuracy (the report's) and WHDR (Chen et al., delta = 0). fp32 keeps near-ties apart that
@@ -173,6 +189,15 @@ def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: 
     added over ranks.
     """
     stage = get_stage(stage) if isinstance(stage, str) else stage
+    if protocol not in EVAL_PROTOCOLS:
+        raise ValueError(f"unknown evaluation protocol {protocol!r}: expected one of {', '.join(EVAL_PROTOCOLS)}")
+    if protocol == "eigen":
+        if stage.name != "nyu" or mat_path is None or frames is None:
+            raise ValueError(f"the eigen protocol scores NYU depth against the original 640x480 frames: it needs "
+                             f"the nyu stage, the .mat file and the frames' positions in it (got stage {stage.name})")
+        from depthkit.reproduce import nyu_eigen_metrics  # the report's own evaluation, reused
+
+        return nyu_eigen_metrics(model, data, Path(mat_path), frames, batch_size, max_batches)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -323,7 +348,9 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     device = torch.device(device) if device is not None else pick_device(profile.device)
     fingerprint = fingerprint or data_fingerprint(data)
     config = dict(dataclasses.asdict(profile), model=name, stage=stage, frozen_epochs=frozen, epochs=full,
-                  world_size=distributed.world_size(), code_fingerprint=code_fingerprint(profile))
+                  world_size=distributed.world_size(), code_fingerprint=code_fingerprint(profile),
+                  # where the first weights came from (a fallback to random ones shows):
+                  weights_source=f"checkpoint {init}" if init is not None else getattr(model, "weights_source", "unknown"))
     for split in ("train", "val"):  # before any training: an empty split or one without depth is named
         check_has_valid_depth(data[split], f"{stage} {split}")
     if init is not None:
@@ -355,7 +382,8 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,
                        num_workers=profile.num_workers, across_ranks=True)
         for key, value in [("epoch", epoch + 1), ("lr", optimizer.param_groups[0]["lr"]), ("frozen", epoch < frozen),
-                           *stats.items(), ("train_seconds", t_train), ("seconds", time.perf_counter() - t0)]:
+                           *stats.items(), ("train_seconds", t_train), ("seconds", time.perf_counter() - t0),
+                           ("weights_source", config["weights_source"])]:
             history.setdefault(key, []).append(value)
         for key, value in val.items():
             history.setdefault("val_" + key, []).append(value)

@@ -74,3 +74,16 @@ def no_network():
         patch.setattr(socket, "getaddrinfo", refuse)
         patch.setattr(socket.socket, "connect", refuse)
         yield
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory) -> dict:
+    """Environment of a ``python -m depthkit`` subprocess: its own data and runs folders, smoke profile."""
+    root = tmp_path_factory.mktemp("cli")
+    (root / "data").mkdir()
+    (root / "runs").mkdir()
+    shutil.copy(REPO / "data" / "nyu_splits.json", root / "data" / "nyu_splits.json")
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, DEPTHKIT_DATA=str(root / "data"), DEPTHKIT_RUNS=str(root / "runs"),
+                DEPTHKIT_FIGURES=str(root / "figures"), DEPTHKIT_PROFILE="smoke", TQDM_DISABLE="1",
+                MPLBACKEND="Agg")

@@ -26,10 +26,10 @@ import torch
 from PIL import Image
 
 from depthkit import losses, metrics
-from depthkit.data import load_diw_cache, load_nyu_cache, prepare_diw, prepare_nyu
-from depthkit.data.loader import DepthData, Rows, augment, batches
+from depthkit.data import load_diw_cache
+from depthkit.data.loader import DepthData, augment, batches
 from depthkit.models import build_model
-from depthkit.pipeline import PreparedData, check_pairs, load_stage_data
+from depthkit.pipeline import load_stage_data, prepare_data
 from depthkit.stages import STAGES
 from depthkit.train import predict, train_one_epoch
 
@@ -67,29 +67,49 @@ def _diw_picture(seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def diw_cache(tmp_path_factory) -> dict:
-    """DIW_test.csv in the published layout (an absolute authors'-machine image line, then the
-    annotation line) with one JPEG per record, prepared into a cache at SIZE and opened."""
-    root = tmp_path_factory.mktemp("diw_e2e")
-    (root / "DIW_test").mkdir()
+def diw_files(tmp_path_factory, nyu_mat) -> dict:
+    """The real-data layout under a fresh ``DEPTHKIT_DATA``: ``real/diw/DIW_test.csv`` in the published
+    layout (an absolute authors'-machine image line, then the annotation line) with one JPEG per
+    record, and (``prepare_data`` caches NYU too) the test's NYU file and split file."""
+    data = tmp_path_factory.mktemp("diw_e2e")
+    root = data / "real" / "diw"
+    (root / "DIW_test").mkdir(parents=True)
     lines = []
     for i, (sym, ya, xa, yb, xb) in enumerate(DIW_RECORDS):
         name = f"{i:04d}.thumb"
         Image.fromarray(_diw_picture(i)).save(root / "DIW_test" / name, format="JPEG", quality=95)
         lines += [f"/home/wfchen/DIW/DIW_test/{name}", f"{ya},{xa},{yb},{xb},{sym},{DIW_W},{DIW_H}"]
-    csv = root / "DIW_test.csv"
-    csv.write_text("\n".join(lines) + "\n")
-    path = prepare_diw(csv, root / "cache", size=SIZE, image_root=root, workers=1)
-    return load_diw_cache(path)
+    (root / "DIW_test.csv").write_text("\n".join(lines) + "\n")
+    mat, splits = nyu_mat
+    (data / "real" / "nyu_depth_v2_labeled.mat").write_bytes(mat.read_bytes())
+    (data / "nyu_splits.json").write_bytes(splits.read_bytes())
+    return {"data": data, "csv": root / "DIW_test.csv"}
 
 
-def _diw_data(cache: dict) -> DepthData:
-    """The cache as one split, as the pipeline builds it (images on disk, pairs in memory)."""
-    rows = np.arange(len(cache["relation"]))
-    check_pairs(cache, rows, "e2e")
-    return DepthData(images=Rows(cache["images"], rows),
-                     pairs=torch.from_numpy(cache["pairs"][rows])[:, None, :],
-                     relation=torch.from_numpy(cache["relation"][rows].astype(np.int64))[:, None])
+@pytest.fixture(scope="module")
+def stage_data(diw_files, smoke_profile) -> dict[str, dict[str, DepthData]]:
+    """Both stages' splits exactly as ``train`` and ``reproduce`` obtain them: ``prepare_data`` ->
+    ``load_stage_data(profile, stage)`` on the real-data layout. The profile's seeded partition of
+    DIW_test keeps every record in the training split (in CSV order)."""
+    profile = smoke_profile.replace(data="real", size=SIZE, diw_protocol="report", max_diw_images=None,
+                                    diw_fractions=(1.0, 0.0, 0.0))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEPTHKIT_DATA", str(diw_files["data"]))
+        prepare_data(profile)
+        return {stage: load_stage_data(profile, stage) for stage in ("nyu", "diw")}
+
+
+@pytest.fixture(scope="module")
+def diw_train(stage_data) -> DepthData:
+    """The DIW stage's training split, as ``train`` reads it."""
+    assert len(stage_data["diw"]["train"]) == len(DIW_RECORDS)
+    return stage_data["diw"]["train"]
+
+
+@pytest.fixture(scope="module")
+def diw_cache(diw_files, diw_train) -> dict:
+    """The DIW cache ``prepare_data`` wrote for the CSV, opened."""
+    return load_diw_cache(next((diw_files["data"] / "cache").glob("diw_*.h5")))
 
 
 def _farness(images: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -140,13 +160,15 @@ def _signed_gaps(model: torch.nn.Module, data: DepthData) -> torch.Tensor:
     return expected * (z_a - z_b)[:, 0]
 
 
-def test_diw_cache_points_land_on_the_annotated_content(diw_cache):
-    """Catches: relation negated or '>'/'<' swapped in the reader (RELATIONS), y and x read in the
-    wrong order, or pairs rescaled wrongly into the cache -- the cache's relation must agree with
-    the picture under the cache's own pair coordinates, and with the CSV's symbols."""
+def test_diw_cache_points_land_on_the_annotated_content(diw_cache, diw_train):
+    """Catches: relation negated or '>'/'<' swapped in the reader (RELATIONS) or where
+    ``pipeline._diw_split`` builds the split, y and x read in the wrong order, or pairs rescaled
+    wrongly into the cache -- the split's relation must agree with the picture under the split's
+    own pair coordinates, and with the CSV's symbols."""
     assert diw_cache["relation"].tolist() == [SIGN[r[0]] for r in DIW_RECORDS]
     assert diw_cache["images"].shape == (len(DIW_RECORDS), SIZE, SIZE, 3)
-    data = _diw_data(diw_cache)
+    data = diw_train
+    assert data.relation[:, 0].tolist() == [SIGN[r[0]] for r in DIW_RECORDS]
     seen = {"mirrored": 0, "plain": 0}
     batch = data[np.arange(len(data))]
     _check_batch_against_pictures(batch)
@@ -155,10 +177,11 @@ def test_diw_cache_points_land_on_the_annotated_content(diw_cache):
 
 
 @pytest.mark.parametrize("flips", [True, False], ids=["flips_on", "flips_off"])
-def test_diw_ranking_steps_raise_the_farther_point(diw_cache, smoke_profile, flips):
-    """Catches, from the CSV bytes to the gradient: relation negated (RELATIONS), '>'/'<' swapped,
-    y/x read in the wrong order, pair columns left unflipped by ``augment`` (flips on), and the
-    ranking loss's sign flipped.
+def test_diw_ranking_steps_raise_the_farther_point(diw_train, smoke_profile, flips):
+    """Catches, from the CSV bytes to the gradient: relation negated (RELATIONS, or in
+    ``pipeline._diw_split``), '>'/'<' swapped, y/x read in the wrong order, pair columns left
+    unflipped by ``augment`` (flips on), and the ranking loss's sign flipped. The split comes from
+    ``load_stage_data`` as in ``train``.
 
     A few Adam steps of LR-ASPP with the DIW stage's loss must raise z(farther) - z(closer) at the
     cache's pair coordinates for every record, the farther point being the one the CSV names. With
@@ -167,7 +190,7 @@ def test_diw_ranking_steps_raise_the_farther_point(diw_cache, smoke_profile, fli
     sees is checked against the pictures under its points.
     """
     torch.manual_seed(0)
-    data = _diw_data(diw_cache)
+    data = diw_train
     model = build_model("lraspp")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     stage, seen = STAGES["diw"], {"mirrored": 0, "plain": 0}
@@ -255,21 +278,19 @@ def _masks(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("flips", [True, False], ids=["flips_on", "flips_off"])
-def test_nyu_marker_sits_at_the_same_pixel_in_image_and_depth(nyu_mat, smoke_profile, tmp_path, flips):
+def test_nyu_marker_sits_at_the_same_pixel_in_image_and_depth(stage_data, flips):
     """Catches: the depth mis-oriented against the image (depths read without ``.T``, i.e. mirrored
     on the diagonal), images or depths mirrored, depths and images of different frames paired up,
     and (flips on) ``augment`` flipping the image but not the depth.
 
-    The file goes through prepare_nyu -> load_stage_data (the split file, row mapping and
-    train/val carving) -> batches -> augment; in every sample the bright bar of the image and the
-    near bar of the depth must be the same pixels, in the top-left quadrant (top-right if mirrored).
+    The file goes through prepare_data -> load_stage_data (the split file, row mapping and
+    train/val carving), as ``train`` reads it -> batches -> augment; in every sample the bright bar
+    of the image and the near bar of the depth must be the same pixels, in the top-left quadrant
+    (top-right if mirrored).
     """
-    mat, split_file = nyu_mat
-    cache = prepare_nyu(mat, tmp_path / "cache", size=NYU_SIZE_PREP)
-    assert load_nyu_cache(cache)["depths"].shape == (NYU_N, NYU_SIZE_PREP, NYU_SIZE_PREP)
-    prepared = PreparedData("real", mat.parent, mat, split_file, cache, {})
-    splits = load_stage_data(smoke_profile, "nyu", prepared)
+    splits = stage_data["nyu"]
     assert sum(len(s) for s in splits.values()) == NYU_N
+    assert splits["train"].depths.shape[-2:] == (NYU_SIZE_PREP, NYU_SIZE_PREP)
     generator, counts, half = torch.Generator().manual_seed(3), {"mirrored": 0, "plain": 0}, NYU_SIZE_PREP // 2
     for name, split in splits.items():
         for batch in batches(split, 4, shuffle=True, seed=1):

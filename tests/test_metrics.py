@@ -24,13 +24,7 @@ from depthkit.metrics import (
     whdr,
 )
 
-# value 0 at (0, 0), 1 at (0, 1), 2 at (1, 0), 3 at (1, 1)
-GRID = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])
-
-
-def t(rows) -> torch.Tensor:
-    """A [1, 1, H, W] tensor from nested lists."""
-    return torch.tensor(rows, dtype=torch.float32)[None, None]
+from helpers import GRID, t  # tests/helpers.py: shared with the metric (loss) tests
 
 
 # ----- ordinal accuracy and WHDR ---------------------------------------------------------------

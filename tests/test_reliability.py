@@ -38,19 +38,6 @@ HANG_GUARD_S = 60  # a call that should return in seconds; past this it is decla
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cli_env(tmp_path_factory) -> dict:
-    """Environment of a ``python -m depthkit`` subprocess: its own data and runs folders, smoke profile."""
-    root = tmp_path_factory.mktemp("cli")
-    (root / "data").mkdir()
-    (root / "runs").mkdir()
-    shutil.copy(REPO / "data" / "nyu_splits.json", root / "data" / "nyu_splits.json")
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return dict(os.environ, PYTHONPATH=path, DEPTHKIT_DATA=str(root / "data"), DEPTHKIT_RUNS=str(root / "runs"),
-                DEPTHKIT_FIGURES=str(root / "figures"), DEPTHKIT_PROFILE="smoke", TQDM_DISABLE="1",
-                MPLBACKEND="Agg")
-
-
 def train_command(out: Path, epochs: int) -> list[str]:
     """The CLI command that trains LR-ASPP on the smoke NYU stage into ``out``."""
     return [sys.executable, "-m", "depthkit", "train", "--model", "lraspp", "--stage", "nyu", "--profile", "smoke",
@@ -200,6 +187,31 @@ def test_run_killed_with_sigkill_resumes_to_the_uninterrupted_result(cli_env, un
     assert not list(out.glob(".*.tmp"))  # a checkpoint half-written at the kill was cleaned up
 
 
+@pytest.mark.slow
+def test_run_killed_with_sigkill_in_the_middle_of_an_epoch_resumes_to_the_uninterrupted_result(
+        cli_env, uninterrupted, tmp_path):
+    """The kill lands inside epoch 2 (half an epoch after epoch 1 was saved), not at a boundary:
+    the optimizer steps of the unfinished epoch are lost and redone, to the same weights."""
+    whole = checkpoint(uninterrupted / "last.pt")
+    epoch_s = min(whole["history"]["seconds"])
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(train_command(out, 3), env=cli_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while proc.poll() is None and not (out / "history.json").exists():
+        time.sleep(0.005)
+    time.sleep(epoch_s / 2)  # epoch 2 is under way
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed: {proc.returncode}"
+    assert checkpoint(out / "last.pt")["epoch"] == 1, "the kill did not land inside epoch 2"
+    run_train(cli_env, out, epochs=3)  # the same command resumes
+    resumed = checkpoint(out / "last.pt")
+    assert resumed["epoch"] == whole["epoch"] == 3
+    assert_same_tensors(resumed["model"], whole["model"])
+    assert without_timing(resumed["history"]) == without_timing(whole["history"])
+
+
 # --------------------------------------------------------------------------------------------
 # 2. Resume with a changed configuration
 # --------------------------------------------------------------------------------------------
@@ -283,11 +295,17 @@ def test_probe_counts_a_proxy_that_never_answers_as_unreachable(silent_proxy):
     assert silent_proxy.requests and silent_proxy.requests[0].startswith(b"CONNECT download.pytorch.org:443")
 
 
-def test_pretrained_auto_falls_back_loudly_behind_a_silent_proxy(silent_proxy, empty_hub, monkeypatch):
+def test_pretrained_auto_falls_back_loudly_behind_a_silent_proxy(silent_proxy, empty_hub, monkeypatch, nyu_splits,
+                                                                  smoke_profile, tmp_path):
     monkeypatch.setattr(models, "PROBE_TIMEOUT_S", 0.5)
     model, caught = in_thread(lambda: models.build_model("lraspp", pretrained="auto"))
     assert model.weights_source.startswith("random (fallback: ")
     assert any("PRETRAINED WEIGHTS NOT LOADED" in w and "random initialisation" in w for w in caught)
+    from depthkit.train import fit  # the run records the fallback: its configuration and history.json
+
+    fit(model, nyu_splits, "nyu", smoke_profile, tmp_path, device="cpu", progress=False, max_steps=1)
+    assert checkpoint(tmp_path / "last.pt")["config"]["weights_source"] == model.weights_source
+    assert json.loads((tmp_path / "history.json").read_text())["weights_source"] == [model.weights_source]
 
 
 def test_a_download_that_stalls_after_connect_times_out_and_is_retried_once(monkeypatch, empty_hub):

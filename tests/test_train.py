@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -164,11 +165,13 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"model": {}, "model_name": "lraspp", "stage": "nyu", "epoch": 1})
 
-    def crash(obj, f, *args, **kwargs):
-        open(f, "wb").write(b"half a file")
+    write_bytes = pathlib.Path.write_bytes
+
+    def crash(self, data):  # save_checkpoint serialises in memory, then writes the bytes: cut that write short
+        write_bytes(self, bytes(data)[: len(data) // 2])
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(torch, "save", crash)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", crash)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, {"model": {}, "model_name": "lraspp", "stage": "nyu", "epoch": 2})
     monkeypatch.undo()

@@ -4,18 +4,23 @@
 (``data/cache/<kind>_<hash>_<size>.h5``) with uncompressed, contiguous datasets: ``images``
 ``(N, S, S, 3)`` uint8, and ``depths`` ``(N, S, S)`` float32 metres (NYU) or ``pairs`` ``(N, 4)`` and
 ``relation`` ``(N,)`` (DIW). Rows are written as they are decoded, so preparing never holds the
-partition in memory, and the file is renamed into place only when complete. :func:`load_nyu_cache`
+partition in memory. The file is renamed into place only when complete: it is flushed and closed
+explicitly (h5py reports a full disk only then), read back against the CRC-32 of every dataset
+computed while writing, and only a verified file carries the current ``cache_version``; any other
+file in its place is rebuilt, with a one-line notice. :func:`load_nyu_cache`
 and :func:`load_diw_cache` memory-map the image rows, so opening a cache of 74,441 images costs
 nothing until a batch is read.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import hashlib
 import json
 import math
 import os
 import warnings
+import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -27,9 +32,10 @@ from depthkit.config import data_dir
 from depthkit.data.diw import DIWPair, _read_diw
 from depthkit.data.images import PathLike, load_rgb, rescale_pair, resize_depth, resize_image
 from depthkit.data.nyu import _as_indices, _nyu_datasets, _open_nyu, _read_nyu
-from depthkit.files import atomic_write
+from depthkit.files import atomic_write, free_space, hdf5_writer
 
-CACHE_VERSION = 1  # bump when the cache layout changes: old caches are then rebuilt
+CACHE_VERSION = 2  # bump when the cache layout changes: old caches are then rebuilt (2: verified after writing)
+VERIFY_ROWS = 256  # rows read at a time when a written cache is checked against its checksums
 
 def _digest(*items: object) -> str:
     """A short stable hash of JSON-able items."""
@@ -50,25 +56,87 @@ def _cache_path(kind: str, source: Path, size: int, selection: object, cache_dir
 
 
 def _cache_is_current(path: Path, fingerprint: str) -> bool:
-    """True when ``path`` is a complete cache written for ``fingerprint``."""
+    """True when ``path`` is a complete, verified cache written for ``fingerprint``.
+
+    A cache of other sources or options is replaced silently; one that is incomplete, damaged or
+    written by an older depthkit (no checksums) is replaced with a one-line notice.
+    """
     if not path.is_file():
         return False
-    try:
+    problem = _cache_problem(path)
+    if problem is None:
         with h5py.File(path, "r") as f:
             return f.attrs.get("fingerprint") == fingerprint
-    except OSError:  # unreadable: rebuild
-        return False
+    warnings.warn(f"{path}: {problem}; rebuilding it.", stacklevel=3)
+    return False
 
 
-def _write_atomically(path: Path, fill: Callable[[h5py.File], None], fingerprint: str) -> Path:
-    """Write an HDF5 cache through ``fill`` into a temp file beside ``path``, then rename it."""
+def _cache_problem(path: Path) -> str | None:
+    """What makes ``path`` no complete cache of this version (None when nothing does), without reading its rows."""
+    try:
+        with h5py.File(path, "r") as f:
+            version, rows = f.attrs.get("cache_version"), f.attrs.get("rows")
+            if version != CACHE_VERSION or "checksums" not in f.attrs or "fingerprint" not in f.attrs:
+                return f"incomplete, or written by an older depthkit (cache version {version}, now {CACHE_VERSION})"
+            short = [k for k in json.loads(f.attrs["checksums"]) if k not in f or f[k].shape[0] != rows]
+            end = max((f[k].id.get_offset() or 0) + f[k].id.get_storage_size() for k in f)
+    except (OSError, KeyError, ValueError) as err:  # not HDF5, truncated metadata
+        return f"damaged ({type(err).__name__}: {' '.join(str(err).split())[:120]})"
+    if short:
+        return f"damaged (datasets {', '.join(short)} do not hold {rows} rows)"
+    if path.stat().st_size < end:
+        return f"damaged (truncated: {path.stat().st_size:,} bytes where its datasets end at {end:,})"
+    return None
+
+
+class _Checksums(dict):
+    """CRC-32 of each dataset's bytes in row order, computed from the arrays as they are written."""
+
+    def put(self, ds: h5py.Dataset, start: int, rows: np.ndarray) -> None:
+        """Write ``rows`` into ``ds`` from row ``start`` on (the next rows in order) and add them to its checksum."""
+        rows = np.ascontiguousarray(rows, dtype=ds.dtype)
+        ds[start:start + len(rows)] = rows
+        self[ds.name.lstrip("/")] = zlib.crc32(rows, self.get(ds.name.lstrip("/"), 0))
+
+    def create(self, h5: h5py.File, name: str, data: np.ndarray) -> None:
+        """A whole (small) dataset, checksummed."""
+        self.put(h5.create_dataset(name, data.shape, data.dtype), 0, data)
+
+
+def _verify(tmp: Path, path: Path, rows: int, sums: dict[str, int]) -> None:
+    """Read the closed file ``tmp`` back; raise ``OSError`` when a dataset is short or differs from what was written."""
+    with h5py.File(tmp, "r") as f:
+        for name, expected in sums.items():
+            ds, crc = f[name], 0
+            if ds.shape[0] != rows:
+                raise OSError(errno.EIO, f"{path}: dataset {name} holds {ds.shape[0]} rows after writing, not {rows}")
+            for start in range(0, rows, VERIFY_ROWS):
+                crc = zlib.crc32(np.ascontiguousarray(ds[start:start + VERIFY_ROWS]), crc)
+            if crc != expected:
+                raise OSError(errno.EIO, f"{path}: dataset {name} does not read back as written (CRC-32 "
+                                         f"{crc:08x}, written {expected:08x}): the disk may be full or failing; "
+                                         f"{free_space(path.parent)} free on the disk of {path.parent}")
+
+
+def _write_atomically(path: Path, fill: Callable[[h5py.File, _Checksums], None], fingerprint: str,
+                      rows: int, need: int) -> Path:
+    """Write an HDF5 cache of ``rows`` rows through ``fill`` into a temp file beside ``path``, verify it, rename it.
+
+    ``fill(h5, sums)`` writes every row-wise dataset through ``sums`` (checksummed). The file is
+    flushed and closed explicitly (a full disk may show only then), then read back and compared
+    with the checksums; any failure removes the temporary file and raises one ``OSError`` that
+    names ``path``, the ``need`` bytes and the free space.
+    """
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["cache_version"] = CACHE_VERSION
-            fill(f)
+        sums = _Checksums()
+        with hdf5_writer(tmp) as f:
+            f.attrs.update(cache_version=CACHE_VERSION, rows=rows)
+            fill(f, sums)
+            f.attrs["checksums"] = json.dumps(sums, sort_keys=True)
             f.attrs["fingerprint"] = fingerprint  # last: only a complete file carries it
+        _verify(tmp, path, rows, sums)
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, need=need)
 
 
 def prepare_nyu(mat_path: PathLike, cache_dir: PathLike | None = None, size: int = 200,
@@ -93,21 +161,20 @@ def prepare_nyu(mat_path: PathLike, cache_dir: PathLike | None = None, size: int
         if _cache_is_current(out, fingerprint):
             return out
 
-        def fill(h5: h5py.File) -> None:
+        def fill(h5: h5py.File, sums: _Checksums) -> None:
             h5.attrs.update(source=str(mat_path.resolve()), size=size)
-            h5["indices"] = idx
+            sums.create(h5, "indices", np.asarray(idx, np.int64))
             img_ds = h5.create_dataset("images", (len(idx), size, size, 3), np.uint8)
             dep_ds = h5.create_dataset("depths", (len(idx), size, size), np.float32)
             step = 16
             with tqdm(total=len(idx), desc=f"NYU -> {size}x{size}", unit="img") as bar:
                 for start in range(0, len(idx), step):
                     img, dep = _read_nyu(images, depths, idx[start:start + step])
-                    stop = start + len(img)
-                    img_ds[start:stop] = np.stack([resize_image(a, size) for a in img])
-                    dep_ds[start:stop] = np.stack([resize_depth(d, size) for d in dep])
+                    sums.put(img_ds, start, np.stack([resize_image(a, size) for a in img]))
+                    sums.put(dep_ds, start, np.stack([resize_depth(d, size) for d in dep]))
                     bar.update(len(img))
 
-        return _write_atomically(out, fill, fingerprint)
+        return _write_atomically(out, fill, fingerprint, len(idx), need=len(idx) * size * size * (3 + 4))
 
 
 def _load_resized(path: str, size: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -163,13 +230,13 @@ def prepare_diw(csv_path: PathLike, cache_dir: PathLike | None = None, size: int
     n = len(records)
     paths = [str(r.image) for r in records]
 
-    def fill(h5: h5py.File) -> None:
+    def fill(h5: h5py.File, sums: _Checksums) -> None:
         h5.attrs.update(source=str(csv_path.resolve()), size=size)
-        h5["pairs"] = np.array([rescale_pair(r, (r.height, r.width), (size, size)) for r in records],
-                               np.int64).reshape(-1, 4)
-        h5["relation"] = np.array([r.relation for r in records], np.int8)
-        h5["orig_hw"] = np.array([(r.height, r.width) for r in records], np.int64).reshape(-1, 2)
-        h5["lines"] = np.array([r.line for r in records], np.int64)
+        sums.create(h5, "pairs", np.array([rescale_pair(r, (r.height, r.width), (size, size)) for r in records],
+                                          np.int64).reshape(-1, 4))
+        sums.create(h5, "relation", np.array([r.relation for r in records], np.int8))
+        sums.create(h5, "orig_hw", np.array([(r.height, r.width) for r in records], np.int64).reshape(-1, 2))
+        sums.create(h5, "lines", np.array([r.line for r in records], np.int64))
         h5.create_dataset("paths", data=paths, dtype=h5py.string_dtype())
         img_ds = h5.create_dataset("images", (n, size, size, 3), np.uint8)
         # workers=None: all cores, except for small sets where starting processes costs more
@@ -178,13 +245,13 @@ def prepare_diw(csv_path: PathLike, cache_dir: PathLike | None = None, size: int
         starts = range(0, n, chunk)
         jobs = [(paths[s:s + chunk], size) for s in starts]
         with tqdm(total=n, desc=f"DIW -> {size}x{size}", unit="img") as bar:
-            mismatched = _store_chunks(_in_order(_load_chunk, jobs, n_workers), starts, img_ds, records, bar)
+            mismatched = _store_chunks(_in_order(_load_chunk, jobs, n_workers), starts, img_ds, records, bar, sums)
         h5.attrs["size_mismatches"] = mismatched
         if mismatched:
             warnings.warn(f"{csv_path}: {mismatched} image(s) differ in size from the CSV's "
                           f"width x height; their pairs were rescaled from the CSV's size.")
 
-    return _write_atomically(out, fill, fingerprint)
+    return _write_atomically(out, fill, fingerprint, n, need=n * (size * size * 3 + 8 * 4 + 1 + 8 * 2 + 8))
 
 
 def _cpu_count() -> int:
@@ -196,11 +263,11 @@ def _cpu_count() -> int:
 
 
 def _store_chunks(results: Iterable[tuple[np.ndarray, np.ndarray]], starts: range,
-                  img_ds: h5py.Dataset, records: list[DIWPair], bar: tqdm) -> int:
-    """Write worker results in order; count images whose real size differs from the CSV's."""
+                  img_ds: h5py.Dataset, records: list[DIWPair], bar: tqdm, sums: _Checksums) -> int:
+    """Write worker results in order (checksummed); count images whose real size differs from the CSV's."""
     mismatched = 0
     for start, (images, hw) in zip(starts, results):
-        img_ds[start:start + len(images)] = images
+        sums.put(img_ds, start, images)
         for r, (h, w) in zip(records[start:start + len(images)], hw):
             mismatched += (h, w) != (r.height, r.width)
         bar.update(len(images))

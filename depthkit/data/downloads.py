@@ -7,16 +7,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import tarfile
-import threading
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from depthkit import network
 from depthkit.config import data_dir
 from depthkit.data.images import PathLike
 from depthkit.data.nyu import NYU_SIZE
@@ -49,11 +47,13 @@ DOWNLOADS: dict[str, list[dict]] = {
          "size": None, "sha256": None, "extract": True, "confirmed": False},
     ],
 }
+DOWNLOAD_ATTEMPTS = 3  # tries per file when the connection stalls or drops (each resumes from the .part file)
+RETRY_PAUSE_S = 2.0  # pause before the second try, doubled before each further one
 DEFAULT_FOLDERS = {"nyu": "real", "diw": "real/diw", "diw_train_val": "real/diw"}  # in data_dir()
 
 
 def download(name: str, root: PathLike | None = None, timeout: float = 10.0) -> Path:
-    """Download (resumably) and unpack ``"nyu"`` or ``"diw"`` into the folder ``root``.
+    """Download (resumably, retrying a stalled or dropped connection) and unpack ``"nyu"``, ``"diw"`` or ``"diw_train_val"`` into ``root``.
 
     ``root`` receives the dataset's files: by default ``data/real`` for NYU (the ``.mat`` file)
     and ``data/real/diw`` for DIW (``DIW_test.csv``, ``DIW_test/``). Returns the ``.mat`` path
@@ -65,11 +65,11 @@ def download(name: str, root: PathLike | None = None, timeout: float = 10.0) -> 
     for item in DOWNLOADS[name]:
         dest = root / item["file"]
         if not item["extract"]:
-            _fetch(item, dest, timeout)
+            _fetch_with_retries(item, dest, timeout)
             continue
         unpacked = root / f".{item['file']}.extracted"  # marker: skip it next time
         if not unpacked.is_file():
-            _fetch(item, dest, timeout)
+            _fetch_with_retries(item, dest, timeout)
             _extract(dest, root)
             unpacked.touch()
     first = DOWNLOADS[name][0]
@@ -88,36 +88,14 @@ def _manual_hint(item: dict, dest: Path) -> str:
     return f"Download {item['file']}{size} by hand from {source} and {where}; see data/README.md."
 
 
-def _uses_proxy(url: str) -> bool:
-    """True when urllib sends requests for ``url`` through a proxy set in the environment (HTTP(S)_PROXY)."""
-    parts = urllib.parse.urlsplit(url)
-    return bool(urllib.request.getproxies().get(parts.scheme)) and not urllib.request.proxy_bypass(parts.hostname or "")
+def _fetch_with_retries(item: dict, dest: Path, timeout: float) -> Path:
+    """:func:`_fetch`, tried again (resuming from the ``.part`` file) after a timeout or a dropped connection.
 
-
-def _check_host(url: str, timeout: float) -> None:
-    """Fail fast when the host name cannot be resolved (DNS can otherwise hang offline).
-
-    Behind a proxy the name is the proxy's to resolve (this machine may have no DNS at all): skipped.
+    At most :data:`DOWNLOAD_ATTEMPTS` tries, the pause doubling from :data:`RETRY_PAUSE_S`: the retry
+    policy of the weight downloads (:func:`depthkit.network.with_retries`).
     """
-    host = urllib.parse.urlsplit(url).hostname
-    if not host or _uses_proxy(url):  # file:// and friends; or the proxy resolves it
-        return
-    outcome: list[BaseException | None] = []
-
-    def lookup() -> None:
-        try:
-            socket.getaddrinfo(host, None)
-            outcome.append(None)
-        except OSError as e:
-            outcome.append(e)
-
-    worker = threading.Thread(target=lookup, daemon=True)  # daemon: a hung lookup is abandoned
-    worker.start()
-    worker.join(timeout)
-    if not outcome:
-        raise OSError(f"looking up {host} took more than {timeout:g} s")
-    if outcome[0] is not None:
-        raise outcome[0]
+    return network.with_retries(lambda: _fetch(item, dest, timeout), item["file"], attempts=DOWNLOAD_ATTEMPTS,
+                                pause=RETRY_PAUSE_S)
 
 
 def _fetch(item: dict, dest: Path, timeout: float) -> Path:
@@ -135,7 +113,7 @@ def _fetch(item: dict, dest: Path, timeout: float) -> Path:
         if have:
             headers["Range"] = f"bytes={have}-"
         try:
-            _check_host(item["url"], timeout)
+            network.reach(item["url"], timeout)  # offline: fails in seconds, DNS included
             response = urllib.request.urlopen(urllib.request.Request(item["url"], headers=headers),
                                               timeout=timeout)
         except urllib.error.HTTPError as e:
@@ -173,7 +151,8 @@ def _stream(response, part: Path, have: int, label: str, item: dict) -> None:
         try:
             with open(part, "ab" if have else "wb") as f, \
                     tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=label) as bar:
-                while chunk := response.read(1 << 20):
+                read = getattr(response, "read1", response.read)  # read1: what has arrived, kept if the next read stalls
+                while chunk := read(1 << 20):
                     f.write(chunk)
                     bar.update(len(chunk))
         except OSError as e:  # connection dropped or stalled for `timeout` seconds
