@@ -23,6 +23,7 @@ epoch's mean loss) and the one of ``evaluate`` (its sums, at the end).
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
@@ -30,7 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from depthkit import train as dk_train
-from depthkit.data.loader import DepthData
+from depthkit.data.loader import DepthData, Rows, augment
 from depthkit.models import build_model
 from depthkit.stages import get_stage
 
@@ -157,3 +158,95 @@ def test_the_recorder_sees_each_kind_of_crossing():
         float(torch.zeros(2, device=META).sum())
         torch.zeros(2).sum().item()  # a CPU read: no GPU waits for it
     assert [e[0] for e in events] == ["host data -> device (constructor)", "cpu -> meta", "read"]
+
+
+def test_augment_refuses_a_generator_on_another_device():
+    batch = {"images": torch.rand(2, 3, 8, 8, device=META)}
+    with pytest.raises(ValueError, match="generator is on cpu but the images are on meta"):
+        augment(batch, torch.Generator().manual_seed(0))
+
+
+# ------------------------------------------------------------------------------------------
+# The CUDA-only branches of fit, run on the CPU where torch allows (docs/design.md lists the rest)
+# ------------------------------------------------------------------------------------------
+def _fit(splits, stage, profile, out, **kw):
+    torch.manual_seed(0)
+    model = build_model("lraspp")
+    return model, dk_train.fit(model, splits, stage, profile, out, device="cpu", progress=False, **kw)
+
+
+def _losses(history: dict) -> list[float]:
+    return history["train_loss"] + [v for k, v in history.items() if k.startswith("val_") for v in v]
+
+
+def test_a_device_resident_split_trains_as_the_streamed_one(smoke_profile, diw_splits, tmp_path, monkeypatch):
+    """The GPU-resident branch forced on the CPU: the DIW split (on disk) is copied a chunk at a time, then sliced."""
+    _, streamed = _fit(diw_splits, "diw", smoke_profile, tmp_path / "a", epochs=(0, 2))
+    calls = []
+    original = Rows.materialize
+    monkeypatch.setattr(Rows, "materialize", lambda self, *a, **k: calls.append(len(self)) or original(self, *a, **k))
+    monkeypatch.setenv(dk_train.RESIDENT_ENV, "1")
+    _, resident = _fit(diw_splits, "diw", smoke_profile, tmp_path / "b", epochs=(0, 2))
+    assert calls == [len(diw_splits["train"])]  # the training split went resident, once
+    assert _losses(resident) == _losses(streamed)
+    _fit(diw_splits, "diw", smoke_profile, tmp_path / "b", epochs=(0, 2))  # finished: nothing is copied again
+    assert calls == [len(diw_splits["train"])]
+
+
+def test_a_split_reaches_the_device_a_chunk_at_a_time(diw_splits):
+    rows = diw_splits["train"].images
+    whole = rows[np.arange(len(rows))]
+    row_bytes = rows.nbytes // len(rows)
+    for chunk in (row_bytes, 3 * row_bytes, 10**9):
+        copy = rows.materialize("cpu", chunk_bytes=chunk)
+        assert torch.equal(copy, whole) and copy.stride() == whole.stride()  # same values, same memory layout
+
+
+@pytest.mark.parametrize("amp", [torch.bfloat16, torch.float16], ids=["bf16", "fp16+scaler"])
+def test_mixed_precision_training_and_the_scalers_resume(amp, smoke_profile, nyu_splits, tmp_path, monkeypatch):
+    """CUDA's autocast branch on the CPU (bf16 as on an A100; fp16 with a GradScaler as on a T4), resumed mid-run."""
+    monkeypatch.setattr(dk_train, "autocast_dtype", lambda device: amp)
+    _, history = _fit(nyu_splits, "nyu", smoke_profile, tmp_path, epochs=(0, 2), stop_after=1)
+    assert np.isfinite(history["train_loss"]).all()
+    saved = dk_train.load_checkpoint(tmp_path / "last.pt")
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**5, enabled=amp == torch.float16)
+    model = build_model("lraspp")
+    optimizer = dk_train.build_optimizer(model, 1e-3, 0.0, torch.device("cpu"))
+    dk_train._resume(model, optimizer, scaler, tmp_path / "last.pt", "lraspp", "nyu", saved["fingerprint"],
+                     dict(saved["config"]), torch.device("cpu"))
+    if amp == torch.float16:  # the trained scale comes back, not the fresh one
+        assert scaler.get_scale() == saved["scaler"]["scale"] != 2.0**5
+    _, resumed = _fit(nyu_splits, "nyu", smoke_profile, tmp_path, epochs=(0, 2))
+    assert resumed["epoch"] == [1, 2] and np.isfinite(resumed["train_loss"]).all()
+
+
+def test_channels_last_training_matches_contiguous(smoke_profile, nyu_splits, tmp_path, monkeypatch):
+    """CUDA's channels_last branch (model and inputs) on the CPU: the same losses within float noise."""
+    _, plain = _fit(nyu_splits, "nyu", smoke_profile, tmp_path / "a", epochs=(0, 1))
+    monkeypatch.setattr(dk_train, "channels_last", lambda device: True)
+    model, last = _fit(nyu_splits, "nyu", smoke_profile, tmp_path / "b", epochs=(0, 1))
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert _losses(last) == pytest.approx(_losses(plain), rel=1e-4)
+
+
+def test_resume_sets_fused_adam_from_the_device(smoke_profile, diw_splits, tmp_path):
+    """A last.pt written by fused Adam on CUDA resumes unfused on the CPU, and a CPU one resumes fused on CUDA."""
+    _fit(diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 2), stop_after=1)
+    state = dk_train.load_checkpoint(tmp_path / "last.pt")
+    for group in state["optimizer"]["param_groups"]:
+        group["fused"] = True  # as fit writes it on CUDA
+    torch.save(state, tmp_path / "last.pt")
+    model = build_model("lraspp")
+    optimizer = dk_train.build_optimizer(model, 1e-3, 0.0, torch.device("cpu"))
+    args = (model, optimizer, torch.amp.GradScaler("cpu", enabled=False), tmp_path / "last.pt", "lraspp", "diw",
+            state["fingerprint"], dict(state["config"]))
+    dk_train._resume(*args, torch.device("cpu"))
+    assert all(g["fused"] is None and g["foreach"] is None for g in optimizer.param_groups)
+    model(torch.zeros(1, 3, 64, 64)).mean().backward()
+    optimizer.step()  # the unfused CPU step runs on the loaded state
+    dk_train.set_fused(optimizer, torch.device("cuda"))  # what _resume does on a GPU (flags only: no GPU here)
+    assert all(g["fused"] is True for g in optimizer.param_groups)
+    assert all(s["step"].dtype == torch.float32 for s in optimizer.state.values())
+    _, history = _fit(diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 2))  # and fit itself resumes
+    assert history["epoch"] == [1, 2]
