@@ -28,7 +28,6 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
 from depthkit import train as dk_train
 from depthkit.data.loader import DepthData, Rows, augment
@@ -206,7 +205,8 @@ def test_a_split_reaches_the_device_a_chunk_at_a_time(diw_splits):
 def test_mixed_precision_training_and_the_scalers_resume(amp, smoke_profile, nyu_splits, tmp_path, monkeypatch):
     """CUDA's autocast branch on the CPU (bf16 as on an A100; fp16 with a GradScaler as on a T4), resumed mid-run."""
     monkeypatch.setattr(dk_train, "autocast_dtype", lambda device: amp)
-    _, history = _fit(nyu_splits, "nyu", smoke_profile, tmp_path, epochs=(0, 2), stop_after=1)
+    smoke_profile = smoke_profile.replace(batch_size=2)  # reduced precision is emulated, slowly, on most CPUs
+    _, history = _fit(nyu_splits, "nyu", smoke_profile, tmp_path, epochs=(0, 2), stop_after=1, max_steps=2)
     assert np.isfinite(history["train_loss"]).all()
     saved = dk_train.load_checkpoint(tmp_path / "last.pt")
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**5, enabled=amp == torch.float16)
@@ -216,7 +216,7 @@ def test_mixed_precision_training_and_the_scalers_resume(amp, smoke_profile, nyu
                      dict(saved["config"]), torch.device("cpu"))
     if amp == torch.float16:  # the trained scale comes back, not the fresh one
         assert scaler.get_scale() == saved["scaler"]["scale"] != 2.0**5
-    _, resumed = _fit(nyu_splits, "nyu", smoke_profile, tmp_path, epochs=(0, 2))
+    _, resumed = _fit(nyu_splits, "nyu", smoke_profile, tmp_path, epochs=(0, 2), max_steps=2)
     assert resumed["epoch"] == [1, 2] and np.isfinite(resumed["train_loss"]).all()
 
 
@@ -250,3 +250,18 @@ def test_resume_sets_fused_adam_from_the_device(smoke_profile, diw_splits, tmp_p
     assert all(s["step"].dtype == torch.float32 for s in optimizer.state.values())
     _, history = _fit(diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 2))  # and fit itself resumes
     assert history["epoch"] == [1, 2]
+
+
+@pytest.mark.slow
+def test_gpucheck_runs_on_the_cpu_and_marks_what_needs_a_gpu():
+    """``make gpu-check`` end to end on a CPU (``--quick``): one table, the GPU rows marked, the rest measured."""
+    from depthkit import gpucheck
+
+    result = gpucheck.gpucheck(quick=True, device="cpu")
+    table = gpucheck.format_check(result)
+    assert "host syncs per training step" in table and "peak host RAM" in table and "no GPU" in table
+    status = {r["what"]: r["status"] for r in result["rows"]}
+    assert status["host syncs per training step (set_sync_debug_mode)"] == "no GPU"
+    assert {s for w, s in status.items() if "data wait" in w} <= {"PASS", "FAIL"}  # measured on any device
+    # the parity check itself ran (CPU channels_last against CPU contiguous), within its tolerances
+    assert result["parity"]["loss_rel"] <= gpucheck.LOSS_RTOL and result["parity"]["grad_rel"] <= gpucheck.GRAD_TOL
