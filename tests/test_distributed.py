@@ -76,16 +76,17 @@ import os, sys, time
 from datetime import timedelta
 import torch.distributed as dist
 from depthkit import distributed
-dist.init_process_group("gloo", timeout=timedelta(seconds=3))  # the collectives' timeout, short here
+dist.init_process_group("gloo", timeout=timedelta(seconds=10))  # the collectives' timeout, short here
 distributed.init_distributed()  # joins the group above, adds the preparation barrier's own
 if distributed.rank() == 0:
-    time.sleep(8)  # rank 0 "prepares the data" for longer than the collectives' timeout
+    time.sleep(15)  # rank 0 "prepares the data" for longer than the collectives' timeout
 distributed.barrier()
 distributed.cleanup()
 print("through", distributed.rank() if dist.is_initialized() else "")
 """
 
 
+@pytest.mark.slow
 def test_ranks_wait_for_data_preparation_longer_than_the_collective_timeout(tmp_path):
     """torchrun: rank 1 waits at the barrier while rank 0 prepares, beyond the process group's timeout."""
     script = tmp_path / "barrier.py"
