@@ -31,12 +31,11 @@ notebooks: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m depthkit bench
 
-# On a machine with an NVIDIA GPU: the CUDA path end to end (report profile at full DIW size, capped
-# steps) and fit's step at the report's size (200x200, batch 16), with data wait and host syncs.
+# For the day a GPU is lent (<= 10 min on one GPU): CPU-vs-GPU parity of a step, host syncs per step,
+# bench at the report's size, rehearsal at 74,441 DIW images; one table, PASS/FAIL per target.
+# Without a GPU it runs too and marks the GPU rows "no GPU" (add GPUCHECK=--quick for seconds).
 gpu-check: $(VENV)/.installed
-	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: no CUDA device')"
-	$(PY) -m depthkit rehearse --device cuda --steps 20
-	$(PY) -m depthkit bench --size 200 --batch 16 --steps 20 --workers 2
+	$(PY) -m depthkit.gpucheck $(GPUCHECK)
 
 # Student copies of the notebooks in student/ (git-ignored): every solution between nbgrader's
 # ### BEGIN SOLUTION / ### END SOLUTION markers becomes a stub, check cells stay, outputs are cleared.

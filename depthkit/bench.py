@@ -3,12 +3,12 @@
 ``python -m depthkit bench [--model M] [--size S] [--batch B] [--steps N] [--workers W]`` prints
 two tables. The model table runs :func:`depthkit.train.train_one_epoch`, the step ``fit`` runs
 (augmentation, the stage's loss, bf16 on compute capability >= 8 or fp16 with a scaler before,
-none on a CPU; channels_last on CUDA), for every model on the data of both stages, placed where
-``fit`` places it:
+none on a CPU; channels_last on CUDA), for every model on the data of both stages, in the layout
+of the stage's loader (``Stage.loader``) and placed where ``fit`` places it:
 
-* ``nyu``: images with depth maps, on the GPU when they fit (:func:`depthkit.train.fits_on_device`),
-  else in memory;
-* ``diw``: images with a point pair each, always streamed from a memory-mapped cache on disk
+* ``nyu`` (depth maps): images with depth maps in memory, on the GPU when they fit
+  (:func:`depthkit.train.fits_on_device`);
+* ``diw`` (point pairs): images with a point pair each, streamed from a memory-mapped cache on disk
   (DIW at report scale on a Colab T4), through a DataLoader with ``--workers`` processes.
 
 Each row is timed over ``steps`` steps after ``WARMUP`` steps, synchronised at both ends only (as
@@ -16,8 +16,11 @@ Each row is timed over ``steps`` steps after ``WARMUP`` steps, synchronised at b
 for its batches; the achieved TFLOP/s (the FLOPs of one step: 3 x the forward pass's, counted by
 ``torch.utils.flop_counter``, see :func:`train_step_flops`) and its share of the device's measured matmul rate (bf16/fp16 on a
 GPU, fp32 on a CPU); inference images/s; peak memory (GPU: allocated by torch; CPU: anonymous
-memory of the process tree); on CUDA, the host synchronisations torch reports during the timed steps
-(``torch.cuda.set_sync_debug_mode``: 2 expected, the first step's timing and the epoch's loss). The data row times batch assembly from a cache alone. Random
+memory of the process tree); on CUDA, the host synchronisations torch reports
+(``torch.cuda.set_sync_debug_mode``), measured per step and per epoch: the timed epoch of N steps
+and an epoch of one step are counted, the difference over N - 1 is per step, the rest per epoch.
+A GPU run should print 0 syncs per step and 2 per epoch (the first step's timing and the
+epoch's mean loss); a CPU prints n/a. The data row times batch assembly from a cache alone. Random
 images stand in for data: the numbers measure the machine and the code, not a dataset.
 """
 from __future__ import annotations
@@ -62,9 +65,9 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int | None = None
 
 
 def random_split(stage: str, n: int, size: int, folder: Path) -> DepthData:
-    """``n`` random images for ``stage``: NYU-style tensors with depth, or DIW-style rows of a cache in ``folder``."""
+    """``n`` random images in the layout of ``stage``'s loader: depth maps in memory, or pairs with images in ``folder``."""
     g = torch.Generator().manual_seed(0)
-    if stage == "nyu":
+    if get_stage(stage).loader == "depth_maps":
         return DepthData(images=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g),
                          depths=torch.rand(n, 1, size, size, generator=g) * 9 + 1)
     path, rng = folder / "images.u8", np.random.default_rng(0)
@@ -120,7 +123,7 @@ def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, 
     st, amp = get_stage(stage), autocast_dtype(device)
     with tempfile.TemporaryDirectory(prefix="depthkit-bench-") as tmp:
         data = random_split(stage, batch * (steps + WARMUP), size, Path(tmp))
-        resident = stage == "nyu" and fits_on_device(data, device)
+        resident = not data.on_disk and fits_on_device(data, device)
         data = data.to(device) if resident else data
         torch.manual_seed(0)
         model = build_model(name).to(device)
@@ -135,15 +138,21 @@ def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, 
         with PeakMemory() as memory:
             _sync(device)
             t0 = time.perf_counter()
-            with cuda_sync_warnings(device) as syncs:  # expected: 2 (the first step's timing, the epoch's loss)
+            with cuda_sync_warnings(device) as syncs:
                 stats = train_one_epoch(model, optimizer, scaler, st, data, profile, 1, device, max_steps=steps,
                                         progress=False)
             _sync(device)
             seconds = time.perf_counter() - t0
             infer = _inference_img_s(model, data, batch, device, amp, steps)
+            one_step: list[str] = []
+            if device.type == "cuda":  # an epoch of one step: what an epoch costs beyond its steps
+                with cuda_sync_warnings(device) as one_step:
+                    train_one_epoch(model, optimizer, scaler, st, data, profile, 2, device, max_steps=1, progress=False)
         peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else memory.peak_bytes
+        data_on_disk = data.on_disk
         del data
-    placement = "on GPU" if resident else "in memory" if stage == "nyu" else f"disk, {workers} workers"
+    placement = "on GPU" if resident else "disk, {} workers".format(workers) if data_on_disk else "in memory"
+    per_step = (len(syncs) - len(one_step)) / (stats["steps"] - 1) if stats["steps"] > 1 else None
     tflops = flops * stats["steps"] / seconds / 1e12
     return {"model": name, "stage": stage, "data": placement, "device": device.type,
             "precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp], "size": size,
@@ -151,7 +160,9 @@ def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, 
             "data_wait_pct": 100 * stats["data_seconds"] / seconds, "gflop_per_step": flops / 1e9,
             "tflops": tflops, "matmul_pct": None if not matmul else 100 * tflops / matmul,
             "infer_img_s": infer, "peak_mem_mb": None if peak is None else peak / 2**20,
-            "host_syncs": len(syncs) if device.type == "cuda" else None, "sync_messages": sorted(set(syncs))[:5]}
+            "syncs_per_step": per_step if device.type == "cuda" else None,
+            "syncs_per_epoch": None if device.type != "cuda" or per_step is None else len(one_step) - per_step,
+            "sync_messages": sorted(set(syncs))[:5]}
 
 
 def _inference_img_s(model: torch.nn.Module, data: DepthData, batch: int, device: torch.device,
@@ -187,18 +198,21 @@ def format_table(result: dict) -> str:
     lines = [f"fit's training step (train_one_epoch) on {result['device_name']}; measured {result['matmul_dtype']} "
              f"matmul rate {result['matmul_tflops']:.2f} TFLOP/s; random images"]
     head = (f"{'model':<8} {'stage':<5} {'data':<17} {'prec':<4} {'size':>4} {'batch':>5} {'train img/s':>11} "
-            f"{'data wait':>9} {'TFLOP/s':>8} {'of matmul':>9} {'infer img/s':>11} {'peak MB':>8} {'syncs':>5}")
+            f"{'data wait':>9} {'TFLOP/s':>8} {'of matmul':>9} {'infer img/s':>11} {'peak MB':>8} {'syncs/step':>10} "
+            f"{'/epoch':>6}")
     lines += [head, "-" * len(head)]
     for r in result["rows"]:
         pct = "n/a" if r["matmul_pct"] is None else f"{r['matmul_pct']:.0f}%"
         peak = "n/a" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
-        syncs = "n/a" if r["host_syncs"] is None else str(r["host_syncs"])
+        per_step = "n/a" if r["syncs_per_step"] is None else f"{r['syncs_per_step']:.2f}"
+        per_epoch = "n/a" if r["syncs_per_epoch"] is None else f"{r['syncs_per_epoch']:.1f}"
         lines.append(f"{r['model']:<8} {r['stage']:<5} {r['data']:<17} {r['precision']:<4} {r['size']:>4} "
                      f"{r['batch']:>5} {r['train_img_s']:>11.2f} {r['data_wait_pct']:>8.1f}% {r['tflops']:>8.3f} "
-                     f"{pct:>9} {r['infer_img_s']:>11.2f} {peak:>8} {syncs:>5}")
+                     f"{pct:>9} {r['infer_img_s']:>11.2f} {peak:>8} {per_step:>10} {per_epoch:>6}")
     lines.append("data wait: the share of the timed steps the loop spent waiting for its next batch; peak: GPU memory "
                  "allocated by torch, or on a CPU the anonymous memory of the process tree (MB); syncs: host "
-                 "synchronisations torch reported in the timed steps (CUDA only; 2 expected, whatever the steps)")
+                 "synchronisations torch reported (CUDA only), per step (timed epoch minus a one-step epoch, over the "
+                 "steps between) and per epoch; a GPU should show 0 per step and 2 per epoch")
     return "\n".join(lines)
 
 

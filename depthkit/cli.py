@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated, from: " + ", ".join(MODEL_NAMES))
     p.add_argument("--out", default=None, help="figures folder (default: figures/)")
     p.add_argument("--diw-protocol", choices=("report", "chen"), default=None,
-                   help="report: seeded split inside DIW_test (as the report); chen: DIW_train_val -> DIW_test")
+                   help="report: seeded split inside DIW_test (as the report); chen: DIW_train / DIW_val -> DIW_test")
     _add_profile(p)
     p.set_defaults(func=cmd_reproduce)
 

@@ -37,7 +37,7 @@ class Profile:
     n_diw: int = 0  # synthetic DIW-layout images (synthetic data only)
     val_fraction: float = 0.1  # validation carved from the training split
     diw_fractions: tuple = (0.8, 0.1, 0.1)  # seeded train/val/test split of the DIW partition
-    diw_protocol: str = "report"  # "report": split inside DIW_test; "chen": DIW_train_val -> DIW_test
+    diw_protocol: str = "report"  # "report": split inside DIW_test; "chen": DIW_train / DIW_val -> DIW_test
     max_diw_images: int | None = None  # cap on the DIW partition (None = all)
     pretrained: bool | str = False  # ImageNet/COCO weights: False, True, or "auto" (fall back with a warning)
     seed: int = 0

@@ -13,9 +13,17 @@ with the CPU/gloo case added.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+
+# Rank 0 prepares the data (caches of up to ~420,000 DIW images) while the other ranks wait at a
+# barrier. That wait runs on its own gloo group with this timeout; the training collectives (nccl)
+# keep torch's default (10 minutes), so a rank that really hangs is still caught quickly.
+PREPARE_TIMEOUT = timedelta(hours=3)
+_wait_group = None  # the gloo group of barrier(), made by init_distributed
 
 
 def is_distributed() -> bool:
@@ -44,8 +52,11 @@ def init_distributed(device: str | None = None) -> torch.device | None:
         return None
     use_cuda = torch.cuda.is_available() and (device or "auto") in ("auto", "cuda")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    global _wait_group
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if _wait_group is None:  # every rank makes it, in the same order
+        _wait_group = dist.new_group(backend="gloo", timeout=PREPARE_TIMEOUT)
     if use_cuda:
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
@@ -53,9 +64,9 @@ def init_distributed(device: str | None = None) -> torch.device | None:
 
 
 def barrier() -> None:
-    """Wait until every rank gets here (no-op in one process)."""
+    """Wait until every rank gets here, for up to :data:`PREPARE_TIMEOUT` (no-op in one process)."""
     if is_distributed():
-        dist.barrier()
+        dist.barrier(group=_wait_group)
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
@@ -86,6 +97,8 @@ def shard(n: int, seed: int = 0, epoch: int = 0, shuffle: bool = False) -> list[
 
 def cleanup() -> None:
     """Leave the process group (at the end of a torchrun command)."""
+    global _wait_group
     if is_distributed():
-        dist.barrier()
+        barrier()
         dist.destroy_process_group()
+        _wait_group = None

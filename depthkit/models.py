@@ -84,16 +84,31 @@ def normalize_images(images: torch.Tensor, check_range: bool = True) -> torch.Te
         x = images
     else:
         raise ValueError(f"images must be uint8 or float, got {images.dtype}")
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    mean, std = imagenet_stats(x.device, x.dtype)
     return (x - mean) / std
 
 
 def denormalize_images(images: torch.Tensor) -> torch.Tensor:
     """Undo :func:`normalize_images`: ImageNet-normalized floats back to [0, 1] (for plotting)."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device).view(3, 1, 1)
+    mean, std = imagenet_stats(images.device, images.dtype)
     return (images * std + mean).clamp(0.0, 1.0)
+
+
+_STATS: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def imagenet_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std ``[3, 1, 1]`` on ``device`` in ``dtype``, made once per pair.
+
+    They are filled on the device from Python numbers (``torch.full``), never copied from host
+    memory: a host-to-GPU copy of a fresh tensor waits for the GPU, and ran twice per step before.
+    """
+    key = (torch.device(device), dtype)
+    if key not in _STATS:
+        with torch.inference_mode(False):  # usable by autograd even if first asked for under inference_mode
+            _STATS[key] = tuple(torch.stack([torch.full((), v, dtype=dtype, device=device) for v in values]).view(3, 1, 1)
+                                for values in (IMAGENET_MEAN, IMAGENET_STD))
+    return _STATS[key]
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import torch
 from depthkit import data as dk_data
 from depthkit.config import Profile, data_dir, repo_root
 from depthkit.data.loader import DepthData, Rows
+from depthkit.stages import get_stage
 
 
 @dataclass(frozen=True)
@@ -162,28 +163,37 @@ def nyu_frames(profile: Profile, prepared: PreparedData, split: str = "test") ->
     return np.asarray(indices)[nyu_rows(profile, prepared)[split]]
 
 
+def load_depth_map_splits(profile: Profile, prepared: PreparedData) -> dict[str, DepthData]:
+    """NYU's ``train``, ``val`` and ``test`` splits: images with depth maps, from the NYU cache."""
+    cache = dk_data.load_nyu_cache(prepared.nyu_cache)
+    src = f"NYU ({prepared.source})"
+    return {name: _nyu_split(cache, rows, f"{src} {name}") for name, rows in nyu_rows(profile, prepared).items()}
+
+
+def load_point_pair_splits(profile: Profile, prepared: PreparedData) -> dict[str, DepthData]:
+    """DIW's ``train``, ``val`` and ``test`` splits (report protocol: a seeded split of DIW_test; chen: the authors')."""
+    test_cache = dk_data.load_diw_cache(prepared.diw_caches["DIW_test"])
+    src = f"DIW ({prepared.source})"
+    if profile.diw_protocol == "chen":  # the authors' own split: DIW_train, DIW_val, DIW_test
+        caches = {part: dk_data.load_diw_cache(prepared.diw_caches[part]) for part in ("DIW_train", "DIW_val")}
+        caches["DIW_test"] = test_cache
+        return {split: _diw_split(c, np.arange(len(c["relation"])), f"{src} {part}")
+                for split, (part, c) in zip(("train", "val", "test"), caches.items())}
+    order = np.random.default_rng(profile.seed).permutation(len(test_cache["relation"]))
+    f_train, f_val, _ = profile.diw_fractions
+    n_train, n_val = int(len(order) * f_train), max(1, int(len(order) * f_val))
+    parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    return {name: _diw_split(test_cache, np.sort(rows), f"{src} DIW_test-partition {name}")
+            for name, rows in parts.items()}
+
+
+LOADERS = {"depth_maps": load_depth_map_splits, "point_pairs": load_point_pair_splits}  # Stage.loader -> function
+
+
 def load_stage_data(profile: Profile, stage: str, prepared: PreparedData | None = None) -> dict[str, DepthData]:
-    """The ``train``, ``val`` and ``test`` splits of a stage ("nyu" or "diw"), read from the caches."""
-    prepared = prepared or prepare_data(profile)
-    if stage == "nyu":
-        cache = dk_data.load_nyu_cache(prepared.nyu_cache)
-        src = f"NYU ({prepared.source})"
-        return {name: _nyu_split(cache, rows, f"{src} {name}") for name, rows in nyu_rows(profile, prepared).items()}
-    if stage == "diw":
-        test_cache = dk_data.load_diw_cache(prepared.diw_caches["DIW_test"])
-        src = f"DIW ({prepared.source})"
-        if profile.diw_protocol == "chen":  # the authors' own split: DIW_train, DIW_val, DIW_test
-            caches = {part: dk_data.load_diw_cache(prepared.diw_caches[part]) for part in ("DIW_train", "DIW_val")}
-            caches["DIW_test"] = test_cache
-            return {split: _diw_split(c, np.arange(len(c["relation"])), f"{src} {part}")
-                    for split, (part, c) in zip(("train", "val", "test"), caches.items())}
-        order = np.random.default_rng(profile.seed).permutation(len(test_cache["relation"]))
-        f_train, f_val, _ = profile.diw_fractions
-        n_train, n_val = int(len(order) * f_train), max(1, int(len(order) * f_val))
-        parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
-        return {name: _diw_split(test_cache, np.sort(rows), f"{src} DIW_test-partition {name}")
-                for name, rows in parts.items()}
-    raise ValueError(f"unknown stage {stage!r}: expected 'nyu' or 'diw'")
+    """The ``train``, ``val`` and ``test`` splits of a stage ("nyu" or "diw"), read by the loader its stage names."""
+    loader = LOADERS[get_stage(stage).loader]  # an unknown stage is named by get_stage
+    return loader(profile, prepared or prepare_data(profile))
 
 
 def describe_splits(splits: dict[str, DepthData]) -> str:

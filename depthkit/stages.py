@@ -11,17 +11,20 @@ A stage's metrics return per-image tensors and read nothing back from the GPU:
 :func:`depthkit.train.evaluate` sums them on the device and reads the means once per split.
 
 Epochs and learning rates come from the profile (:mod:`depthkit.config`); this table says which
-profile fields each stage reads, so no other module needs an ``if stage == ...`` branch.
+profile fields each stage reads and which loader reads its data, so no other module needs an
+``if stage == ...`` branch.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from torch import Tensor
 
 from depthkit import losses, metrics
-from depthkit.config import Profile
+
+if TYPE_CHECKING:  # annotations only: config imports this module (Profile.epochs), never the other way round
+    from depthkit.config import Profile
 
 
 def nyu_loss(pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
@@ -65,6 +68,8 @@ class Stage:
     epochs_field: str  # the Profile field holding this stage's epochs per model
     frozen_field: str | None  # the Profile field holding frozen-encoder warm-up epochs, if any
     init_from: str | None  # the stage whose best.pt this one starts from, if any
+    loader: str  # how its splits are read (depthkit.pipeline.LOADERS): "depth_maps" (NYU cache, in memory
+    # when small) or "point_pairs" (DIW cache, images streamed from disk)
 
     def lr(self, profile: Profile) -> float:
         """This stage's base learning rate under ``profile``."""
@@ -83,9 +88,9 @@ class Stage:
 
 STAGES: dict[str, Stage] = {
     "nyu": Stage("nyu", "NYU Depth V2: images with depth maps", nyu_loss, nyu_metrics,
-                 "normalized_mse", False, "lr", "nyu_epochs", "nyu_frozen_epochs", None),
+                 "normalized_mse", False, "lr", "nyu_epochs", "nyu_frozen_epochs", None, "depth_maps"),
     "diw": Stage("diw", "DIW: images with one annotated point pair", diw_loss, diw_metrics,
-                 "ordinal_accuracy", True, "diw_lr", "diw_epochs", None, "nyu"),
+                 "ordinal_accuracy", True, "diw_lr", "diw_epochs", None, "nyu", "point_pairs"),
 }
 
 

@@ -21,6 +21,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import random
 import time
 from contextlib import nullcontext
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 
 from depthkit import distributed, metrics
 from depthkit.config import Profile, runs_dir
-from depthkit.data.loader import DepthData, augment, batches
+from depthkit.data.loader import DepthData, augment, batches, device_generator
 from depthkit.files import atomic_write, atomic_write_bytes
 from depthkit.fingerprint import code_fingerprint
 from depthkit.models import build_model, freeze_encoder, normalize_images, unfreeze_encoder
@@ -42,6 +43,7 @@ from depthkit.stages import STAGES, Stage, get_stage
 
 LOG_EVERY = 25  # steps between progress-bar updates (each one reads the running loss from the device)
 GPU_RESIDENT_SHARE = 0.25  # a split goes GPU-resident when it needs at most this share of free GPU memory
+RESIDENT_ENV = "DEPTHKIT_RESIDENT"  # "1": the training split goes device-resident on any device (CPU rehearsals, tests)
 
 __all__ = ["DepthData", "batches", "augment", "STAGES", "fit", "train_one_epoch", "evaluate", "train_stage",
            "load_model", "load_checkpoint", "save_checkpoint", "save_json", "pick_device", "predict"]
@@ -84,10 +86,15 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
+def channels_last(device: torch.device) -> bool:
+    """Whether models and inputs use channels_last memory on ``device`` (CUDA: Tensor Core convolutions)."""
+    return device.type == "cuda"
+
+
 def predict(model: nn.Module, images: Tensor, amp: torch.dtype | None = None, check_range: bool = True) -> Tensor:
     """Run ``model`` on uint8 or [0, 1] float images ``[B, 3, H, W]``; returns float32 ``[B, 1, H, W]``."""
     x = normalize_images(images, check_range)
-    if images.device.type == "cuda":
+    if channels_last(images.device):
         x = x.contiguous(memory_format=torch.channels_last)
     with _autocast(images.device, amp):
         out = model(x)
@@ -95,7 +102,12 @@ def predict(model: nn.Module, images: Tensor, amp: torch.dtype | None = None, ch
 
 
 def fits_on_device(data: DepthData, device: torch.device, share: float = GPU_RESIDENT_SHARE) -> bool:
-    """True when ``data`` can live on the GPU ``device`` using at most ``share`` of its free memory."""
+    """True when ``data`` can live on the GPU ``device`` using at most ``share`` of its free memory.
+
+    ``DEPTHKIT_RESIDENT=1`` forces residency on any device (the CPU path of a GPU-resident split).
+    """
+    if os.environ.get(RESIDENT_ENV) == "1":
+        return True
     if device.type != "cuda":
         return False
     free, _ = torch.cuda.mem_get_info(device)
@@ -280,6 +292,23 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, device: to
                             fused=True if device.type == "cuda" else None)
 
 
+def set_fused(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """Set the optimizer's implementation for ``device`` after ``load_state_dict`` restored the saved one.
+
+    Fused on CUDA (a checkpoint written on the CPU would resume unfused: the fp16 scaler would read
+    its inf flag back every step); never fused elsewhere (torch < 2.4 has no fused Adam on the CPU).
+    Fused Adam wants its step counts on the device, as it makes them.
+    """
+    fused = device.type == "cuda"
+    for group in optimizer.param_groups:
+        if "fused" in group:
+            group["fused"], group["foreach"] = (True if fused else None), None  # None: torch's default
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            if fused and isinstance(state.get("step"), Tensor):
+                state["step"] = state["step"].to(p.device, torch.float32)
+
+
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     stage: Stage, train: DepthData, profile: Profile, epoch: int, device: torch.device,
                     max_steps: int | None = None, progress: bool = True, desc: str = "") -> dict[str, float]:
@@ -291,7 +320,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     ``step_losses`` (each step's loss, kept on the device and read with the mean) draw a one-epoch run's curve.
     """
     model.train()
-    amp, generator = autocast_dtype(device), torch.Generator().manual_seed(profile.seed * 1000 + epoch)
+    amp, generator = autocast_dtype(device), device_generator(device, profile.seed * 1000 + epoch)
     shard = distributed.shard(len(train), seed=profile.seed, epoch=epoch, shuffle=True)  # None in one process
     n = len(train) if shard is None else len(shard)
     loader = batches(train, profile.batch_size, shuffle=shard is None, seed=profile.seed * 1000 + epoch,
@@ -355,14 +384,13 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         check_has_valid_depth(data[split], f"{stage} {split}")
     if init is not None:
         load_weights(model, load_checkpoint(init), init)
-    model.to(device)
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+    model.to(device, memory_format=torch.channels_last if channels_last(device) else torch.preserve_format)
     optimizer = build_optimizer(model, st.lr(profile), profile.weight_decay, device)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
-    history, best = _resume(model, optimizer, scaler, out_dir / "last.pt", name, stage, fingerprint, config)
-    train = data["train"].to(device) if fits_on_device(data["train"], device) else data["train"]
+    history, best = _resume(model, optimizer, scaler, out_dir / "last.pt", name, stage, fingerprint, config, device)
     steps_left, start, step_fn, wrapped_frozen = max_steps, len(history["epoch"]), None, None
+    train = data["train"]  # copied to the device (a chunk at a time) only when it fits and there is training left
+    train = train.to(device) if start < frozen + full and fits_on_device(train, device) else train
     seed_everything(profile.seed)
     for epoch in range(start, frozen + full):
         if (stop_after is not None and epoch - start >= stop_after) or steps_left == 0:
@@ -375,30 +403,38 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         t0 = time.perf_counter()
         desc = f"{name} {stage} epoch {epoch + 1}/{frozen + full}{' (encoder frozen)' if epoch < frozen else ''}"
         stats = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device, steps_left, progress, desc)
-        t_train = time.perf_counter() - t0
+        stats["train_seconds"] = time.perf_counter() - t0
         history.setdefault("step_losses", []).extend(stats.pop("step_losses"))  # flat: epoch k's are its "steps"
         steps_left = None if steps_left is None else steps_left - stats["steps"]
         distributed.broadcast_buffers(model)  # the model rank 0 saves is the one every rank scores
         val = evaluate(model, data["val"], st, profile.batch_size * 2, device, max_batches=max_steps,
                        num_workers=profile.num_workers, across_ranks=True)
-        for key, value in [("epoch", epoch + 1), ("lr", optimizer.param_groups[0]["lr"]), ("frozen", epoch < frozen),
-                           *stats.items(), ("train_seconds", t_train), ("seconds", time.perf_counter() - t0),
-                           ("weights_source", config["weights_source"])]:
-            history.setdefault(key, []).append(value)
-        for key, value in val.items():
-            history.setdefault("val_" + key, []).append(value)
+        _append(history, {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "frozen": epoch < frozen, **stats,
+                          "seconds": time.perf_counter() - t0, "weights_source": config["weights_source"],
+                          **{"val_" + k: v for k, v in val.items()}})
         improved, best = st.improved(val[st.val_key], best), _better(st, val[st.val_key], best)
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                  "epoch": epoch + 1, "history": history, "config": config, "model_name": name, "stage": stage,
                  "best": best, "fingerprint": fingerprint, "weights_source": getattr(model, "weights_source", "unknown")}
         if distributed.is_main():  # one writer; the state comes from the unwrapped model (no "module.")
-            if improved:
-                save_checkpoint(out_dir / "best.pt", state)
-            save_checkpoint(out_dir / "last.pt", state)
-            save_json(out_dir / "history.json", history)
+            _save_epoch(out_dir, state, improved)
     unfreeze_encoder(model)
     distributed.barrier()  # every rank may read best.pt from here on
     return history
+
+
+def _append(history: dict[str, list], values: dict) -> None:
+    """Append one epoch's values to the history's columns (new columns are created)."""
+    for key, value in values.items():
+        history.setdefault(key, []).append(value)
+
+
+def _save_epoch(out_dir: Path, state: dict, improved: bool) -> None:
+    """Write an epoch's ``best.pt`` (when it improved), ``last.pt`` and ``history.json``, each atomically."""
+    if improved:
+        save_checkpoint(out_dir / "best.pt", state)
+    save_checkpoint(out_dir / "last.pt", state)
+    save_json(out_dir / "history.json", state["history"])
 
 
 def _step_module(model: nn.Module, device: torch.device, compile: bool) -> nn.Module:
@@ -414,8 +450,9 @@ def _better(stage: Stage, value: float, best: float | None) -> float:
 
 
 def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, last: Path,
-            name: str, stage: str, fingerprint: str, config: dict) -> tuple[dict, float | None]:
-    """Load ``last.pt`` into the model, optimizer and scaler when it is there; return (history, best)."""
+            name: str, stage: str, fingerprint: str, config: dict,
+            device: torch.device | None = None) -> tuple[dict, float | None]:
+    """Load ``last.pt`` into the model, optimizer (fused again on CUDA) and scaler when it is there; return (history, best)."""
     history: dict[str, list] = {"epoch": [], "train_loss": [], "lr": [], "frozen": [], "steps": [], "train_seconds": [],
                                "first_step_seconds": [], "seconds": []}
     if not last.exists():
@@ -430,6 +467,7 @@ def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.am
     config.update(check_resume_config(state.get("config"), config, last))  # refuses another configuration
     load_weights(model, state, last)
     optimizer.load_state_dict(state["optimizer"])
+    set_fused(optimizer, device if device is not None else next(model.parameters()).device)
     if state.get("scaler") and scaler.is_enabled():  # a run resumed in other precision starts a fresh scaler
         scaler.load_state_dict(state["scaler"])
     if not (last.parent / "history.json").exists():  # restore a deleted history from the checkpoint

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -68,3 +69,35 @@ def test_torchrun_two_gloo_processes_train_and_write_once(tmp_path):
         os.environ.update(DEPTHKIT_DATA=env_before["DEPTHKIT_DATA"], DEPTHKIT_RUNS=env_before["DEPTHKIT_RUNS"])
     single = evaluate(model, val, "nyu", batch_size=8, device="cpu")
     assert history["val_normalized_mse"][-1] == pytest.approx(single["normalized_mse"], rel=1e-4)
+
+
+BARRIER_SCRIPT = """
+import os, sys, time
+from datetime import timedelta
+import torch.distributed as dist
+from depthkit import distributed
+dist.init_process_group("gloo", timeout=timedelta(seconds=10))  # the collectives' timeout, short here
+distributed.init_distributed()  # joins the group above, adds the preparation barrier's own
+if distributed.rank() == 0:
+    time.sleep(15)  # rank 0 "prepares the data" for longer than the collectives' timeout
+distributed.barrier()
+distributed.cleanup()
+print("through", distributed.rank() if dist.is_initialized() else "")
+"""
+
+
+@pytest.mark.slow
+def test_ranks_wait_for_data_preparation_longer_than_the_collective_timeout(tmp_path):
+    """torchrun: rank 1 waits at the barrier while rank 0 prepares, beyond the process group's timeout."""
+    script = tmp_path / "barrier.py"
+    script.write_text(BARRIER_SCRIPT)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1"))
+             for r in (0, 1)]
+    results = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, results):
+        assert p.returncode == 0, err[-2000:]

@@ -9,15 +9,22 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import Protocol, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
 PathLike = Union[str, os.PathLike]
 
-if TYPE_CHECKING:  # the reader imports this module; the annotation only names its record type
-    from depthkit.data.diw import DIWPair
+
+
+class PointPair(Protocol):
+    """Anything with 0-based ``ya, xa, yb, xb`` (a :class:`depthkit.data.diw.DIWPair`; no import of it needed)."""
+
+    ya: int
+    xa: int
+    yb: int
+    xb: int
 
 def load_rgb(path: PathLike | bytes | io.BufferedIOBase) -> np.ndarray:
     """Load any image (grayscale, palette, CMYK, RGBA, 16-bit) as ``(H, W, 3)`` uint8 RGB, from a path, bytes or a file."""
@@ -49,14 +56,14 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
-def rescale_pair(pair: "DIWPair | Sequence[int]", size_orig: tuple[int, int],
+def rescale_pair(pair: PointPair | Sequence[int], size_orig: tuple[int, int],
                  size_new: tuple[int, int]) -> tuple[int, int, int, int]:
     """Map 0-based ``(ya, xa, yb, xb)`` from ``size_orig`` to ``size_new`` (both ``(H, W)``).
 
     Each coordinate becomes ``floor(p / size_orig * size_new)``, clamped inside the image. When A
     and B land on the same pixel, B moves one pixel further in its original direction from A.
     """
-    if hasattr(pair, "ya"):  # a DIWPair
+    if hasattr(pair, "ya"):  # a PointPair (DIWPair)
         pair = (pair.ya, pair.xa, pair.yb, pair.xb)
     ya, xa, yb, xb = (int(p) for p in pair)
     (h0, w0), (h1, w1) = size_orig, size_new

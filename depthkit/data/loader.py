@@ -4,7 +4,8 @@ A split never holds its images in memory unless it is small: :class:`Rows` stand
 memory-mapped cache array and reads only the rows it is indexed with. :func:`batches` turns a split
 into dicts of tensors on the training device:
 
-* data already on the device (NYU, or any split that fits the GPU) is sliced in place;
+* data already on the device (NYU, or any split that fits the GPU) is sliced in place, with batch
+  positions drawn on the device (no index crosses from the host per step);
 * otherwise a ``torch.utils.data.DataLoader`` reads whole batches (one sorted read from the
   memory map per batch), optionally in worker processes, into pinned memory, and the batch is
   copied with ``non_blocking=True`` while the next one is being read.
@@ -24,6 +25,18 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 KEYS = ("images", "depths", "pairs", "relation")
+CHUNK_BYTES = 64 * 2**20  # a split sent to a device travels in chunks of this size: host memory holds one chunk
+
+
+def device_generator(device: torch.device | str, seed: int) -> torch.Generator | None:
+    """A random generator on ``device`` seeded with ``seed`` (on the CPU the same stream as ``torch.Generator()``).
+
+    None for a device without generators (``meta``): its draws then come from the default stream.
+    """
+    try:
+        return torch.Generator(device=torch.device(device)).manual_seed(seed)
+    except RuntimeError:
+        return None
 
 
 def _as_rows(index, n: int) -> np.ndarray | int:
@@ -80,19 +93,35 @@ class Rows:
         pos = _as_rows(index, len(self.rows))
         if isinstance(pos, int):
             return self[[pos]][0]
-        rows = self.rows[pos]
+        return self._layout(torch.from_numpy(self._read(self.rows[pos])))
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        """The cache rows ``rows`` in that order, as an array in the cache's layout (one sorted read)."""
         uniq, inverse = np.unique(rows, return_inverse=True)
         block = np.asarray(self.array[uniq])[inverse.ravel()]  # memmap: reads just these rows
-        t = torch.from_numpy(np.ascontiguousarray(block))
+        return np.ascontiguousarray(block)
+
+    @staticmethod
+    def _layout(t: Tensor) -> Tensor:
+        """``(k, H, W, 3)`` -> ``[k, 3, H, W]`` and ``(k, H, W)`` -> ``[k, 1, H, W]`` (views, nothing copied)."""
         return t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
 
     def subset(self, index) -> "Rows":
         """The same column restricted to ``index`` (nothing is read)."""
         return Rows(self.array, self.rows[_as_rows(index, len(self.rows))])
 
-    def materialize(self) -> Tensor:
-        """Read every row into one tensor (only for splits that fit in memory)."""
-        return self[np.arange(len(self.rows))]
+    def materialize(self, device: torch.device | str = "cpu", chunk_bytes: int = CHUNK_BYTES) -> Tensor:
+        """Every row as one tensor on ``device``, read and copied a chunk at a time.
+
+        The destination is allocated once on ``device``; host memory holds one chunk of
+        ``chunk_bytes`` at a time beyond it (on a GPU: one chunk, not the split).
+        """
+        n, row_bytes = len(self.rows), int(np.prod(self.array.shape[1:])) * self.array.dtype.itemsize
+        step = max(1, chunk_bytes // max(row_bytes, 1))
+        out = torch.empty((n, *self.array.shape[1:]), dtype=self.dtype, device=device)
+        for start in range(0, n, step):
+            out[start:start + step].copy_(torch.from_numpy(self._read(self.rows[start:start + step])))
+        return self._layout(out)
 
     def __getstate__(self) -> dict:
         a = self.array
@@ -151,8 +180,8 @@ class DepthData(Dataset):
         return DepthData(**cols, name=self.name, identity=ident)
 
     def to(self, device: torch.device | str) -> "DepthData":
-        """Every column as a tensor on ``device`` (reads on-disk columns whole: small splits only)."""
-        cols = self._map(lambda c: (c.materialize() if isinstance(c, Rows) else c).to(device))
+        """Every column as a tensor on ``device``; on-disk columns stream there a chunk at a time (no whole copy in host RAM)."""
+        cols = self._map(lambda c: c.materialize(device) if isinstance(c, Rows) else c.to(device))
         return DepthData(**cols, name=self.name, identity=self.identity)
 
     @property
@@ -189,11 +218,23 @@ def _digest(*parts) -> str:
 
 
 def batch_order(n: int, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
-                indices: Sequence[int] | None = None) -> list[Tensor]:
-    """Positions of each batch: all of ``range(n)`` (or ``indices``), shuffled reproducibly from ``seed``."""
-    order = torch.arange(n) if indices is None else torch.as_tensor(list(indices), dtype=torch.long)
-    if shuffle:
-        order = order[torch.randperm(len(order), generator=torch.Generator().manual_seed(seed))]
+                indices: Sequence[int] | None = None, device: torch.device | str = "cpu") -> list[Tensor]:
+    """Positions of each batch: all of ``range(n)`` (or ``indices``), shuffled reproducibly from ``seed``.
+
+    The positions are made on ``device`` (a device generator: on the CPU the same order as ever);
+    a rank's ``indices`` are shuffled on the host and cross to the device once, from pinned memory.
+    """
+    device = torch.device(device)
+    if indices is None:
+        order = (torch.randperm(n, generator=device_generator(device, seed), device=device) if shuffle
+                 else torch.arange(n, device=device))
+    else:
+        order = torch.as_tensor(list(indices), dtype=torch.long)
+        if shuffle:
+            order = order[torch.randperm(len(order), generator=torch.Generator().manual_seed(seed))]
+        if device.type == "cuda":
+            order = order.pin_memory()
+        order = order.to(device, non_blocking=True)
     stop = len(order) - len(order) % batch_size if drop_last else len(order)
     return [order[s:s + batch_size] for s in range(0, stop, batch_size)]
 
@@ -208,13 +249,12 @@ def batches(data: DepthData, batch_size: int, shuffle: bool = False, seed: int =
     when ``device`` is CUDA). ``indices`` restricts the batches to those positions (a rank's shard).
     """
     device = torch.device(device)
-    order = batch_order(len(data), batch_size, shuffle, seed, drop_last, indices)
-    if data.device.type == device.type and not data.on_disk:  # resident: slice on the device, nothing read back
+    if data.device.type == device.type and not data.on_disk:  # resident: slice on the device, nothing crosses
         cols = data.columns()
-        for idx in order:
-            idx = idx.to(data.device, non_blocking=True)
+        for idx in batch_order(len(data), batch_size, shuffle, seed, drop_last, indices, device=data.device):
             yield {k: v[idx] for k, v in cols.items()}
         return
+    order = batch_order(len(data), batch_size, shuffle, seed, drop_last, indices)
     cuda = device.type == "cuda"
     loader = DataLoader(data, sampler=[idx.tolist() for idx in order], batch_size=None, num_workers=num_workers,
                         pin_memory=cuda, prefetch_factor=4 if num_workers else None,
@@ -223,15 +263,19 @@ def batches(data: DepthData, batch_size: int, shuffle: bool = False, seed: int =
         yield {k: v.to(device, non_blocking=cuda) for k, v in batch.items()}
 
 
-def augment(batch: dict[str, Tensor], generator: torch.Generator, jitter: float = 0.2) -> dict[str, Tensor]:
+def augment(batch: dict[str, Tensor], generator: torch.Generator | None, jitter: float = 0.2) -> dict[str, Tensor]:
     """Random horizontal flip (image, depth and pair columns together) and colour jitter (image only).
 
     Works on a whole batch at once on whatever device it lives on. ``images`` must be float in
-    [0, 1]; the random draws come from a CPU ``generator`` so runs repeat exactly.
+    [0, 1]; the random draws are made on that device, from ``generator`` (see
+    :func:`device_generator`; seeded per epoch, runs repeat exactly), so nothing crosses from the host.
     """
     images = batch["images"]
     b, _, _, w = images.shape
-    flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
+    if generator is not None and generator.device.type != images.device.type:
+        raise ValueError(f"augment: the generator is on {generator.device} but the images are on {images.device}; "
+                         f"use depthkit.data.loader.device_generator(images.device, seed)")
+    flip = torch.rand(b, generator=generator, device=images.device) < 0.5
     out = dict(batch)
     out["images"] = torch.where(flip[:, None, None, None], images.flip(-1), images)
     if "depths" in batch:
@@ -245,8 +289,8 @@ def augment(batch: dict[str, Tensor], generator: torch.Generator, jitter: float 
         out["pairs"] = p
     if jitter > 0:
         # brightness and contrast per image, saturation by blending towards grey
-        u = (torch.rand(3, b, generator=generator) * 2 - 1) * jitter + 1
-        u = u.to(images.device, images.dtype)[:, :, None, None, None]
+        u = (torch.rand(3, b, generator=generator, device=images.device) * 2 - 1) * jitter + 1
+        u = u.to(images.dtype)[:, :, None, None, None]
         x = out["images"] * u[0]
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         x = (x - mean) * u[1] + mean
