@@ -350,12 +350,13 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
             break
         t_ready = time.perf_counter()
     bar.close()
-    mean = float(loss_sum) / steps if steps else float("nan")
+    losses = torch.stack(step_losses).float().tolist() if steps else []  # the epoch's one read of its losses
+    mean = sum(losses) / steps if steps else float("nan")
     if not math.isfinite(mean):
         raise FloatingPointError(f"{desc}: the training loss became {mean} (diverged or no batch): "
                                  f"lower the learning rate, or check the data")
     return {"train_loss": mean, "steps": steps, "first_step_seconds": first, "data_seconds": waited,
-            "step_losses": torch.stack(step_losses).float().cpu().tolist()}
+            "step_losses": losses}
 
 
 @guard_run_folder  # a writable out_dir, and one writer at a time

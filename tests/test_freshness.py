@@ -140,7 +140,8 @@ def _optimizer(root):
 
 
 def _loader(root):  # flip every other image less often
-    rel = plant_regex(root, r"torch\.rand\(b, generator=generator\) < 0\.5", "torch.rand(b, generator=generator) < 0.25",
+    rel = plant_regex(root, r"torch\.rand\(b, generator=generator, device=images\.device\) < 0\.5",
+                      "torch.rand(b, generator=generator, device=images.device) < 0.25",
                       "depthkit/data/*.py")
     return f"{rel} changed"
 
