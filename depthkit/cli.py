@@ -1,7 +1,8 @@
-"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, bench, download, publish-url, student.
+"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, bench, rehearse, download, publish-url, student.
 
-Every command takes ``--profile`` (default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data
-and a GPU, else ``demo``); ``--help`` on each command lists its options.
+The commands that train or read data (prepare, train, evaluate, reproduce, bench) take ``--profile``
+(default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data and a GPU, else ``demo``); ``rehearse``
+always runs the ``report`` profile on files it writes. ``--help`` on each command lists its options.
 """
 from __future__ import annotations
 

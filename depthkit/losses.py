@@ -122,17 +122,21 @@ def align_scale_shift(pred: torch.Tensor, target: torch.Tensor, valid: torch.Ten
 
 def normalized_mse_per_image(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """``[B]``: MSE between min-max normalized prediction and depth over each image's valid pixels."""
-    valid = valid_mask(depth, mask)
+    valid, pred = valid_mask(depth, mask), as_b1hw(pred, "prediction")
     error = (normalize_depth(pred, valid) - normalize_depth(depth, valid)) ** 2
+    # normalize_depth skips non-finite pixels; a NaN/inf *prediction* on a valid pixel must stay NaN
+    error = torch.where(torch.isfinite(pred), error, torch.full_like(error, float("nan")))
     return masked_mean(error, valid)
 
 
-def _mean_over_images(per_image: torch.Tensor) -> torch.Tensor:
-    """Mean over the images that had valid pixels (0 with a gradient path if none had).
+def _mean_over_images(per_image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over the images that have valid pixels in ``valid`` (0 with a gradient path if none has).
 
+    Images are chosen by their *depth* mask, not by their value: a NaN or inf *prediction* on a
+    valid image makes the mean NaN, so a diverging run fails its training loss at once.
     Written without a data-dependent branch, so a training step never waits for the GPU here.
     """
-    keep = ~torch.isnan(per_image)
+    keep = valid.flatten(1).any(dim=1)
     kept = torch.where(keep, per_image, torch.zeros_like(per_image))
     return kept.sum() / keep.sum().clamp_min(1)
 
@@ -156,7 +160,7 @@ def normalized_mse(
         return per_image
     if reduction != "mean":
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-    return _mean_over_images(per_image)
+    return _mean_over_images(per_image, valid_mask(depth, mask))
 
 
 def ssi_loss(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -177,7 +181,7 @@ def ssi_loss(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None 
     valid = valid_mask(depth, mask)
     target = normalize_depth(depth, valid)
     aligned = align_scale_shift(as_b1hw(pred), target, valid)
-    return _mean_over_images(0.5 * masked_mean((aligned - target) ** 2, valid))
+    return _mean_over_images(0.5 * masked_mean((aligned - target) ** 2, valid), valid)
 
 
 # --------------------------------------------------------------------------------------------

@@ -169,10 +169,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
     model = build_model(state["model_name"], pretrained=False)
     load_weights(model, state, path)
     model.checkpoint = str(path)
-    model = model.to(device).eval()
-    if torch.device(device).type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    fmt = torch.channels_last if channels_last(torch.device(device)) else torch.preserve_format
+    return model.to(device, memory_format=fmt).eval()
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,7 +354,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
         raise FloatingPointError(f"{desc}: the training loss became {mean} (diverged or no batch): "
                                  f"lower the learning rate, or check the data")
     return {"train_loss": mean, "steps": steps, "first_step_seconds": first, "data_seconds": waited,
-            "step_losses": losses}
+            "train_seconds": time.perf_counter() - t0, "step_losses": losses}
 
 
 @guard_run_folder  # a writable out_dir, and one writer at a time
@@ -377,10 +375,7 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     frozen, full = epochs if epochs is not None else st.epochs(profile, name)
     device = torch.device(device) if device is not None else pick_device(profile.device)
     fingerprint = fingerprint or data_fingerprint(data)
-    config = dict(dataclasses.asdict(profile), model=name, stage=stage, frozen_epochs=frozen, epochs=full,
-                  world_size=distributed.world_size(), code_fingerprint=code_fingerprint(profile),
-                  # where the first weights came from (a fallback to random ones shows):
-                  weights_source=f"checkpoint {init}" if init is not None else getattr(model, "weights_source", "unknown"))
+    config = run_config(profile, model, stage, frozen, full, init)
     for split in ("train", "val"):  # before any training: an empty split or one without depth is named
         check_has_valid_depth(data[split], f"{stage} {split}")
     if init is not None:
@@ -389,7 +384,7 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     optimizer = build_optimizer(model, st.lr(profile), profile.weight_decay, device)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
     history, best = _resume(model, optimizer, scaler, out_dir / "last.pt", name, stage, fingerprint, config, device)
-    steps_left, start, step_fn, wrapped_frozen = max_steps, len(history["epoch"]), None, None
+    steps_left, start = max_steps, len(history["epoch"])
     train = data["train"]  # copied to the device (a chunk at a time) only when it fits and there is training left
     train = train.to(device) if start < frozen + full and fits_on_device(train, device) else train
     seed_everything(profile.seed)
@@ -397,14 +392,12 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         if (stop_after is not None and epoch - start >= stop_after) or steps_left == 0:
             break
         (freeze_encoder if epoch < frozen else unfreeze_encoder)(model)
-        if step_fn is None or wrapped_frozen != (epoch < frozen):  # DDP must see the trainable set anew
-            step_fn, wrapped_frozen = _step_module(model, device, compile), epoch < frozen
-        for group in optimizer.param_groups:  # set from the epoch number: resume-safe
-            group["lr"] = learning_rate(st.lr(profile), epoch, frozen + full, profile.lr_schedule)
+        if epoch in (start, frozen):  # the trainable set changed: DDP must see it anew
+            step_fn = _step_module(model, device, compile)
+        set_lr(optimizer, learning_rate(st.lr(profile), epoch, frozen + full, profile.lr_schedule))  # resume-safe
         t0 = time.perf_counter()
         desc = f"{name} {stage} epoch {epoch + 1}/{frozen + full}{' (encoder frozen)' if epoch < frozen else ''}"
         stats = train_one_epoch(step_fn, optimizer, scaler, st, train, profile, epoch, device, steps_left, progress, desc)
-        stats["train_seconds"] = time.perf_counter() - t0
         history.setdefault("step_losses", []).extend(stats.pop("step_losses"))  # flat: epoch k's are its "steps"
         steps_left = None if steps_left is None else steps_left - stats["steps"]
         distributed.broadcast_buffers(model)  # the model rank 0 saves is the one every rank scores
@@ -414,14 +407,36 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
                           "seconds": time.perf_counter() - t0, "weights_source": config["weights_source"],
                           **{"val_" + k: v for k, v in val.items()}})
         improved, best = st.improved(val[st.val_key], best), _better(st, val[st.val_key], best)
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                 "epoch": epoch + 1, "history": history, "config": config, "model_name": name, "stage": stage,
-                 "best": best, "fingerprint": fingerprint, "weights_source": getattr(model, "weights_source", "unknown")}
         if distributed.is_main():  # one writer; the state comes from the unwrapped model (no "module.")
-            _save_epoch(out_dir, state, improved)
+            _save_epoch(out_dir, checkpoint_state(model, optimizer, scaler, history, config, best, fingerprint), improved)
     unfreeze_encoder(model)
     distributed.barrier()  # every rank may read best.pt from here on
     return history
+
+
+def run_config(profile: Profile, model: nn.Module, stage: str, frozen: int, full: int,
+               init: str | Path | None) -> dict:
+    """What a checkpoint records of its run: the profile's settings, the model, stage, epochs and code fingerprint."""
+    return dict(dataclasses.asdict(profile), model=getattr(model, "name", type(model).__name__), stage=stage,
+                frozen_epochs=frozen, epochs=full, world_size=distributed.world_size(),
+                code_fingerprint=code_fingerprint(profile),
+                # where the first weights came from (a fallback to random ones shows):
+                weights_source=f"checkpoint {init}" if init is not None else getattr(model, "weights_source", "unknown"))
+
+
+def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                     history: dict, config: dict, best: float | None, fingerprint: str) -> dict:
+    """Everything ``last.pt``/``best.pt`` hold: weights, optimizer and scaler state, history, config, best score."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+            "epoch": history["epoch"][-1], "history": history, "config": config, "model_name": config["model"],
+            "stage": config["stage"], "best": best, "fingerprint": fingerprint,
+            "weights_source": getattr(model, "weights_source", "unknown")}
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's learning rate (from the epoch number, so a resumed run gets the same)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def _append(history: dict[str, list], values: dict) -> None:

@@ -221,8 +221,8 @@ display(Markdown(text.replace(str(data_dir()), "$DEPTHKIT_DATA")))  # data outsi
 # %%
 written = sorted(p.name for p in FIG_DIR.glob("*.png"))
 print(f"{len(written)} figures in {FIG_WHERE} (profile {PROFILE.name}):", ", ".join(written))
-# three of them here; notebooks 01, 03, 04 and 05 already showed the samples and predictions
-for name in ["comparison_table.png", "training_curves.png", "predictions_after_diw_unetpp.png"]:
+# two of them here; notebooks 01, 03, 04 and 05 already showed the samples and predictions
+for name in ["comparison_table.png", "training_curves.png"]:
     display(Image(filename=str(FIG_DIR / name), width=720))
 
 # %% [markdown]

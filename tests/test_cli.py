@@ -9,7 +9,20 @@ import pytest
 
 from depthkit.cli import build_parser, main
 
-COMMANDS = ("prepare", "train", "evaluate", "reproduce", "bench", "download")
+COMMANDS = ("prepare", "train", "evaluate", "reproduce", "bench", "rehearse", "download", "publish-url", "student")
+PROFILE_COMMANDS = ("prepare", "train", "evaluate", "reproduce", "bench")
+
+
+def test_the_command_list_is_the_parsers_and_the_docstring_names_each():
+    """Catches: a command added to the parser but missing from the tests and ``cli``'s docstring."""
+    import depthkit.cli as cli
+    from depthkit.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert tuple(sub.choices) == COMMANDS
+    assert cli.__doc__.splitlines()[0].endswith(": " + ", ".join(COMMANDS) + ".")
+    takes_profile = tuple(name for name, p in sub.choices.items() if any(a.dest == "profile" for a in p._actions))
+    assert takes_profile == PROFILE_COMMANDS
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -199,14 +199,18 @@ def last_stderr_line(capsys) -> str:
     return err.strip().splitlines()[-1]
 
 
-def test_a_diverging_run_is_one_line_with_status_2(monkeypatch, capsys, tmp_path):
-    """Catches: ``FloatingPointError`` from ``train_one_epoch`` escaping the CLI as a traceback. The
-    run really diverges: the smoke profile's DIW stage with an infinite learning rate."""
+@pytest.mark.parametrize("stage", ["nyu", "diw"])
+def test_a_diverging_run_is_one_line_with_status_2(stage, monkeypatch, capsys, tmp_path):
+    """Catches: ``FloatingPointError`` from ``train_one_epoch`` escaping the CLI as a traceback, and a
+    training loss that hides NaN predictions (the NYU loss once skipped non-finite predicted pixels
+    and stayed finite, so NYU divergence surfaced only at validation). The run really diverges: the
+    smoke profile's stage with an infinite learning rate."""
     from depthkit import config
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    monkeypatch.setitem(config.PROFILES, "smoke", config.PROFILES["smoke"].replace(diw_lr=float("inf")))
-    assert main(train_argv(tmp_path / "run", 1, stage="diw")) == 2
+    lr = {"nyu": "lr", "diw": "diw_lr"}[stage]  # the profile's field for this stage's learning rate
+    monkeypatch.setitem(config.PROFILES, "smoke", config.PROFILES["smoke"].replace(**{lr: float("inf")}))
+    assert main(train_argv(tmp_path / "run", 1, stage=stage)) == 2
     line = last_stderr_line(capsys)
     assert line.startswith("depthkit train: error: ") and "the training loss became nan" in line, line
     assert not (tmp_path / "run" / "last.pt").exists()

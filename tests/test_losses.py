@@ -109,6 +109,25 @@ def test_normalized_mse_reduction_none_is_per_image_with_gradient():
         normalized_mse(pred, depth, reduction="sum")
 
 
+@pytest.mark.parametrize("loss", [normalized_mse, losses.ssi_loss])
+def test_a_non_finite_prediction_makes_the_loss_non_finite(loss):
+    """Catches: a NaN or inf prediction skipped like a depth hole, which gave a finite training loss
+    and hid a diverging NYU run. Images without valid depth are still left out of the mean."""
+    torch.manual_seed(0)
+    depth = torch.rand(3, 1, 6, 6) + 0.5
+    mask = torch.ones_like(depth, dtype=torch.bool)
+    mask[2] = False  # image 2 has no valid depth: whatever is predicted there does not count
+    for bad in (float("nan"), float("inf")):
+        pred = torch.rand(3, 1, 6, 6)
+        pred[0, 0, 2, 3] = bad
+        assert not torch.isfinite(loss(pred, depth, mask)), bad
+        pred = torch.rand(3, 1, 6, 6)
+        clean = loss(pred, depth, mask)
+        pred[2] = bad
+        assert loss(pred, depth, mask).item() == pytest.approx(clean.item())
+    assert normalized_mse(torch.full((3, 1, 6, 6), float("nan")), depth, mask, reduction="none")[:2].isnan().all()
+
+
 def test_normalized_mse_gradient_flows():
     pred = torch.randn(2, 1, 4, 4, requires_grad=True)
     normalized_mse(pred, torch.rand(2, 1, 4, 4)).backward()
