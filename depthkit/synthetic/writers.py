@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import h5py
 import numpy as np
 from PIL import Image
 
-from depthkit.files import atomic_write, atomic_write_bytes
+from depthkit.files import atomic_write, atomic_write_bytes, hdf5_writer
 from depthkit.synthetic.pairs import diw_flags, diw_image_size, position_prior, sample_pair
 from depthkit.synthetic.rendering import render_scene
 from depthkit.synthetic.scenes import scene_rng
@@ -69,7 +68,7 @@ def write_nyu_mat(path: Path, n: int, seed: int, size: tuple[int, int], workers:
     height, width = size
 
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w", userblock_size=512) as f:
+        with hdf5_writer(tmp, userblock_size=512) as f:  # every write error raises here, none in a destructor
             images = f.create_dataset("images", (n, 3, width, height), np.uint8, chunks=(1, 3, width, height))
             depths = f.create_dataset("depths", (n, width, height), np.float32, chunks=(1, width, height))
             images.attrs["MATLAB_class"] = np.bytes_("uint8")
