@@ -26,6 +26,7 @@ notebooks: $(VENV)/.installed
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 	DEPTHKIT_PROFILE=demo $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=3600 notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m depthkit.widget_state notebooks/[0-9][0-9]_*.ipynb  # widgets saved, not the pictures drawn into them
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 
 bench: $(VENV)/.installed

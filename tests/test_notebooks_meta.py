@@ -256,6 +256,42 @@ def test_notebook_07_uses_colabs_uploader_and_keeps_widget_state_small():
     assert len(state) < 40_000 and "image/png" not in state, f"widget state of {len(state)} characters"
 
 
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_saved_output_widgets_hold_no_pictures(stem):
+    """Catches: ``make notebooks`` without its ``depthkit.widget_state`` step (interact and Output areas save
+    every drawn figure a second time into the notebook's metadata)."""
+    from depthkit.widget_state import OUTPUT_MODEL
+
+    state = _read(stem).metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    full = [k for k, m in state.get("state", {}).items()
+            if m.get("model_name") == OUTPUT_MODEL and m.get("state", {}).get("outputs")]
+    assert not full, f"{stem}: Output widgets {full} keep their outputs: run python -m depthkit.widget_state"
+
+
+def test_widget_state_trim_empties_outputs_only(tmp_path):
+    """Catches: a trim that drops other widgets' state, writes a notebook nbformat cannot read, or fails on
+    a broken file without naming it."""
+    from depthkit.widget_state import main, trim_file
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    picture = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"version_major": 2, "version_minor": 0,
+        "state": {"out": {"model_name": "OutputModel", "model_module": "@jupyter-widgets/output",
+                          "model_module_version": "1.0.0", "state": {"outputs": [picture], "layout": "IPY_MODEL_x"}},
+                  "slider": {"model_name": "IntSliderModel", "model_module": "@jupyter-widgets/controls",
+                             "model_module_version": "2.0.0", "state": {"value": 3, "max": 9}}}}}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert trim_file(path) == 1 and trim_file(path) == 0  # the second pass finds nothing to do
+    state = nbformat.read(path, as_version=4).metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert state["out"]["state"] == {"outputs": [], "layout": "IPY_MODEL_x"}
+    assert state["slider"]["state"] == {"value": 3, "max": 9}
+    (tmp_path / "broken.ipynb").write_text("{ not json", encoding="utf-8")
+    assert main([str(tmp_path / "broken.ipynb")]) == 1
+    with pytest.raises(ValueError, match="broken.ipynb: not a readable notebook"):
+        trim_file(tmp_path / "broken.ipynb")
+
+
 def test_notebook_08_evaluates_cue_removal_with_depthkit():
     src = "\n".join(c.source for c in _code_cells(_read("08_depth_cues")))
     for needle in ("cues_off=", "per_image_scores(", "DepthData(", "train_stage(", "viz.table_figure", "set(ylabel="):
