@@ -64,12 +64,14 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int | None = None
     return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e12
 
 
-def random_split(stage: str, n: int, size: int, folder: Path) -> DepthData:
+def random_split(stage: str, n: int, size: int, folder: Path | None = None) -> DepthData:
     """``n`` random images in the layout of ``stage``'s loader: depth maps in memory, or pairs with images in ``folder``."""
     g = torch.Generator().manual_seed(0)
     if get_stage(stage).loader == "depth_maps":
         return DepthData(images=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g),
                          depths=torch.rand(n, 1, size, size, generator=g) * 9 + 1)
+    if folder is None:
+        raise ValueError(f"the {stage} stage streams its images from disk: random_split needs a folder for them")
     path, rng = folder / "images.u8", np.random.default_rng(0)
     array = np.memmap(path, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
     for start in range(0, n, 256):  # a chunk at a time: memory does not grow with n

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import torch
 
 from depthkit import bench as dk_bench
-from depthkit.data.loader import DepthData
 from depthkit.memory import PeakMemory
 from depthkit.models import build_model
 from depthkit.rehearse import DIW_TEST_IMAGES, rehearse
@@ -56,18 +55,12 @@ FULL = Size()
 QUICK = Size(models=("lraspp",), size=64, batch=4, steps=2, workers=0, rehearsal_steps=None)
 
 
-def _random_nyu(n: int, size: int, seed: int = 0) -> DepthData:
-    g = torch.Generator().manual_seed(seed)
-    return DepthData(images=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g),
-                     depths=torch.rand(n, 1, size, size, generator=g) * 9 + 1, name="random")
-
-
 def parity(device: torch.device, size: int = 64, batch: int = 4, model: str = "lraspp") -> dict:
     """Loss and gradient differences of one fp32 step, CPU (contiguous) against ``device`` (channels_last where fit uses it).
 
     Without a GPU the candidate is the CPU in channels_last, so the comparison still runs.
     """
-    data, stage = _random_nyu(batch, size), get_stage("nyu")
+    data, stage = dk_bench.random_split("nyu", batch, size), get_stage("nyu")
     target = device if device.type != "cpu" else torch.device("cpu")
     last = channels_last(target) or target.type == "cpu"
     allow = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
@@ -99,7 +92,7 @@ def sync_counts(device: torch.device, size: int = 64, batch: int = 4, steps: int
 
     if device.type != "cuda":
         return {"train_per_step": None, "eval_per_batch": None, "train_per_epoch": None, "eval_per_pass": None}
-    data = _random_nyu(batch * steps, size)
+    data = dk_bench.random_split("nyu", batch * steps, size)
     data = data.to(device) if fits_on_device(data, device) else data
     profile, stage = get_profile("report").replace(batch_size=batch), get_stage("nyu")
     torch.manual_seed(0)

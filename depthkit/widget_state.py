@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from depthkit.files import atomic_write_bytes
+from depthkit.files import atomic_write
 
 OUTPUT_MODEL = "OutputModel"
 
@@ -44,7 +44,7 @@ def trim_file(path: str | Path) -> int:
         raise ValueError(f"{path}: not a readable notebook ({type(exc).__name__}: {exc})") from None
     trimmed = trim_output_widgets(notebook)
     if trimmed:
-        atomic_write_bytes(path, (nbformat.writes(notebook) + "\n").encode("utf-8"))
+        atomic_write(path, lambda tmp: nbformat.write(notebook, str(tmp)))  # as depthkit.student writes its copies
     return trimmed
 
 

@@ -265,3 +265,16 @@ def test_gpucheck_runs_on_the_cpu_and_marks_what_needs_a_gpu():
     assert {s for w, s in status.items() if "data wait" in w} <= {"PASS", "FAIL"}  # measured on any device
     # the parity check itself ran (CPU channels_last against CPU contiguous), within its tolerances
     assert result["parity"]["loss_rel"] <= gpucheck.LOSS_RTOL and result["parity"]["grad_rel"] <= gpucheck.GRAD_TOL
+
+
+def test_random_split_makes_each_loaders_layout_and_needs_a_folder_to_stream(tmp_path):
+    """Catches: gpucheck and bench drawing different random data, or a streamed split without a folder
+    failing deep inside numpy instead of with one line."""
+    from depthkit.bench import random_split
+
+    nyu = random_split("nyu", 4, 32)
+    assert nyu.depths is not None and tuple(nyu.images.shape) == (4, 3, 32, 32)
+    assert torch.equal(nyu.images, random_split("nyu", 4, 32).images)  # seeded: the same images every call
+    assert random_split("diw", 4, 32, tmp_path).pairs is not None
+    with pytest.raises(ValueError, match="diw stage streams its images from disk"):
+        random_split("diw", 4, 32)
