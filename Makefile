@@ -26,7 +26,7 @@ notebooks: $(VENV)/.installed
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 	DEPTHKIT_PROFILE=demo $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=3600 notebooks/[0-9][0-9]_*.ipynb
-	$(PY) -m depthkit.widget_state notebooks/[0-9][0-9]_*.ipynb  # widgets saved, not the pictures drawn into them
+	$(PY) -m depthkit.course.widget_state notebooks/[0-9][0-9]_*.ipynb  # widgets saved, not the pictures drawn into them
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 
 bench: $(VENV)/.installed
@@ -36,7 +36,7 @@ bench: $(VENV)/.installed
 # bench at the report's size, rehearsal at 74,441 DIW images; one table, PASS/FAIL per target.
 # Without a GPU it runs too and marks the GPU rows "no GPU" (add GPUCHECK=--quick for seconds).
 gpu-check: $(VENV)/.installed
-	$(PY) -m depthkit.gpucheck $(GPUCHECK)
+	$(PY) -m depthkit.tools.gpucheck $(GPUCHECK)
 
 # Student copies of the notebooks in student/ (git-ignored): every solution between nbgrader's
 # ### BEGIN SOLUTION / ### END SOLUTION markers becomes a stub, check cells stay, outputs are cleared.

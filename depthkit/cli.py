@@ -72,12 +72,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train one model on one stage (under torchrun: on every process, DistributedDataParallel)."""
     from depthkit import distributed
     from depthkit.pipeline import load_stage_data, prepare_data
-    from depthkit.runs import check_writable, lock_run_folder
-    from depthkit.train import run_dir, train_stage
+    from depthkit.runs import check_writable, lock_run_folder, run_dir
+    from depthkit.train import train_stage
 
     profile = get_profile(args.profile)
-    if args.epochs is not None:
-        profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
+    if args.epochs is not None:  # the same epochs for every model, no frozen warm-up
+        profile = profile.with_budget(args.stage, epochs={"*": args.epochs}, frozen_epochs={})
     out_dir = check_writable(Path(args.out) if args.out else run_dir(profile, args.model, args.stage))
     args.out_dir = out_dir  # for the one line printed on Ctrl-C
     device = distributed.init_distributed(args.device) or args.device
@@ -101,9 +101,11 @@ METRIC_LABELS = {"delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25�
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on a split of NYU or DIW; print a table and JSON."""
+    from depthkit.checkpoints import load_model, save_json
+    from depthkit.device import pick_device
+    from depthkit.evaluate import evaluate
     from depthkit.pipeline import load_stage_data, nyu_frames, prepare_data
     from depthkit.reproduce import PROTOCOLS
-    from depthkit.train import evaluate, load_model, pick_device
 
     profile = get_profile(args.profile)
     if args.protocol == "eigen" and args.data != "nyu":
@@ -126,11 +128,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               "device": device.type, "protocol": protocol, "metrics": result}
     print(json.dumps(record))
     if args.json:
-        from depthkit.train import save_json
-
         save_json(Path(args.json), record)
     if args.compare:  # the capstone: by how much this checkpoint beats or misses the committed run
-        from depthkit.exercises import check_capstone
+        from depthkit.course.capstone import check_capstone
 
         check_capstone(args.checkpoint, profile=profile.name, device=args.device)
     return 0
@@ -138,7 +138,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_student(args: argparse.Namespace) -> int:
     """Write student copies of the notebooks: solutions replaced by stubs, check cells kept, outputs cleared."""
-    from depthkit.student import write_student_copies
+    from depthkit.course.student import write_student_copies
 
     written = write_student_copies(Path(args.out))
     print(f"wrote {len(written)} student notebooks to {args.out}/: " + ", ".join(p.name for p in written))
@@ -167,7 +167,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Throughput, data wait, achieved FLOP rate and memory of fit's training step; the data path's images/s."""
-    from depthkit.bench import bench, bench_data, format_data_table, format_table
+    from depthkit.tools.bench import bench, bench_data, format_data_table, format_table
 
     result = bench(tuple(args.model.split(",")), size=args.size, batch=args.batch, steps=args.steps,
                    device=args.device, workers=args.workers)
@@ -180,7 +180,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
     """Report-scale files in the real layouts, the report profile end to end on them, one table of costs."""
-    from depthkit.rehearse import format_rehearsal, rehearse
+    from depthkit.tools.rehearse import format_rehearsal, rehearse
 
     row = rehearse(diw_images=args.diw_images, steps=args.steps, device=args.device, keep=args.keep,
                    models=tuple(args.models.split(",")))
@@ -203,7 +203,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_publish_url(args: argparse.Namespace) -> int:
     """Point the Colab set-up cell, the notebooks' badges and the READMEs at your GitHub copy."""
-    from depthkit.colab import current_slug, parse_github_url, publish_url
+    from depthkit.course.colab import current_slug, parse_github_url, publish_url
     from depthkit.config import repo_root
 
     root = Path(args.root) if args.root else repo_root()
@@ -216,12 +216,9 @@ def cmd_publish_url(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m depthkit``."""
+def _add_data_commands(sub) -> None:
+    """``prepare``, ``train``, ``evaluate`` and ``reproduce``: the commands of the core."""
     from depthkit.models import MODEL_NAMES
-
-    parser = argparse.ArgumentParser(prog="python -m depthkit", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help=cmd_prepare.__doc__)
     _add_profile(p)
@@ -261,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(p)
     p.set_defaults(func=cmd_reproduce)
 
+
+def _add_tool_commands(sub) -> None:
+    """``bench`` and ``rehearse``: the measurement tools (:mod:`depthkit.tools`)."""
     p = sub.add_parser("bench", help=cmd_bench.__doc__)
     p.add_argument("--model", type=model_list, default="lraspp,unetpp", help="comma-separated model names")
     p.add_argument("--size", type=image_size, default=224, help="image side in pixels (>= 32)")
@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", type=model_list, default="lraspp,unetpp", help="comma-separated model names")
     p.set_defaults(func=cmd_rehearse)
 
+
+def _add_setup_commands(sub) -> None:
+    """``download``, ``publish-url`` and ``student``: getting data, and the course's copies."""
     p = sub.add_parser("download", help=cmd_download.__doc__)
     p.add_argument("name", choices=("nyu", "diw", "diw_train_val"),
                    help="diw_train_val: the DIW_train / DIW_val images, only for --diw-protocol chen (very large)")
@@ -296,6 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("student", help=cmd_student.__doc__)
     p.add_argument("--out", default="student", help="folder for the student copies (default: student/)")
     p.set_defaults(func=cmd_student)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m depthkit``."""
+    parser = argparse.ArgumentParser(prog="python -m depthkit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_data_commands(sub)
+    _add_tool_commands(sub)
+    _add_setup_commands(sub)
     return parser
 
 

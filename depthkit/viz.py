@@ -69,7 +69,7 @@ def min_max(depth) -> np.ndarray:
 def align_to(pred, depth) -> np.ndarray:
     """``s * pred + t`` closest to ``depth`` in least squares over its valid pixels (> 0): the
     prediction in the ground truth's metres, as the standard metrics align it."""
-    from depthkit.losses import align_scale_shift
+    from depthkit.tensors import align_scale_shift
 
     p, d = torch.from_numpy(to_depth(pred)), torch.from_numpy(to_depth(depth))
     valid = torch.isfinite(d) & (d > 0)

@@ -93,7 +93,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -153,7 +153,8 @@ from depthkit.models import MODEL_NAMES
 
 for p in PROFILES.values():
     mark = "  <- active" if p.name == PROFILE.name else ""
-    print(f"{p.name:<7} {p.data:<9} {p.size}×{p.size}, batch {p.batch_size}, lr {p.lr:g}, "
+    print(f"{p.name:<7} {p.data:<9} {p.size}×{p.size}, batch {p.batch_size}, lr NYU {p.budget('nyu').lr:g} / "
+          f"DIW {p.budget('diw').lr:g}, "
           f"weight decay {p.weight_decay:g}, pretrained={p.pretrained}{mark}")
     for m in MODEL_NAMES:
         (frozen, nyu), (_, diw) = p.epochs(m, "nyu"), p.epochs(m, "diw")

@@ -82,7 +82,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -398,7 +398,7 @@ def normalized_mse(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) 
     ### END SOLUTION
 
 # %%
-from depthkit.exercises import check_normalized_mse
+from depthkit.course.exercises import check_normalized_mse
 
 check_normalized_mse(normalized_mse)
 
@@ -425,7 +425,7 @@ def ranking_loss(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor
     ### END SOLUTION
 
 # %%
-from depthkit.exercises import check_ranking_loss
+from depthkit.course.exercises import check_ranking_loss
 
 check_ranking_loss(ranking_loss)
 
@@ -452,7 +452,7 @@ def whdr(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor, delta:
     ### END SOLUTION
 
 # %%
-from depthkit.exercises import check_whdr
+from depthkit.course.exercises import check_whdr
 
 check_whdr(whdr)
 

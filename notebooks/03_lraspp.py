@@ -79,7 +79,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -121,16 +121,17 @@ with torch.no_grad():
 # %%
 from IPython.display import Markdown, display
 
-from depthkit import narrative
 from depthkit.config import runs_dir
+from depthkit.course import narrative
+from depthkit.evaluate import baseline_per_image, evaluate, evaluate_baseline, noise_band, NOISE_Z, per_image_scores, predict_depth
 from depthkit.pipeline import describe_splits, load_stage_data
-from depthkit.reproduce import REPORT_RESULTS, predict_depth, train_stage
-from depthkit.train import evaluate, evaluate_baseline
+from depthkit.reproduce import REPORT_RESULTS
+from depthkit.train import train_stage
 
 nyu = load_stage_data(PROFILE, "nyu")
 print(describe_splits(nyu))
 frozen, full = PROFILE.epochs("lraspp", "nyu")
-display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.lr:g} ({PROFILE.lr_schedule} "
+display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.budget('nyu').lr:g} ({PROFILE.lr_schedule} "
                  f"schedule), weight decay {PROFILE.weight_decay:g}, **{frozen + full} epoch(s)**, batch {PROFILE.batch_size}."))
 
 # %% [markdown]
@@ -173,12 +174,12 @@ from depthkit.stages import NYU_ALIGN
 
 scores = evaluate(model, nyu["test"], "nyu", device=DEVICE)
 baseline = evaluate_baseline(nyu["train"], nyu["test"])
-per_image = narrative.per_image_scores(model, nyu["test"], "nyu", device=DEVICE)  # the values evaluate averages
-baseline_per_image = narrative.baseline_per_image(nyu["train"], nyu["test"])
-band = narrative.noise_band(per_image["normalized_mse"], baseline_per_image)
+per_image = per_image_scores(model, nyu["test"], "nyu", device=DEVICE)  # the values evaluate averages
+baseline_scores = baseline_per_image(nyu["train"], nyu["test"])
+band = noise_band(per_image["normalized_mse"], baseline_scores)
 print(f"test split, {len(nyu['test'])} images ({nyu['test'].name}), {PROFILE.data} data:")
 print(f"  normalized MSE  LR-ASPP {scores['normalized_mse']:.4f} | mean-depth baseline {baseline['normalized_mse']:.4f}"
-      f" | noise band of the difference {narrative.format_band(band)} ({narrative.NOISE_Z:g} standard errors over the images)")
+      f" | noise band of the difference {narrative.format_band(band)} ({NOISE_Z:g} standard errors over the images)")
 print(f"  after {narrative.ALIGNMENT_WORDS[NYU_ALIGN]}: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['rmse']:.3f} m, "
       f"δ<1.25 {scores['delta1']:.3f}")
 report = REPORT_RESULTS["lraspp"]["nyu_mse"]
@@ -189,7 +190,7 @@ print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.
 # ### What we got
 
 # %%
-Markdown(narrative.lraspp_nyu(per_image["normalized_mse"], baseline_per_image, history, PROFILE, len(nyu["train"]),
+Markdown(narrative.lraspp_nyu(per_image["normalized_mse"], baseline_scores, history, PROFILE, len(nyu["train"]),
                               REPORT_RESULTS["lraspp"]["nyu_mse"]))
 
 # %%
@@ -257,7 +258,7 @@ def combine_maps(maps: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -
     ### END SOLUTION
 
 # %%
-from depthkit.exercises import check_combine_maps
+from depthkit.course.exercises import check_combine_maps
 from depthkit.models import normalize_images
 
 check_combine_maps(combine_maps)

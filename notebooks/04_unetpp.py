@@ -78,7 +78,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -143,14 +143,17 @@ print(f"encoder free:    {count_parameters(model, trainable_only=True) / 1e6:5.2
 # %%
 from IPython.display import Markdown, display
 
-from depthkit import narrative
+from depthkit.checkpoints import load_model
+from depthkit.course import narrative
+from depthkit.evaluate import baseline_per_image, evaluate, evaluate_baseline, noise_band, per_image_scores, predict_depth
 from depthkit.pipeline import load_stage_data
-from depthkit.reproduce import REPORT_RESULTS, predict_depth, run_dir, train_stage
-from depthkit.train import evaluate, evaluate_baseline, load_model
+from depthkit.reproduce import REPORT_RESULTS
+from depthkit.runs import run_dir
+from depthkit.train import train_stage
 
 nyu = load_stage_data(PROFILE, "nyu")
 frozen, full = PROFILE.epochs("unetpp", "nyu")
-display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.lr:g} ({PROFILE.lr_schedule} schedule), "
+display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.budget('nyu').lr:g} ({PROFILE.lr_schedule} schedule), "
                  f"weight decay {PROFILE.weight_decay:g}; U-Net++ trains **{frozen} epoch(s) with the encoder frozen, "
                  f"then {full} with all weights** (LR-ASPP: {sum(PROFILE.epochs('lraspp', 'nyu'))} epoch(s))."))
 print(f"{len(nyu['train'])} training images")
@@ -178,14 +181,14 @@ if lraspp_ckpt.exists():
     rows["LR-ASPP"] = load_model(lraspp_ckpt, device=DEVICE)
 print(f"test split, {len(nyu['test'])} images of {PROFILE.data} data; mean-depth baseline {baseline['normalized_mse']:.4f}")
 test_scores, per_image = {}, {}
-baseline_per_image = narrative.baseline_per_image(nyu["train"], nyu["test"])
+baseline_scores = baseline_per_image(nyu["train"], nyu["test"])
 for name, m in rows.items():
     test_scores[name] = s = evaluate(m, nyu["test"], "nyu", device=DEVICE)
-    per_image[name] = narrative.per_image_scores(m, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    per_image[name] = per_image_scores(m, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
     print(f"  {name:<8} normalized MSE {s['normalized_mse']:.4f} (noise band against the baseline "
-          f"{narrative.format_band(narrative.noise_band(per_image[name], baseline_per_image))}), AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
+          f"{narrative.format_band(noise_band(per_image[name], baseline_scores))}), AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
 if len(per_image) == 2:
-    print(f"  noise band of the U-Net++ − LR-ASPP difference: {narrative.format_band(narrative.noise_band(*per_image.values()))}")
+    print(f"  noise band of the U-Net++ − LR-ASPP difference: {narrative.format_band(noise_band(*per_image.values()))}")
 report = ", ".join(f"{r['label'].split()[0]} {r['nyu_mse']}" for r in REPORT_RESULTS.values())
 print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" else
       f"(the report's normalized MSE, {report}, was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
@@ -194,7 +197,7 @@ print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" el
 # ### What we got
 
 # %%
-Markdown(narrative.unetpp_nyu(per_image, baseline_per_image, {"U-Net++": sum(PROFILE.epochs("unetpp", "nyu")),
+Markdown(narrative.unetpp_nyu(per_image, baseline_scores, {"U-Net++": sum(PROFILE.epochs("unetpp", "nyu")),
                                                               "LR-ASPP": sum(PROFILE.epochs("lraspp", "nyu"))},
                               frozen, PROFILE, len(nyu["train"])))
 
@@ -243,7 +246,7 @@ def set_encoder_trainable(model: nn.Module, trainable: bool) -> None:
     ### END SOLUTION
 
 # %%
-from depthkit.exercises import check_set_encoder_trainable
+from depthkit.course.exercises import check_set_encoder_trainable
 from depthkit.models import count_parameters
 
 check_set_encoder_trainable(set_encoder_trainable)

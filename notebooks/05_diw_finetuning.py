@@ -79,7 +79,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -98,10 +98,12 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # %%
 from IPython.display import Markdown, display
 
-from depthkit import narrative
+from depthkit import metrics
+from depthkit.course import narrative
+from depthkit.evaluate import evaluate, mean, noise_band, per_image_scores, predict_depth
 from depthkit.pipeline import describe_splits, load_stage_data, prepare_data
-from depthkit.reproduce import REPORT_RESULTS, ZERO_SHOT_DIW_WHDR, predict_depth, train_stage
-from depthkit.train import evaluate
+from depthkit.reproduce import REPORT_RESULTS, ZERO_SHOT_DIW_WHDR
+from depthkit.train import train_stage
 
 prepared = prepare_data(PROFILE)
 nyu = load_stage_data(PROFILE, "nyu", prepared)
@@ -127,7 +129,7 @@ nyu_models, before = {}, {}
 for name in MODELS:
     nyu_models[name], _, _ = train_stage(PROFILE, name, "nyu", nyu, device=DEVICE, progress=False)
     before[name] = evaluate(nyu_models[name], diw["test"], "diw", device=DEVICE)
-    before[name]["per_pair"] = narrative.per_image_scores(nyu_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
+    before[name]["per_pair"] = per_image_scores(nyu_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
     print(f"{MODELS[name]:<8} after NYU only: DIW test accuracy {100 * before[name]['ordinal_accuracy']:.1f} %")
 
 # %% [markdown]
@@ -140,13 +142,13 @@ for name in MODELS:
 # %%
 from depthkit.config import runs_dir
 
-display(Markdown(f"Under the `{PROFILE.name}` profile: learning rate {PROFILE.diw_lr:g} (on NYU: {PROFILE.lr:g}), "
+display(Markdown(f"Under the `{PROFILE.name}` profile: learning rate {PROFILE.budget('diw').lr:g} (on NYU: {PROFILE.budget('nyu').lr:g}), "
                  + ", ".join(f"{label} {PROFILE.epochs(name, 'diw')[1]} epoch(s)" for name, label in MODELS.items()) + "."))
 diw_models, after, histories = {}, {}, {}
 for name, label in MODELS.items():
     diw_models[name], histories[f"{label} DIW"], run = train_stage(PROFILE, name, "diw", diw, device=DEVICE, progress=False)
     after[name] = evaluate(diw_models[name], diw["test"], "diw", device=DEVICE)
-    after[name]["per_pair"] = narrative.per_image_scores(diw_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
+    after[name]["per_pair"] = per_image_scores(diw_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
     print(f"{label:<8} {len(histories[f'{label} DIW']['epoch'])} epoch(s) -> {run.relative_to(runs_dir()).as_posix()} in the runs folder")
 
 # %% [markdown]
@@ -169,7 +171,7 @@ fig = viz.plot_histories(histories, f"Fine-tuning on DIW-layout pairs ({TAG})")
 print(f"DIW test split: {len(diw['test'])} pairs ({diw['test'].name}); profile {PROFILE.name}, {PROFILE.data} data")
 print(f"{'model':<9}{'after NYU':>11}{'after DIW':>11}{'WHDR':>8}{'noise band of the change':>27}")
 for name, label in MODELS.items():
-    band = narrative.noise_band(after[name]["per_pair"], before[name]["per_pair"])  # 2 standard errors, same pairs
+    band = noise_band(after[name]["per_pair"], before[name]["per_pair"])  # 2 standard errors, same pairs
     print(f"{label:<9}{100 * before[name]['ordinal_accuracy']:>10.1f}%{100 * after[name]['ordinal_accuracy']:>10.1f}%"
           f"{100 * after[name]['whdr']:>7.1f}%  {narrative.format_band(band, '.1f', 100, ' points'):>25}")
 report = ", ".join(f"{label} {REPORT_RESULTS[name]['diw_acc']} %" for name, label in MODELS.items())
@@ -206,7 +208,7 @@ fig = viz.show_predictions(diw["test"].images, preds, f"Before and after DIW fin
 correlations = {}  # per NYU-layout test image: does the predicted depth grow with the true depth?
 for name, label in MODELS.items():
     for when, m in (("after NYU", nyu_models[name]), ("after DIW", diw_models[name])):
-        correlations[f"{label} {when}"] = narrative.depth_correlation(predict_depth(m, nyu["test"], n=None), nyu["test"].depths)
+        correlations[f"{label} {when}"] = metrics.depth_correlation(predict_depth(m, nyu["test"], n=None), nyu["test"].depths)
 Markdown(narrative.depth_order(correlations))
 
 # %% [markdown]
@@ -218,11 +220,11 @@ Markdown(narrative.depth_order(correlations))
 # %%
 nyu_before, nyu_after = {}, {}
 for name, label in MODELS.items():
-    nyu_before[label] = narrative.per_image_scores(nyu_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
-    nyu_after[label] = narrative.per_image_scores(diw_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
-    print(f"{label:<8} NYU test normalized MSE: {narrative.mean(nyu_before[label]):.4f} after NYU -> "
-          f"{narrative.mean(nyu_after[label]):.4f} after DIW fine-tuning "
-          f"(noise band {narrative.format_band(narrative.noise_band(nyu_after[label], nyu_before[label]))})")
+    nyu_before[label] = per_image_scores(nyu_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    nyu_after[label] = per_image_scores(diw_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    print(f"{label:<8} NYU test normalized MSE: {mean(nyu_before[label]):.4f} after NYU -> "
+          f"{mean(nyu_after[label]):.4f} after DIW fine-tuning "
+          f"(noise band {narrative.format_band(noise_band(nyu_after[label], nyu_before[label]))})")
 
 # %% [markdown]
 # ### What we got
@@ -243,14 +245,14 @@ Markdown(narrative.nyu_cost(nyu_before, nyu_after, PROFILE))
 #    that depend on reading `>` as r = +1 (A farther)? What would the same cell print with the report's
 #    printed convention?
 # 2. *Explain.* Why does the DIW stage start from a smaller learning rate than the NYU stage
-#    (`PROFILE.diw_lr` vs `PROFILE.lr`)? What could a large first step do to what NYU taught?
+#    (`PROFILE.budget("diw").lr` vs `PROFILE.budget("nyu").lr`)? What could a large first step do to what NYU taught?
 # 3. *Explain.* Training flips about half of the images of every batch left-right (`depthkit.data.loader.augment`). If it flipped
 #    the images but not the pair columns, what would happen to the flipped half of the DIW signal? Would the
 #    training loss show it?
 # 4. *Try it.* Fine-tune LR-ASPP with a ten times larger rate, into a folder of its own, and compare its test
 #    accuracy with section 4, against the noise the "What we got" cell prints:
-#    `train_stage(PROFILE.replace(diw_lr=10 * PROFILE.diw_lr), "lraspp", "diw", diw, init=run_dir(PROFILE, "lraspp", "nyu") / "best.pt", out_dir=runs_dir() / "exercises" / "lraspp_diw_fast", device=DEVICE, progress=False)`
-#    (`from depthkit.train import run_dir`).
+#    `train_stage(PROFILE.with_budget("diw", lr=10 * PROFILE.budget("diw").lr), "lraspp", "diw", diw, init=run_dir(PROFILE, "lraspp", "nyu") / "best.pt", out_dir=runs_dir() / "exercises" / "lraspp_diw_fast", device=DEVICE, progress=False)`
+#    (`from depthkit.runs import run_dir`).
 # 5. *Explain.* Section 6: the ranking loss sees one pair per image. What holds the rest of the depth map in
 #    place during fine-tuning, and why can the NYU error rise while the DIW accuracy rises?
 # 6. *Implement it.* Exercise 05.1 (the horizontal flip of a batch, pairs included) and 05.2 (the cosine
@@ -282,7 +284,7 @@ def hflip_batch(batch: dict) -> dict:
     ### END SOLUTION
 
 # %%
-from depthkit.exercises import check_hflip_batch
+from depthkit.course.exercises import check_hflip_batch
 
 check_hflip_batch(hflip_batch)
 
@@ -303,11 +305,12 @@ def cosine_lr(base: float, epoch: int, total: int) -> float:
     ### END SOLUTION
 
 # %%
-from depthkit.exercises import check_cosine_lr
+from depthkit.course.exercises import check_cosine_lr
 
 check_cosine_lr(cosine_lr)
 n = 10
-print(f"a {n}-epoch DIW run at diw_lr {PROFILE.diw_lr:g}: " + ", ".join(f"{cosine_lr(PROFILE.diw_lr, e, n):.2g}" for e in range(n)))
+diw_lr = PROFILE.budget("diw").lr
+print(f"a {n}-epoch DIW run at the DIW learning rate {diw_lr:g}: " + ", ".join(f"{cosine_lr(diw_lr, e, n):.2g}" for e in range(n)))
 
 # %% [markdown]
 # ## References

@@ -79,7 +79,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -121,7 +121,7 @@ print(f"profile {PROFILE.name}: figures go to {FIG_WHERE}")
 # this profile are reused, so this is quick after them.
 
 # %%
-from depthkit.reproduce import REPORT_RESULTS, ZERO_SHOT_DIW_WHDR, reproduce
+from depthkit.reproduce import REPORT_RESULTS, reproduce, ZERO_SHOT_DIW_WHDR
 
 results = reproduce(PROFILE, out=FIG_DIR, device=str(DEVICE), progress=False)
 print("written:", ", ".join(results["figures"]))
@@ -187,10 +187,11 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
 # A gap between two models counts only beyond its noise band: two standard errors of the mean of the
 # per-image differences between them, on the same test images (printed in the text). Per-image values
 # come from the checkpoints `reproduce` just used.
-from depthkit import narrative
+from depthkit.checkpoints import load_model
+from depthkit.course import narrative
+from depthkit.evaluate import mean, per_image_scores
 from depthkit.pipeline import load_stage_data, prepare_data
-from depthkit.reproduce import run_dir
-from depthkit.train import load_model
+from depthkit.runs import run_dir
 
 prepared = prepare_data(PROFILE)
 nyu = load_stage_data(PROFILE, "nyu", prepared)
@@ -199,7 +200,7 @@ label = {n: REPORT_RESULTS[n]["label"].split()[0] for n in results["models"]}
 nyu_per_image, diw_per_image = {}, {}  # model name -> per-image normalized MSE / per-pair correctness
 for name in results["models"]:
     for stage, data, out, key in (("nyu", nyu, nyu_per_image, "normalized_mse"), ("diw", diw, diw_per_image, "ordinal_accuracy")):
-        out[name] = narrative.per_image_scores(load_model(run_dir(PROFILE, name, stage) / "best.pt", device=DEVICE),
+        out[name] = per_image_scores(load_model(run_dir(PROFILE, name, stage) / "best.pt", device=DEVICE),
                                                data["test"], stage, device=DEVICE)[key]
 Markdown(narrative.report_comparison({label[n]: v for n, v in nyu_per_image.items()},
                                      {label[n]: v for n, v in diw_per_image.items()}, b["nyu"]["normalized_mse"],
@@ -247,10 +248,12 @@ Markdown(f"All three see the same data, optimizer and loss. Under the `{PROFILE.
                      for name, ((frozen, full), diw) in epochs.items()) + ".")
 
 # %%
-from depthkit.models import MODEL_NAMES, count_parameters
+from depthkit.checkpoints import load_model
+from depthkit.evaluate import evaluate, predict_depth
+from depthkit.models import count_parameters, MODEL_NAMES
 from depthkit.pipeline import load_stage_data, prepare_data
-from depthkit.reproduce import predict_depth, run_dir, train_stage
-from depthkit.train import evaluate, load_model
+from depthkit.runs import run_dir
+from depthkit.train import train_stage
 
 prepared = prepare_data(PROFILE)
 nyu = load_stage_data(PROFILE, "nyu", prepared)
@@ -260,10 +263,10 @@ third_nyu, _, _ = train_stage(PROFILE, THIRD, "nyu", nyu, device=DEVICE, progres
 third_diw, _, _ = train_stage(PROFILE, THIRD, "diw", diw, device=DEVICE, progress=False)
 matched = {name: {"params_m": r["params_m"], "nyu": r["nyu"]["normalized_mse"], "diw": r["diw"]["ordinal_accuracy"]}
            for name, r in results["models"].items()}
-nyu_per_image[THIRD] = narrative.per_image_scores(third_nyu, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
-diw_per_image[THIRD] = narrative.per_image_scores(third_diw, diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
-matched[THIRD] = {"params_m": count_parameters(third_nyu) / 1e6, "nyu": narrative.mean(nyu_per_image[THIRD]),
-                  "diw": narrative.mean(diw_per_image[THIRD])}  # the means evaluate() prints
+nyu_per_image[THIRD] = per_image_scores(third_nyu, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+diw_per_image[THIRD] = per_image_scores(third_diw, diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
+matched[THIRD] = {"params_m": count_parameters(third_nyu) / 1e6, "nyu": mean(nyu_per_image[THIRD]),
+                  "diw": mean(diw_per_image[THIRD])}  # the means evaluate() prints
 header = ["model", "parameters", "NYU test normalized MSE ↓", "DIW test accuracy ↑"]
 rows = [[name, f"{m['params_m']:.2f} M", f"{m['nyu']:.4f}", f"{100 * m['diw']:.1f} %"]
         for name, m in sorted(matched.items(), key=lambda kv: kv[1]["params_m"])]
@@ -335,7 +338,7 @@ print("saved", viz.save_figure(fig, FIG_DIR / "failures_nyu.png").name, "in", FI
 # And the DIW-layout test pairs the fine-tuned U-Net++ orders wrongly:
 
 # %%
-from depthkit.losses import pair_values
+from depthkit.tensors import pair_values
 
 unetpp_diw = load_model(run_dir(PROFILE, "unetpp", "diw") / "best.pt", device=DEVICE)
 pred = predict_depth(unetpp_diw, diw["test"], n=None)
@@ -390,8 +393,8 @@ if len(wrong):
 # point `CAPSTONE_CHECKPOINT` at yours.
 
 # %%
-from depthkit.exercises import check_capstone
-from depthkit.train import run_dir
+from depthkit.course.capstone import check_capstone
+from depthkit.runs import run_dir
 
 CAPSTONE_CHECKPOINT = run_dir(PROFILE, "lraspp", "nyu") / "best.pt"  # yours: e.g. Path("runs/capstone/lraspp_nyu/best.pt")
 if CAPSTONE_CHECKPOINT.exists():

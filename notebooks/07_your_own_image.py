@@ -78,7 +78,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -97,10 +97,11 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # data is the lesson, not a bug. The `report` profile trains on the real datasets.
 
 # %%
+from depthkit.checkpoints import load_model
 from depthkit.config import runs_dir
 from depthkit.pipeline import load_stage_data, prepare_data
-from depthkit.reproduce import run_dir, train_stage
-from depthkit.train import load_model
+from depthkit.runs import run_dir
+from depthkit.train import train_stage
 
 MODEL_NAME = "unetpp" if (run_dir(PROFILE, "unetpp", "diw") / "best.pt").exists() else "lraspp"
 checkpoint = run_dir(PROFILE, MODEL_NAME, "diw") / "best.pt"
@@ -188,7 +189,7 @@ print(f"{SOURCE}: {photo.shape[1]}×{photo.shape[0]} pixels")
 # reads "relative depth"; the Kinect's is in metres.
 
 # %%
-from depthkit.train import predict
+from depthkit.evaluate import predict
 
 S = PROFILE.size
 small = resize_image(photo, S)
@@ -269,7 +270,7 @@ result = judge(*DEFAULT)  # the default pair, judged once (also for readers with
 # %%
 from IPython.display import Markdown
 
-from depthkit import narrative
+from depthkit.course import narrative
 
 # the bundled frames are from a basement storage room (tests/assets/nyu_real_samples/README.md)
 Markdown(narrative.own_image(result, SOURCE, MARGIN, SHARE, N_CLEAR, PROFILE,

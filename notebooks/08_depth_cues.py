@@ -81,7 +81,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -179,9 +179,9 @@ print(f"{N_SCENES} scenes at {S}×{S}, {PAIRS.shape[0] * PAIRS.shape[1]} point p
 # notebooks `03`–`05` left in `runs/<profile>/`, and trains only what is missing.
 
 # %%
+from depthkit.evaluate import evaluate, evaluate_baseline
 from depthkit.pipeline import load_stage_data, prepare_data
-from depthkit.reproduce import train_stage
-from depthkit.train import evaluate, evaluate_baseline
+from depthkit.train import train_stage
 
 MODELS = {"lraspp": "LR-ASPP", "unetpp": "U-Net++"}
 prepared = prepare_data(PROFILE)
@@ -198,19 +198,20 @@ print("; ".join(f"{MODELS[n]}: {e[0]} NYU epoch(s), then {e[1]} DIW epoch(s)" fo
 # %% [markdown]
 # ## 4. Scores without each cue
 #
-# Each condition scored per scene with the metrics `depthkit.train.evaluate` averages (`narrative.per_image_scores`),
+# Each condition scored per scene with the metrics `depthkit.evaluate.evaluate` averages (`per_image_scores`),
 # then averaged: normalized MSE of the NYU models (lower is better) and
 # ordinal accuracy of the DIW models (higher is better). The mean-depth-map baseline's normalized MSE
 # is the same for every condition (the depths do not change), and 50 % is chance for the pairs.
 
 # %%
-from depthkit import narrative
+from depthkit.course import narrative
+from depthkit.evaluate import mean, MIN_IMAGES, NOISE_Z, per_image_scores, standard_error
 
 # per scene: normalized MSE of the NYU model, share of its pairs the DIW model orders right (what evaluate averages)
-per_scene = {(cue, name): {"nmse": narrative.per_image_scores(nyu_models[name], data, "nyu", device=DEVICE)["normalized_mse"],
-                           "acc": narrative.per_image_scores(diw_models[name], data, "diw", device=DEVICE)["ordinal_accuracy"]}
+per_scene = {(cue, name): {"nmse": per_image_scores(nyu_models[name], data, "nyu", device=DEVICE)["normalized_mse"],
+                           "acc": per_image_scores(diw_models[name], data, "diw", device=DEVICE)["ordinal_accuracy"]}
              for cue, data in cue_sets.items() for name in MODELS}
-scores = {cue: {name: {k: narrative.mean(v) for k, v in per_scene[(cue, name)].items()} for name in MODELS}
+scores = {cue: {name: {k: mean(v) for k, v in per_scene[(cue, name)].items()} for name in MODELS}
           for cue in CONDITIONS}
 baseline_nmse = evaluate_baseline(nyu["train"], cue_sets["none"])["normalized_mse"]
 n_pairs = PAIRS.numel() // 4
@@ -235,9 +236,9 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
 bars = dict(capsize=3, error_kw={"lw": 1})  # error bars: ±2 standard errors of the mean over the scenes
 for k, (name, label) in enumerate(MODELS.items()):
     axes[0].bar(x + k * width, [scores[c][name]["nmse"] for c in CONDITIONS], width, label=f"{label} (after NYU)",
-                yerr=[narrative.NOISE_Z * narrative.standard_error(per_scene[(c, name)]["nmse"]) for c in CONDITIONS], **bars)
+                yerr=[NOISE_Z * standard_error(per_scene[(c, name)]["nmse"]) for c in CONDITIONS], **bars)
     axes[1].bar(x + k * width, [100 * scores[c][name]["acc"] for c in CONDITIONS], width, label=f"{label} (after DIW)",
-                yerr=[100 * narrative.NOISE_Z * narrative.standard_error(per_scene[(c, name)]["acc"]) for c in CONDITIONS],
+                yerr=[100 * NOISE_Z * standard_error(per_scene[(c, name)]["acc"]) for c in CONDITIONS],
                 **bars)
 axes[0].axhline(baseline_nmse, color="0.3", ls="--", lw=1, label="mean-depth baseline")
 axes[1].axhline(50, color="0.3", ls="--", lw=1, label="chance")
@@ -250,8 +251,8 @@ for ax in axes:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     ax.grid(axis="y", alpha=0.3)
 fig.suptitle(f"Removing one depth cue at a time from {N_SCENES} unseen synthetic test scenes ({TAG})\n"
-             f"error bars: ±{narrative.NOISE_Z:g} standard errors of the mean over the {N_SCENES} scenes"
-             + ("" if N_SCENES >= narrative.MIN_IMAGES else f" (not drawn: fewer than {narrative.MIN_IMAGES} scenes)"),
+             f"error bars: ±{NOISE_Z:g} standard errors of the mean over the {N_SCENES} scenes"
+             + ("" if N_SCENES >= MIN_IMAGES else f" (not drawn: fewer than {MIN_IMAGES} scenes)"),
              fontsize=10);
 
 # %%

@@ -16,7 +16,7 @@ import jupytext
 import pytest
 
 from depthkit.cli import main
-from depthkit.colab import address_files, address_pattern, current_slug
+from depthkit.course.colab import address_files, address_pattern, current_slug
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"

@@ -17,8 +17,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from depthkit import exercises as ex
-from depthkit.student import BEGIN, END, stub_source, student_notebook
+from depthkit.course import capstone
+from depthkit.course import exercises as ex
+from depthkit.course.checks import ExerciseError, NotImplementedYet
+from depthkit.course.student import BEGIN, END, stub_source, student_notebook
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 EXERCISE_NOTEBOOKS = {"02.1": "02_losses_and_metrics", "02.2": "02_losses_and_metrics", "02.3": "02_losses_and_metrics",
@@ -45,7 +47,7 @@ def solution(number: str):
 
 def verdict(check, fn) -> str:
     """The one-line message of a failing check (the test fails if the check passes)."""
-    with pytest.raises(ex.ExerciseError) as info:
+    with pytest.raises(ExerciseError) as info:
         check(fn)
     message = str(info.value)
     assert "\n" not in message, message
@@ -70,7 +72,7 @@ def test_a_stub_is_reported_in_one_line_with_its_own_message(number):
     assert BEGIN not in stub_cell and "NotImplementedError" in stub_cell
     scope: dict = {}
     exec(stub_cell, scope)
-    with pytest.raises(ex.NotImplementedYet) as info:
+    with pytest.raises(NotImplementedYet) as info:
         ex.CHECKS[number](scope[FUNCTIONS[number]])
     assert re.fullmatch(rf"Exercise {number} \(.+\): not implemented yet \(Exercise {number}: not written yet - .+\)",
                         str(info.value)), str(info.value)
@@ -397,25 +399,26 @@ def _results(path: Path, nmse: float, profile: str = "smoke", epochs=(0, 1)) -> 
 
 @pytest.mark.slow  # trains LR-ASPP for one smoke epoch (shared by the capstone tests)
 def test_capstone_scores_like_evaluate_and_judges_against_the_noise_band(smoke_checkpoint, nyu_splits, tmp_path, capsys):
-    from depthkit.train import evaluate, load_model
+    from depthkit.checkpoints import load_model
+    from depthkit.evaluate import evaluate
 
-    scored = ex.score_checkpoint(smoke_checkpoint, profile="smoke")
+    scored = capstone.score_checkpoint(smoke_checkpoint, profile="smoke")
     expected = evaluate(load_model(smoke_checkpoint), nyu_splits["test"], "nyu")["normalized_mse"]
     assert scored["score"] == pytest.approx(expected, rel=1e-6)  # the number `depthkit evaluate` prints
     assert scored["n_test"] == len(nyu_splits["test"]) and 0 < scored["band"] < 1
     score, band = scored["score"], scored["band"]
-    beaten = ex.judge_capstone(scored, _results(tmp_path / "a.json", score + 2 * band))
+    beaten = capstone.judge_capstone(scored, _results(tmp_path / "a.json", score + 2 * band))
     assert beaten["gain"] == pytest.approx(2 * band) and "beats it by" in beaten["verdict"]
-    missed = ex.judge_capstone(scored, _results(tmp_path / "b.json", score - 2 * band))
+    missed = capstone.judge_capstone(scored, _results(tmp_path / "b.json", score - 2 * band))
     assert "misses it by" in missed["verdict"]
-    within = ex.judge_capstone(scored, _results(tmp_path / "c.json", score + band / 2))
+    within = capstone.judge_capstone(scored, _results(tmp_path / "c.json", score + band / 2))
     assert "within the noise band" in within["verdict"] and "beats" not in within["verdict"]
-    other = ex.judge_capstone(scored, _results(tmp_path / "d.json", score, profile="demo"))
+    other = capstone.judge_capstone(scored, _results(tmp_path / "d.json", score, profile="demo"))
     assert "from the demo profile and this is smoke: not comparable" in other["verdict"]
-    longer = ex.judge_capstone(scored, _results(tmp_path / "e.json", score, epochs=(0, 0)))
+    longer = capstone.judge_capstone(scored, _results(tmp_path / "e.json", score, epochs=(0, 0)))
     assert scored["epochs"] == 1 and "1 epochs is over the committed budget of 0" in longer["verdict"]
     assert "over the committed budget" not in within["verdict"]
-    ex.check_capstone(smoke_checkpoint, profile="smoke", results=tmp_path / "missing.json")
+    capstone.check_capstone(smoke_checkpoint, profile="smoke", results=tmp_path / "missing.json")
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("CAPSTONE") and "nothing to compare with" in out[0]
     assert f"{score:.4f}" in out[0] and not re.search(r"/tmp/|/home/|/work/", out[0])

@@ -157,7 +157,7 @@ def test_a_cache_from_an_older_version_or_damaged_is_rebuilt_with_a_notice(tmp_p
 CHECKPOINT_CHILD = """
 from pathlib import Path
 import torch
-from depthkit.train import save_checkpoint
+from depthkit.checkpoints import save_checkpoint
 path = Path(sys.argv[4])
 try:
     save_checkpoint(path, {"model": {"w": torch.arange(200_000, dtype=torch.float32)}, "epoch": 2})
@@ -170,7 +170,7 @@ def test_a_checkpoint_that_does_not_fit_names_the_file_and_its_size_and_keeps_th
     """Catches: ``torch.save`` writing the file itself (on a full disk torch reports ``unexpected
     pos N vs M``, not the space needed) -- the error must name the file and the bytes it needs, and
     the previous checkpoint must stay as it was."""
-    from depthkit.train import load_checkpoint, save_checkpoint
+    from depthkit.checkpoints import load_checkpoint, save_checkpoint
 
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"model": {"w": torch.zeros(3)}, "model_name": "x", "stage": "nyu", "epoch": 1})
@@ -208,8 +208,7 @@ def test_a_diverging_run_is_one_line_with_status_2(stage, monkeypatch, capsys, t
     from depthkit import config
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    lr = {"nyu": "lr", "diw": "diw_lr"}[stage]  # the profile's field for this stage's learning rate
-    monkeypatch.setitem(config.PROFILES, "smoke", config.PROFILES["smoke"].replace(**{lr: float("inf")}))
+    monkeypatch.setitem(config.PROFILES, "smoke", config.PROFILES["smoke"].with_budget(stage, lr=float("inf")))
     assert main(train_argv(tmp_path / "run", 1, stage=stage)) == 2
     line = last_stderr_line(capsys)
     assert line.startswith("depthkit train: error: ") and "the training loss became nan" in line, line
@@ -241,7 +240,7 @@ def test_ctrl_c_during_train_is_one_line_status_130_and_the_checkpoint_resumes(c
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, (proc.returncode, stderr[-3000:])
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
-    from depthkit.train import load_checkpoint
+    from depthkit.checkpoints import load_checkpoint
 
     epoch = load_checkpoint(out / "last.pt")["epoch"]
     assert 1 <= epoch < TRAIN_UNTIL_KILLED
@@ -260,11 +259,11 @@ def test_fit_refuses_to_resume_under_another_configuration(nyu_splits, smoke_pro
     from depthkit.train import fit
 
     out = tmp_path / "run"
-    profile = smoke_profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": 2})
+    profile = smoke_profile.with_budget("nyu", frozen_epochs={}, epochs={"*": 2})
     fit(models.build_model("lraspp"), nyu_splits, "nyu", profile, out, device="cpu", progress=False, stop_after=1)
     before = (out / "last.pt").read_bytes()
     with pytest.raises(ConfigChangedError, match=r"lr: 0.001 then, 0.01 now"):
-        fit(models.build_model("lraspp"), nyu_splits, "nyu", profile.replace(lr=0.01), out, device="cpu",
+        fit(models.build_model("lraspp"), nyu_splits, "nyu", profile.with_budget("nyu", lr=0.01), out, device="cpu",
             progress=False)
     assert (out / "last.pt").read_bytes() == before
 
@@ -333,8 +332,8 @@ def test_cli_evaluate_scores_nyu_under_the_eigen_protocol_as_reproduce_does(cli_
     table names the protocol and the δ thresholds, and the numbers are those of the report's own
     Eigen evaluation (original 640x480 frames) of the same checkpoint; ``resized`` differs."""
     from depthkit.pipeline import load_stage_data, nyu_frames
-    from depthkit.reproduce import nyu_eigen_metrics
-    from depthkit.train import load_model
+    from depthkit.evaluate import nyu_eigen_metrics
+    from depthkit.checkpoints import load_model
 
     records = {}
     for protocol in ("eigen", "resized"):

@@ -236,7 +236,7 @@ RESULT_NOTEBOOKS = ["03_lraspp", "04_unetpp", "05_diw_finetuning", "06_compariso
 def test_results_are_followed_by_a_what_we_got_cell_filled_from_the_code(stem):
     """After a result, a "What we got" heading and a code cell that writes its interpretation from the objects.
 
-    The text comes from a builder in :mod:`depthkit.narrative` (tested there: every claim gated by
+    The text comes from a builder in :mod:`depthkit.course.narrative` (tested there: every claim gated by
     the noise), so the cell ends in one call, ``Markdown(narrative.<builder>(...))``.
     """
     cells = _read(stem).cells
@@ -258,20 +258,20 @@ def test_notebook_07_uses_colabs_uploader_and_keeps_widget_state_small():
 
 @pytest.mark.parametrize("stem", EXPECTED)
 def test_saved_output_widgets_hold_no_pictures(stem):
-    """Catches: ``make notebooks`` without its ``depthkit.widget_state`` step (interact and Output areas save
+    """Catches: ``make notebooks`` without its ``depthkit.course.widget_state`` step (interact and Output areas save
     every drawn figure a second time into the notebook's metadata)."""
-    from depthkit.widget_state import OUTPUT_MODEL
+    from depthkit.course.widget_state import OUTPUT_MODEL
 
     state = _read(stem).metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
     full = [k for k, m in state.get("state", {}).items()
             if m.get("model_name") == OUTPUT_MODEL and m.get("state", {}).get("outputs")]
-    assert not full, f"{stem}: Output widgets {full} keep their outputs: run python -m depthkit.widget_state"
+    assert not full, f"{stem}: Output widgets {full} keep their outputs: run python -m depthkit.course.widget_state"
 
 
 def test_widget_state_trim_empties_outputs_only(tmp_path):
     """Catches: a trim that drops other widgets' state, writes a notebook nbformat cannot read, or fails on
     a broken file without naming it."""
-    from depthkit.widget_state import main, trim_file
+    from depthkit.course.widget_state import main, trim_file
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
     picture = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}

@@ -1,15 +1,10 @@
-"""Checks for the notebooks' implement-it exercises, and the capstone's score against the committed run.
+"""Checks for the notebooks' implement-it exercises (02–05): each against depthkit's own implementation.
 
-Each ``check_*`` takes the student's function, runs it and depthkit's own implementation (the
-*reference*: :mod:`depthkit.losses`, :mod:`depthkit.metrics`, :mod:`depthkit.models`,
-:func:`depthkit.data.loader.augment`, :func:`depthkit.train.learning_rate`) on random inputs and
-on the edge cases that matter (masked pixels, r = 0 pairs, exact ties, flipped images, a batch of
-one), and then either prints one ``PASS`` line or raises :class:`ExerciseError` whose message is
-one line: the exercise, the case, what was expected and what came back. In Jupyter that error
-shows as its one line, without a traceback (``_render_traceback_``), and stops "Run all" at the
-first exercise that is not right yet. A stub (``raise NotImplementedError(...)``, what
-``python -m depthkit student`` leaves in the student copies) gives :class:`NotImplementedYet`
-with the stub's own message. Messages hold numbers and case names, never the reference's code.
+Each ``check_*`` takes the student's function, runs it and the *reference* (:mod:`depthkit.losses`,
+:mod:`depthkit.metrics`, :mod:`depthkit.models`, :func:`depthkit.data.loader.augment`,
+:func:`depthkit.train.learning_rate`) on random inputs and on the edge cases that matter (masked
+pixels, r = 0 pairs, exact ties, flipped images, a batch of one), through the harness of
+:mod:`depthkit.course.checks`: one ``PASS`` line, or one line naming the first failing case.
 
 The checks follow the courses that teach this way: CS231n compares a student's layer with a
 reference at once; Otter-Grader's ``grader.check("q1")`` answers in the notebook.
@@ -17,135 +12,15 @@ reference at once; Otter-Grader's ``grader.check("q1")`` answers in the notebook
 from __future__ import annotations
 
 import copy
-import json
-import math
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
-__all__ = [
-    "ExerciseError", "NotImplementedYet", "check_normalized_mse", "check_ranking_loss", "check_whdr",
-    "check_combine_maps", "check_set_encoder_trainable", "check_hflip_batch", "check_cosine_lr",
-    "check_capstone", "capstone_report", "score_checkpoint", "judge_capstone", "CHECKS",
-]
+from depthkit.course.checks import Case, ExerciseError, call, close, run_cases, seeded
 
-
-class ExerciseError(AssertionError):
-    """A check's verdict on a wrong answer: one line naming the case, expected and got."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
-        return [f"\x1b[31m✗ {self}\x1b[0m"]
-
-
-class NotImplementedYet(ExerciseError):
-    """The function under check still raises ``NotImplementedError`` (the student copy's stub)."""
-
-
-@dataclass
-class Case:
-    """One input of a check: its name (said in the message) and a builder of fresh arguments."""
-
-    name: str
-    args: Callable[[], tuple]
-
-
-def _fmt(x: Any) -> str:
-    """A short text of a value for a one-line message (numbers rounded, tensors summarised)."""
-    if isinstance(x, Tensor):
-        if x.numel() == 1:
-            return f"{x.item():.6g}" if x.is_floating_point() else str(x.item())
-        if x.numel() <= 8:
-            return str([round(v, 6) if isinstance(v, float) else v for v in x.flatten().tolist()])
-        return f"a tensor of shape {tuple(x.shape)}"
-    if isinstance(x, float):
-        return f"{x:.6g}"
-    return repr(x)[:80]
-
-
-def _clone(args: tuple) -> tuple:
-    """Deep copies of the arguments, so neither side sees the other's in-place edits."""
-    return tuple(copy.deepcopy(a) for a in args)
-
-
-def _call(title: str, case: Case, fn: Callable, args: tuple) -> Any:
-    """Run the student's function on one case; a stub or a crash becomes a one-line ExerciseError."""
-    try:
-        return fn(*args)
-    except NotImplementedError as err:
-        raise NotImplementedYet(f"{title}: not implemented yet ({err or 'NotImplementedError'})") from None
-    except Exception as err:  # the student's bug, named in one line
-        text = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
-        raise ExerciseError(f"{title}: FAIL on case '{case.name}': your function raised "
-                            f"{type(err).__name__}{': ' + text if text else ''}") from None
-
-
-def _close(expected: Any, got: Any, rtol: float = 1e-4, atol: float = 1e-6) -> str | None:
-    """``None`` if ``got`` matches ``expected`` (a number or a tensor), else "expected ..., got ..."."""
-    if isinstance(expected, Tensor) and expected.numel() > 1:
-        if not isinstance(got, Tensor):
-            return f"expected a tensor of shape {tuple(expected.shape)}, got {type(got).__name__}"
-        if tuple(got.shape) != tuple(expected.shape):
-            return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
-        e, g = expected.detach().double(), got.detach().double()
-        bad = ~torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
-        if bad.any():
-            at = tuple(int(i) for i in bad.nonzero()[0])
-            return f"at index {list(at)} expected {e[at].item():.6g}, got {g[at].item():.6g}"
-        return None
-    try:
-        g = torch.as_tensor(got.detach() if isinstance(got, Tensor) else got, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        return f"expected a number, got {type(got).__name__}"
-    if g.numel() != 1:
-        return f"expected one number, got a tensor of shape {tuple(g.shape)}"
-    e, g = float(expected), float(g.reshape(()))
-    if math.isnan(g) and not math.isnan(e):
-        return f"expected {e:.6g}, got nan"
-    if not math.isclose(g, e, rel_tol=rtol, abs_tol=atol):
-        return f"expected {e:.6g}, got {g:.6g}"
-    return None
-
-
-def _run(title: str, fn: Callable, cases: list[Case], reference: Callable,
-         compare: Callable[[Any, Any], str | None] = _close, say_pass: bool = True) -> None:
-    """Every case through ``reference`` and ``fn``; the first mismatch raises, else one PASS line."""
-    if not callable(fn):
-        raise ExerciseError(f"{title}: expected a function, got {type(fn).__name__}")
-    for case in cases:
-        args = case.args()
-        expected = reference(*_clone(args))
-        mine = _clone(args)
-        got = _call(title, case, fn, mine)
-        problem = compare(expected, got)
-        if problem is None:
-            problem = _changed_inputs(args, mine)
-        if problem is not None:
-            raise ExerciseError(f"{title}: FAIL on case '{case.name}': {problem}")
-    if say_pass:
-        print(f"PASS  {title}: all {len(cases)} cases")
-
-
-def _changed_inputs(before: tuple, after: tuple) -> str | None:
-    """A message if the student's function edited one of its tensor arguments in place."""
-    def tensors(x):
-        if isinstance(x, Tensor):
-            return [x]
-        if isinstance(x, dict):
-            return [v for v in x.values() if isinstance(v, Tensor)]
-        return []
-
-    for a, b in zip(before, after):
-        for ta, tb in zip(tensors(a), tensors(b)):
-            if ta.shape != tb.shape or not torch.equal(ta.detach(), tb.detach()):
-                return "your function changed its input in place (return new tensors instead)"
-    return None
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+__all__ = ["check_normalized_mse", "check_ranking_loss", "check_whdr", "check_combine_maps",
+           "check_set_encoder_trainable", "check_hflip_batch", "check_cosine_lr", "CHECKS"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +31,7 @@ def _gen(seed: int) -> torch.Generator:
 def _nmse_inputs(b: int, h: int, w: int, seed: int, holes: float = 0.0, flat: bool = False,
                  uneven: bool = False) -> Callable[[], tuple]:
     def make() -> tuple:
-        g = _gen(seed)
+        g = seeded(seed)
         depth = 0.5 + 9.5 * torch.rand(b, 1, h, w, generator=g)
         pred = torch.randn(b, 1, h, w, generator=g)
         mask = torch.rand(b, 1, h, w, generator=g) >= holes
@@ -185,13 +60,13 @@ def check_normalized_mse(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None
         Case("a flat (constant) prediction in image 0", _nmse_inputs(2, 5, 5, 4, flat=True)),
         Case("non-square images (H != W)", _nmse_inputs(2, 3, 7, 5, holes=0.2)),
     ]
-    _run("Exercise 02.1 (normalized MSE)", fn, cases, lambda p, d, m: losses.normalized_mse(p, d, m))
+    run_cases("Exercise 02.1 (normalized MSE)", fn, cases, lambda p, d, m: losses.normalized_mse(p, d, m))
 
 
 def _pair_inputs(b: int, p: int, h: int, w: int, seed: int, relations=(-1, 0, 1), scale: float = 1.0,
                  border: bool = False, positive: bool = False, ties: bool = False) -> Callable[[], tuple]:
     def make() -> tuple:
-        g = _gen(seed)
+        g = seeded(seed)
         pred = scale * torch.randn(b, 1, h, w, generator=g)
         if positive:
             pred = 0.5 + 4.5 * torch.rand(b, 1, h, w, generator=g)
@@ -224,14 +99,14 @@ def check_ranking_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
         Case("points on the first and last row and column, non-square", _pair_inputs(2, 4, 5, 9, 14, border=True)),
         Case("large depth differences (|z_A - z_B| up to ~300)", _pair_inputs(2, 4, 6, 6, 15, relations=(-1, 1), scale=100.0)),
     ]
-    _run("Exercise 02.2 (ranking loss)", fn, cases, losses.ranking_loss, say_pass=False)
+    run_cases("Exercise 02.2 (ranking loss)", fn, cases, losses.ranking_loss, say_pass=False)
     # the loss must train: its gradient with respect to the prediction matches the reference's
     case = Case("gradient with respect to pred", _pair_inputs(2, 4, 5, 5, 16))
     pred, pairs, relation = case.args()
     ref_pred = pred.clone().requires_grad_(True)
     losses.ranking_loss(ref_pred, pairs, relation).backward()
     mine = pred.clone().requires_grad_(True)
-    out = _call("Exercise 02.2 (ranking loss)", case, fn, (mine, pairs.clone(), relation.clone()))
+    out = call("Exercise 02.2 (ranking loss)", case, fn, (mine, pairs.clone(), relation.clone()))
     if not isinstance(out, Tensor) or not out.requires_grad:
         raise ExerciseError("Exercise 02.2 (ranking loss): FAIL on case 'gradient with respect to pred': "
                             "the result has no gradient (return a tensor built from pred, no .item() or detach)")
@@ -240,7 +115,7 @@ def check_ranking_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
     except RuntimeError as err:
         raise ExerciseError(f"Exercise 02.2 (ranking loss): FAIL on case 'gradient with respect to pred': backward() "
                             f"failed: {str(err).splitlines()[0][:120]}") from None
-    problem = _close(ref_pred.grad, mine.grad)
+    problem = close(ref_pred.grad, mine.grad)
     if problem:
         raise ExerciseError(f"Exercise 02.2 (ranking loss): FAIL on case 'gradient with respect to pred': {problem}")
     print(f"PASS  Exercise 02.2 (ranking loss): all {len(cases) + 1} cases (values and the gradient)")
@@ -268,9 +143,9 @@ def check_whdr(fn: Callable[[Tensor, Tensor, Tensor, float], float]) -> None:
         Case("batch of one, one pair", with_delta(_pair_inputs(1, 1, 4, 4, 23, positive=True), 0.1)),
         Case("delta = 0.02, non-square, border points", with_delta(_pair_inputs(2, 4, 4, 9, 24, positive=True, border=True), 0.02)),
     ]
-    _run("Exercise 02.3 (WHDR at delta)", fn, cases,
+    run_cases("Exercise 02.3 (WHDR at delta)", fn, cases,
          lambda pred, pairs, relation, delta: metrics.whdr(pred, pairs, relation, delta=delta),
-         lambda e, g: _close(e, g, rtol=0, atol=1e-9))
+         lambda e, g: close(e, g, rtol=0, atol=1e-9))
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,7 +175,7 @@ def check_combine_maps(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
     """Exercise 03.1: ``fn(maps [B, C, H, W], weight [C], bias)`` -> ``[B, 1, H, W]``, LR-ASPP's 1x1 head."""
     def inputs(b, c, h, w, seed, zero_weights=False):
         def make():
-            g = _gen(seed)
+            g = seeded(seed)
             maps, weight, bias = torch.randn(b, c, h, w, generator=g), torch.randn(c, generator=g), torch.randn((), generator=g)
             return maps, torch.zeros(c) if zero_weights else weight, bias
         return make
@@ -312,7 +187,7 @@ def check_combine_maps(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
         Case("3 maps instead of 21", inputs(2, 3, 4, 4, 33)),
         Case("all weights zero (only the bias is left)", inputs(2, 21, 3, 3, 34, zero_weights=True)),
     ]
-    _run("Exercise 03.1 (the 21 -> 1 head)", fn, cases, _combine_reference)
+    run_cases("Exercise 03.1 (the 21 -> 1 head)", fn, cases, _combine_reference)
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,7 +218,7 @@ def check_set_encoder_trainable(fn: Callable[[nn.Module, bool], None]) -> None:
         before = {k: v.clone() for k, v in mine.state_dict().items()}
         for trainable in sequence:
             (unfreeze_encoder if trainable else freeze_encoder)(reference)
-            _call(title, Case(case_name, lambda: ()), fn, (mine, trainable))
+            call(title, Case(case_name, lambda: ()), fn, (mine, trainable))
         expected, got = _trainable(reference), _trainable(mine)
         for name, want in expected.items():
             if got.get(name) != want:
@@ -375,7 +250,7 @@ def _flip_reference(batch: dict[str, Tensor]) -> dict[str, Tensor]:
     out = {k: v.clone() for k, v in batch.items()}
     done = torch.zeros(n, dtype=torch.bool)
     for seed in range(200):
-        aug = augment(batch, _gen(seed), jitter=0.0)
+        aug = augment(batch, seeded(seed), jitter=0.0)
         flipped = ~(aug["images"] == batch["images"]).flatten(1).all(dim=1)
         new = flipped & ~done
         for k in out:
@@ -390,7 +265,7 @@ def _flip_inputs(b: int, p: int, h: int, w: int, seed: int, depths: bool = True,
                  border: bool = False) -> Callable[[], tuple]:
     def make() -> tuple:
         pred, pairs, relation = _pair_inputs(b, p, h, w, seed, relations=(-1, 1), border=border)()
-        g = _gen(seed + 1000)
+        g = seeded(seed + 1000)
         batch = {"images": torch.rand(b, 3, h, w, generator=g), "pairs": pairs, "relation": relation}
         if depths:
             batch["depths"] = 0.5 + 9.5 * torch.rand(b, 1, h, w, generator=g)
@@ -417,7 +292,7 @@ def _compare_batches(expected: dict[str, Tensor], got: Any) -> str | None:
                 at = tuple(int(i) for i in bad.nonzero()[0][:2]) if key == "pairs" else tuple(int(i) for i in bad.nonzero()[0])
                 return f"'{key}'{list(at)}: expected {e[at].tolist()}, got {g[at].tolist()}"
         else:
-            problem = _close(e, g, rtol=0, atol=1e-6)
+            problem = close(e, g, rtol=0, atol=1e-6)
             if problem:
                 return f"'{key}' {problem}"
     return None
@@ -432,7 +307,7 @@ def check_hflip_batch(fn: Callable[[dict], dict]) -> None:
         Case("points on the first and last column", _flip_inputs(2, 3, 6, 6, 43, border=True)),
         Case("non-square images (H != W)", _flip_inputs(2, 3, 4, 9, 44, border=True)),
     ]
-    _run("Exercise 05.1 (horizontal flip of a batch)", fn, cases, _flip_reference, _compare_batches)
+    run_cases("Exercise 05.1 (horizontal flip of a batch)", fn, cases, _flip_reference, _compare_batches)
 
 
 def check_cosine_lr(fn: Callable[[float, int, int], float]) -> None:
@@ -450,114 +325,12 @@ def check_cosine_lr(fn: Callable[[float, int, int], float]) -> None:
         Case("a run of one epoch", args(1e-3, 0, 1)),
         Case("epoch 3 of 7", args(2e-4, 3, 7)),
     ]
-    _run("Exercise 05.2 (cosine learning rate)", fn, cases,
+    run_cases("Exercise 05.2 (cosine learning rate)", fn, cases,
          lambda base, epoch, total: learning_rate(base, epoch, total, "cosine"),
-         lambda e, g: _close(e, g, rtol=1e-6, atol=0))
+         lambda e, g: close(e, g, rtol=1e-6, atol=0))
 
 
 CHECKS: dict[str, Callable] = {
     "02.1": check_normalized_mse, "02.2": check_ranking_loss, "02.3": check_whdr, "03.1": check_combine_maps,
     "04.1": check_set_encoder_trainable, "05.1": check_hflip_batch, "05.2": check_cosine_lr,
 }
-
-
-# --------------------------------------------------------------------------------------------
-# 06 · the capstone: a checkpoint against the committed numbers, with a noise band
-# --------------------------------------------------------------------------------------------
-
-
-def _per_image(model: nn.Module, data, stage, batch_size: int, device: torch.device) -> Tensor:
-    """The stage's validation metric per scored test image (the values whose mean ``evaluate`` prints)."""
-    from depthkit.narrative import per_image_scores
-
-    v = torch.from_numpy(per_image_scores(model, data, stage, batch_size, device)[stage.val_key])
-    return v[~v.isnan()]
-
-
-def score_checkpoint(checkpoint: str | Path, profile: str | None = None, device: str | None = None) -> dict:
-    """The checkpoint's stage metric on the held-out test split, with its noise band (see :func:`capstone_report`)."""
-    from depthkit.config import get_profile
-    from depthkit.pipeline import load_stage_data
-    from depthkit.stages import get_stage
-    from depthkit.train import load_checkpoint, load_model, pick_device
-
-    path = Path(checkpoint)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint (train one with python -m depthkit train ...)")
-    state = load_checkpoint(path)
-    stage = get_stage(state.get("stage", "nyu"))
-    config = state.get("config", {})
-    prof = get_profile(profile)  # as python -m depthkit evaluate: --profile, else $DEPTHKIT_PROFILE, else the default
-    dev = pick_device(device or prof.device)
-    test = load_stage_data(prof, stage.name)["test"]
-    values = _per_image(load_model(path, device=dev), test, stage, prof.batch_size * 2, dev)
-    n = len(values)
-    return {"checkpoint": str(path), "model": state.get("model_name"), "stage": stage.name, "metric": stage.val_key,
-            "higher_is_better": stage.higher_is_better, "score": float(values.mean()), "n_test": n,
-            "band": 2 * math.sqrt(2) * float(values.std()) / math.sqrt(n) if n > 1 else float("inf"),
-            "profile": prof.name, "epochs": config.get("frozen_epochs", 0) + config.get("epochs", 0)}
-
-
-def judge_capstone(scored: dict, results: str | Path | None = None) -> dict:
-    """``scored`` (from :func:`score_checkpoint`) against the committed ``results.json``: gain and a one-line verdict."""
-    from depthkit.config import figures_dir
-
-    out = dict(scored)
-    name, stage, metric, higher = out["model"], out["stage"], out["metric"], out["higher_is_better"]
-    score, n, band = out["score"], out["n_test"], out["band"]
-    unit = (lambda x: f"{100 * x:.1f} points") if higher else (lambda x: f"{x:.4f}")
-    shown = (lambda x: f"{100 * x:.1f} %") if higher else (lambda x: f"{x:.4f}")
-    said = f"{name} {stage} test {metric} {shown(score)} on {n} images"
-    results = Path(results) if results is not None else figures_dir() / "results.json"
-    if not results.exists():
-        return {**out, "committed": None,
-                "verdict": f"{said} (noise band ±{unit(band)}); no committed {results.name}: nothing to compare with"}
-    committed = json.loads(results.read_text(encoding="utf-8"))
-    models = {m: r[stage][metric] for m, r in committed.get("models", {}).items() if metric in r.get(stage, {})}
-    if not models:
-        return {**out, "committed": None,
-                "verdict": f"{said} (noise band ±{unit(band)}); {results.name} holds no {metric}: nothing to compare with"}
-    target = name if name in models else (max if higher else min)(models, key=models.get)
-    ref = models[target]
-    gain = (score - ref) if higher else (ref - score)  # > 0: the checkpoint is better
-    prov = committed.get("provenance", {})
-    budget = prov.get("epochs", {}).get(target, {}).get(stage)  # (frozen, full) of the committed run
-    ref_epochs = sum(budget) if budget is not None else None
-    out.update(committed=ref, committed_model=target, committed_profile=prov.get("profile"),
-               committed_epochs=ref_epochs, gain=gain)
-    if abs(gain) <= band:
-        word = f"within the noise band of ±{unit(band)}: no measurable change"
-    else:
-        word = f"{'beats' if gain > 0 else 'misses'} it by {unit(abs(gain))}, beyond the noise band of ±{unit(band)}"
-    notes = []
-    if prov.get("profile") and prov["profile"] != out["profile"]:
-        notes.append(f"the committed numbers come from the {prov['profile']} profile and this is {out['profile']}: "
-                     "not comparable, this only shows the mechanics")
-    if ref_epochs is not None and out["epochs"] > ref_epochs:
-        notes.append(f"{out['epochs']} epochs is over the committed budget of {ref_epochs}: not a fair comparison")
-    out["verdict"] = f"{said} vs the committed {target} {shown(ref)}: {word}" + ("" if not notes else " (" + "; ".join(notes) + ")")
-    return out
-
-
-def capstone_report(checkpoint: str | Path, profile: str | None = None, results: str | Path | None = None,
-                    device: str | None = None) -> dict:
-    """Score ``checkpoint`` on the held-out test split and compare it with the committed ``results.json``.
-
-    The score is the checkpoint's stage metric (NYU: normalized MSE, lower is better; DIW: ordinal
-    accuracy, higher is better), the mean over the test images: the number ``python -m depthkit
-    evaluate CHECKPOINT --data STAGE`` prints. The noise band is two standard errors of a
-    difference of two such means: ``2 * sqrt(2) * sd / sqrt(n)``, with ``sd`` the spread of the
-    per-image values over the ``n`` test images (for DIW's 0/1 values that is, up to a factor
-    ``n / (n - 1)`` under the root, the binomial ``sqrt(2 p (1 - p) / n)`` notebooks 05 and 06 use). The committed run and the checkpoint are
-    scored on the same images, so this band is on the safe side; with one seed per run it does
-    not cover seed-to-seed spread. ``results`` defaults to ``figures/results.json``.
-    """
-    return judge_capstone(score_checkpoint(checkpoint, profile=profile, device=device), results)
-
-
-def check_capstone(checkpoint: str | Path, profile: str | None = None, results: str | Path | None = None,
-                   device: str | None = None) -> dict:
-    """Print one line: how far ``checkpoint`` beats or misses the committed numbers (see :func:`capstone_report`)."""
-    report = capstone_report(checkpoint, profile=profile, results=results, device=device)
-    print("CAPSTONE  " + report["verdict"])
-    return report

@@ -8,8 +8,9 @@ the band is called "no clear difference", with both numbers and the band beside 
 says that it describes **one run** (one seed): a gap between two models, even one beyond the band,
 says what this run shows, not why; another seed can reorder close models.
 
-Per-image values come from the stage's own metrics (:func:`per_image_scores`, the same per-image
-values :func:`depthkit.train.evaluate` averages), so the means printed here are the means it prints.
+Per-image values come from the stage's own metrics (:func:`depthkit.evaluate.per_image_scores`, the
+same per-image values :func:`depthkit.evaluate.evaluate` averages), so the means printed here are the
+means it prints; the statistics (mean, standard error, noise band) are :mod:`depthkit.evaluate`'s.
 """
 from __future__ import annotations
 
@@ -19,73 +20,15 @@ import re
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from depthkit.config import Profile
-from depthkit.data.loader import DepthData, batches
-from depthkit.stages import Stage, get_stage
+from depthkit.evaluate import MIN_IMAGES, NOISE_Z, Values, as_array, is_clear, mean, noise_band, standard_error
 
-NOISE_Z = 2.0  # a difference counts when it exceeds this many standard errors (about 95 %)
-MIN_IMAGES = 10  # below this many images a standard error is not estimated (inf: nothing is called a difference)
 ALIGNMENT_WORDS = {  # depthkit.stages.NYU_ALIGN -> what the standard metrics are computed after
     "lstsq": "per-image least-squares scale-and-shift alignment",
     "median": "per-image median scaling",
     None: "no alignment (the prediction read as metres)",
 }
-Values = Sequence[float] | np.ndarray | torch.Tensor
-
-
-# --------------------------------------------------------------------------------------------
-# Per-image values and their noise
-# --------------------------------------------------------------------------------------------
-@torch.no_grad()
-def per_image_scores(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: int = 16,
-                     device: str | torch.device | None = None) -> dict[str, np.ndarray]:
-    """The stage's metrics of ``model`` on every image of ``data`` (NaN: not scored), as float64 arrays."""
-    from depthkit.train import predict  # train imports the stage table; import here keeps this module light
-
-    stage = get_stage(stage) if isinstance(stage, str) else stage
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    parts: dict[str, list[torch.Tensor]] = {}
-    for batch in batches(data, batch_size, device=device):
-        for key, value in stage.metrics(predict(model, batch["images"]), batch).items():
-            parts.setdefault(key, []).append(value.double().cpu())
-    model.train(was_training)
-    return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}
-
-
-@torch.no_grad()
-def baseline_per_image(train: DepthData, test: DepthData, batch_size: int = 64) -> np.ndarray:
-    """Normalized MSE of the training-set mean depth map on every image of ``test`` (NaN: no valid pixel)."""
-    from depthkit import metrics
-    from depthkit.train import mean_depth_baseline
-
-    mean_map, out = mean_depth_baseline(train), []
-    for batch in batches(test, batch_size):
-        d = batch["depths"].float()
-        out.append(metrics.normalized_mse(mean_map.expand(len(d), -1, -1, -1), d, d > 0, reduction="none").double())
-    return torch.cat(out).numpy()
-
-
-def _array(values: Values) -> np.ndarray:
-    a = values.detach().double().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values, float)
-    return a.reshape(-1)
-
-
-def mean(values: Values) -> float:
-    """The mean over the scored (finite) images."""
-    a = _array(values)
-    return float(a[np.isfinite(a)].mean())
-
-
-def standard_error(values: Values) -> float:
-    """Standard error of the mean of the finite per-image values (sample std / sqrt(n)); inf below MIN_IMAGES values."""
-    a = _array(values)
-    a = a[np.isfinite(a)]
-    return float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) >= MIN_IMAGES else math.inf
 
 
 def _tidy(build: Callable[..., str]) -> Callable[..., str]:
@@ -97,22 +40,9 @@ def _tidy(build: Callable[..., str]) -> Callable[..., str]:
     return wrapper
 
 
-def noise_band(a: Values, b: Values) -> float:
-    """Half-width of the noise band of ``mean(a) - mean(b)`` on the same images: NOISE_Z paired standard errors."""
-    a, b = _array(a), _array(b)
-    if a.shape != b.shape:
-        raise ValueError(f"a paired comparison needs the same images: got {a.size} and {b.size} values")
-    return NOISE_Z * standard_error(a - b)
-
-
 def format_band(band: float, fmt: str = ".4f", scale: float = 1.0, unit: str = "") -> str:
     """``"±0.0012"`` (``scale``, ``fmt`` and ``unit`` applied), or words when there were too few images to estimate it."""
     return f"±{scale * band:{fmt}}{unit}" if math.isfinite(band) else f"not estimated (under {MIN_IMAGES} images)"
-
-
-def is_clear(difference: float, band: float) -> bool:
-    """Whether a difference lies outside its noise band (the one gate of every claim in this module)."""
-    return abs(difference) > band
 
 
 @_tidy
@@ -205,7 +135,7 @@ def diw_finetuning(before: Mapping[str, Values], after: Mapping[str, Values], di
     lines, fell = [], []
     for label in before:
         b, a, band = mean(before[label]), mean(after[label]), noise_band(after[label], before[label])
-        n = int(np.isfinite(_array(before[label])).sum())
+        n = int(np.isfinite(as_array(before[label])).sum())
         if not is_clear(a - b, band):
             change = "no clear difference"
         else:
@@ -217,7 +147,7 @@ def diw_finetuning(before: Mapping[str, Values], after: Mapping[str, Values], di
     if fell:
         epochs = max(diw_epochs[label] for label in fell)
         why = (f"Fine-tuning lowered the accuracy of {' and '.join(fell)} beyond the noise in this run. Possible "
-               f"reasons, from this run's settings: {epochs} DIW epoch(s) at learning rate {profile.diw_lr:g} is "
+               f"reasons, from this run's settings: {epochs} DIW epoch(s) at learning rate {profile.budget('diw').lr:g} is "
                "short; the ranking loss sees one pair per image, a much weaker signal per image than a dense depth map; ")
         why += (f"best.pt is picked among {epochs} epochs on only {n_val} validation pairs, so the pick is noisy; "
                 if epochs > 1 else f"with one epoch, best.pt is simply that epoch (its {n_val} validation pairs picked nothing); ")
@@ -249,24 +179,12 @@ def nyu_cost(before: Mapping[str, Values], after: Mapping[str, Values], profile:
             + _smoke(profile))
 
 
-def depth_correlation(pred: torch.Tensor, depth: torch.Tensor) -> np.ndarray:
-    """Per image, the Pearson correlation of predicted and true depth over the valid (> 0) pixels (NaN: too few)."""
-    p, d = pred.detach().double().cpu().flatten(1), depth.detach().double().cpu().flatten(1)
-    out = []
-    for pi, di in zip(p, d):
-        valid = torch.isfinite(di) & (di > 0)
-        x, y = pi[valid] - pi[valid].mean(), di[valid] - di[valid].mean()
-        denom = float(x.norm() * y.norm())
-        out.append(float((x * y).sum()) / denom if valid.sum() > 2 and denom > 0 else math.nan)
-    return np.asarray(out)
-
-
 @_tidy
 def depth_order(correlations: Mapping[str, Values]) -> str:
     """05: whether each model's maps still grow with the true depth (larger = farther), from per-image correlations."""
     parts = []
     for label, r in correlations.items():
-        a = _array(r)
+        a = as_array(r)
         a = a[np.isfinite(a)]
         m, band = float(a.mean()), NOISE_Z * standard_error(a)
         if not math.isfinite(band):
@@ -327,7 +245,7 @@ def scene_types(errors: Mapping[str, Values], groups: Sequence[str], profile: Pr
     """06: per model, the scene type with the highest mean error, and whether it stands out from the next one."""
     labels, parts = sorted(set(groups)), []
     for name, err in errors.items():
-        e = _array(err)
+        e = as_array(err)
         stats = {lab: (mean(e[[g == lab for g in groups]]), standard_error(e[[g == lab for g in groups]]),
                        groups.count(lab)) for lab in labels}
         order = sorted(labels, key=lambda lab: stats[lab][0], reverse=True)

@@ -28,7 +28,7 @@ from PIL import Image
 
 from depthkit.config import get_profile, repo_root
 from depthkit.files import atomic_write_bytes
-from depthkit.memory import PeakMemory
+from depthkit.tools.memory import PeakMemory
 from depthkit.synthetic import available_cores, render_scene, scene_rng, write_nyu_mat
 
 DIW_TEST_IMAGES = 74_441  # images in the published DIW_test partition (MiDaS's paper; Chen et al.)

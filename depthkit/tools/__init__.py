@@ -1,0 +1,9 @@
+"""Measurement tools, above the core: what a run costs, measured rather than guessed.
+
+* ``bench`` - ``fit``'s training step: images/s, data wait, FLOP rate, memory (``python -m depthkit bench``);
+* ``rehearse`` - the ``report`` profile at full size, a few steps per stage (``python -m depthkit rehearse``);
+* ``gpucheck`` - the CUDA path's targets in one table (``make gpu-check``);
+* ``memory`` - peak memory of a process tree.
+
+Each uses the core (``depthkit.*``); the core never imports from here.
+"""
