@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= demo
 
-.PHONY: reproduce test notebooks bench gpu-check student clean
+.PHONY: reproduce test notebooks seeds bench gpu-check student clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ notebooks: $(VENV)/.installed
 	    --ExecutePreprocessor.timeout=3600 notebooks/[0-9][0-9]_*.ipynb
 	$(PY) -m depthkit.course.widget_state notebooks/[0-9][0-9]_*.ipynb  # widgets saved, not the pictures drawn into them
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
+
+# The seed-to-seed spread of the demo reproduction (figures/seed_spread.json, committed): LR-ASPP over 5 training
+# seeds, U-Net++ over 3; seed 0 reuses make reproduce's runs. Measured cost: docs/performance.md.
+seeds: $(VENV)/.installed
+	$(PY) -m depthkit.tools.seeds --profile $(PROFILE)
 
 bench: $(VENV)/.installed
 	$(PY) -m depthkit bench

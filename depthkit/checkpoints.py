@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -67,10 +68,21 @@ def load_weights(model: nn.Module, state: dict, path: str | Path) -> None:
                          f"({str(exc).splitlines()[0][:200]})") from None
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Build the model a checkpoint was trained as and load its weights (in eval mode)."""
+def load_model(path: str | Path, device: str | torch.device = "cpu",
+               model_hook: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
+    """Build the model a checkpoint was trained as and load its weights (in eval mode).
+
+    A checkpoint trained with a plugin that changed the model (its ``model`` hook, e.g. another head)
+    needs that hook again: ``model_hook`` (:func:`depthkit.course.plugin.load_model` passes it).
+    """
     state = load_checkpoint(path)
     model = build_model(state["model_name"], pretrained=False)
+    plugin = (state.get("config") or {}).get("plugin") or {}
+    if "model" in plugin.get("hooks", ()):
+        if model_hook is None:
+            raise ValueError(f"{path} was trained with the plugin {plugin.get('file')}, which changes the model: load it "
+                             f"with depthkit.course.plugin.load_model (python -m depthkit evaluate does)")
+        model = model_hook(model)
     load_weights(model, state, path)
     model.checkpoint = str(path)
     return to_device(model, device).eval()

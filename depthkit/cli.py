@@ -1,4 +1,4 @@
-"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, bench, rehearse, download, publish-url, student.
+"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, compare, bench, rehearse, download, publish-url, student.
 
 The commands that train or read data (prepare, train, evaluate, reproduce, bench) take ``--profile``
 (default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data and a GPU, else ``demo``); ``rehearse``
@@ -72,10 +72,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train one model on one stage (under torchrun: on every process, DistributedDataParallel)."""
     from depthkit import distributed
     from depthkit.pipeline import load_stage_data, prepare_data
+    from depthkit.course.plugin import load_plugin
     from depthkit.runs import check_writable, lock_run_folder, run_dir
-    from depthkit.train import train_stage
+    from depthkit.train import NO_HOOKS, train_stage
 
     profile = get_profile(args.profile)
+    hooks = load_plugin(args.plugin) if args.plugin else NO_HOOKS  # before any work: a broken plugin is one line
     if args.epochs is not None:  # the same epochs for every model, no frozen warm-up
         profile = profile.with_budget(args.stage, epochs={"*": args.epochs}, frozen_epochs={})
     out_dir = check_writable(Path(args.out) if args.out else run_dir(profile, args.model, args.stage))
@@ -88,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         distributed.barrier()
         splits = load_stage_data(profile, args.stage)
         model, history, out = train_stage(profile, args.model, args.stage, splits, init=args.init, out_dir=out_dir,
-                                          device=device, compile=args.compile, max_steps=args.max_steps)
+                                          device=device, compile=args.compile, max_steps=args.max_steps, hooks=hooks)
     distributed.cleanup()  # on an error torchrun stops the other ranks; nothing to wait for
     if main_rank:
         last = {k: v[-1] for k, v in history.items() if v}
@@ -101,7 +103,8 @@ METRIC_LABELS = {"delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25�
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on a split of NYU or DIW; print a table and JSON."""
-    from depthkit.checkpoints import load_model, save_json
+    from depthkit.checkpoints import save_json
+    from depthkit.course.plugin import load_model
     from depthkit.device import pick_device
     from depthkit.evaluate import evaluate
     from depthkit.pipeline import load_stage_data, nyu_frames, prepare_data
@@ -146,23 +149,51 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    """The whole report: data, both models on NYU then DIW, evaluation, figures, results.md."""
-    from depthkit.reproduce import reproduce
+    """The whole report: data, both models on NYU then DIW, evaluation, figures, results.md; then the comparison
+    with the results that were in the figures folder before (the committed ones, in a fresh clone)."""
+    from depthkit.reproduce import PER_IMAGE_FILE, read_figures_json, reproduce
     from depthkit.runs import check_writable
+    from depthkit.tools.compare import compare_results, format_comparison
 
-    check_writable(Path(args.out) if args.out else figures_dir())
+    out = check_writable(Path(args.out) if args.out else figures_dir())
     profile = get_profile(args.profile)
     if args.diw_protocol:
         profile = profile.replace(diw_protocol=args.diw_protocol)
     print(f"depthkit reproduce: profile {profile.name} ({profile.data} data)")
-    results = reproduce(profile, models=tuple(args.models.split(",")), out=args.out, device=args.device)
+    before = read_figures_json("results.json", out), read_figures_json(PER_IMAGE_FILE, out)  # what this run is compared with
+    results = reproduce(profile, models=tuple(args.models.split(",")), out=out, device=args.device)
     if not results:  # a torchrun rank other than 0: rank 0 reports
         return 0
-    path = (Path(args.out) if args.out else figures_dir()) / "results.md"
-    print(path.read_text(encoding="utf-8"))
-    print(f"wrote {path} and {len(results['figures']) - 1} more files beside it; "
+    print((out / "results.md").read_text(encoding="utf-8"))
+    print(f"wrote {out / 'results.md'} and {len(results['figures']) - 1} more files beside it; "
           f"wall time {results['provenance']['wall_time_s'] / 60:.1f} min")
+    if before[0] is None or before[0].get("provenance", {}).get("profile") != profile.name:
+        print(f"no earlier {profile.name} results in {out} to compare with")
+        return 0
+    print(f"\nThis run against the results that were in {out} before it (the committed ones in a fresh clone):")
+    print(format_comparison(compare_results(results, before[0], read_figures_json("seed_spread.json", out),
+                                            read_figures_json(PER_IMAGE_FILE, out), before[1])))
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """A run's results.json against the committed one, metric by metric: difference, noise band, verdict
+    (exit status 3 when a number lies beyond its band)."""
+    from depthkit.reproduce import PER_IMAGE_FILE, SEED_SPREAD_FILE, read_figures_json
+    from depthkit.tools.compare import compare_results, format_comparison
+
+    run_path = Path(args.results)
+    committed_dir = Path(args.against) if args.against else figures_dir()
+    run = read_figures_json(run_path.name, run_path.parent)
+    committed = read_figures_json("results.json", committed_dir)
+    for path, found in ((run_path, run), (committed_dir / "results.json", committed)):
+        if found is None:
+            raise FileNotFoundError(errno.ENOENT, "no such results file", str(path))
+    report = compare_results(run, committed, read_figures_json(SEED_SPREAD_FILE, committed_dir),
+                             read_figures_json(PER_IMAGE_FILE, run_path.parent), read_figures_json(PER_IMAGE_FILE, committed_dir))
+    print(f"{run_path} against {committed_dir / 'results.json'}:")
+    print(format_comparison(report))
+    return 3 if report["differs"] else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -233,6 +264,8 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop the stage after N optimizer steps (and validate on N batches): for rehearsals")
     p.add_argument("--compile", action="store_true", help="torch.compile the model for the training steps (GPU)")
+    p.add_argument("--plugin", default=None, metavar="FILE",
+                   help="your own augment / extra_loss / learning_rate / model hooks (docs/capstone_plugin.py)")
     _add_profile(p)
     p.set_defaults(func=cmd_train)
 
@@ -257,6 +290,12 @@ def _add_data_commands(sub) -> None:
                    help="report: seeded split inside DIW_test (as the report); chen: DIW_train / DIW_val -> DIW_test")
     _add_profile(p)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("compare", help=cmd_compare.__doc__.splitlines()[0])
+    p.add_argument("results", help="the results.json of a run (python -m depthkit reproduce --out DIR writes one)")
+    p.add_argument("--against", default=None, metavar="DIR",
+                   help="the folder of the committed results.json, per_image_scores.json, seed_spread.json (default: figures/)")
+    p.set_defaults(func=cmd_compare)
 
 
 def _add_tool_commands(sub) -> None:

@@ -8,6 +8,7 @@ Under torchrun every process trains (DistributedDataParallel); rank 0 alone eval
 """
 from __future__ import annotations
 
+import json
 import platform
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from depthkit.fingerprint import REGENERATE, code_fingerprint
 from depthkit.models import count_parameters
 from depthkit.pipeline import PreparedData, load_stage_data, nyu_frames, prepare_data
 from depthkit.runs import retire_stale_run, run_dir
-from depthkit.train import train_stage
+from depthkit.train import data_fingerprint, train_stage
 
 REPORT_MODELS = ("lraspp", "unetpp")
 # The course report's own numbers (docs/design.md), printed beside ours.
@@ -183,8 +184,22 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
 
 
 PER_IMAGE_FILE = "per_image_scores.json"  # beside results.json: each test image's score, for paired noise bands
-PER_IMAGE_PROTOCOLS = {"nyu": "the NYU stage's metrics per test image (protocol `resized`, normalized MSE the report's)",
-                       "diw": "per test image, 1 when its pair is ordered right (sign of z_A - z_B, ties wrong), else 0"}
+SEED_SPREAD_FILE = "seed_spread.json"  # beside results.json: the seed-to-seed spread (python -m depthkit.tools.seeds)
+_NYU_PER_IMAGE = "the NYU stage's metrics per test image (protocol `resized`; normalized_mse is the report's)"
+_DIW_PER_IMAGE = "per test image, ordinal_accuracy 1 when its pair is ordered right (sign of z_A - z_B, ties wrong), else 0"
+PER_IMAGE_PROTOCOLS = {"nyu": _NYU_PER_IMAGE + ", after NYU training", "nyu_after_diw": _NYU_PER_IMAGE + ", after DIW",
+                       "diw": _DIW_PER_IMAGE + ", after DIW fine-tuning", "diw_after_nyu": _DIW_PER_IMAGE + ", after NYU only"}
+
+
+def read_figures_json(name: str, folder: str | Path | None = None) -> dict | None:
+    """A JSON file the reproduction keeps in ``figures/`` (results, per-image scores, seed spread); None if absent."""
+    path = Path(folder if folder is not None else figures_dir()) / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); regenerate it with `{REGENERATE}`") from None
 
 
 def _prepare(profile: Profile) -> tuple[PreparedData, dict[str, DepthData], dict[str, DepthData]]:
@@ -228,7 +243,9 @@ def _one_model(profile: Profile, name: str, prepared: PreparedData, nyu: dict[st
                                             max_batches=max_steps),
              "diw_after_nyu": evaluate(model, diw["test"], "diw", **ev)}
         r["nyu_resized"] = {k: r["nyu"][k] for k in STANDARD_KEYS}
-        pred_nyu, nyu_scores = predict_depth(model, nyu["test"]), per_image_scores(model, nyu["test"], "nyu")
+        pred_nyu = predict_depth(model, nyu["test"])
+        scores = {"nyu": per_image_scores(model, nyu["test"], "nyu"),
+                  "diw_after_nyu": per_image_scores(model, diw["test"], "diw")}
     model, hist_diw, _ = train_stage(profile, name, "diw", diw, init=run_dir(profile, name, "nyu") / "best.pt",
                                      device=device, progress=progress, max_steps=max_steps)
     histories = {f"{name} NYU": hist_nyu, f"{name} DIW": hist_diw}
@@ -243,10 +260,8 @@ def _one_model(profile: Profile, name: str, prepared: PreparedData, nyu: dict[st
                    diw["test"].images, {f"{name} after DIW": predict_depth(model, diw["test"])},
                    f"{r['label']} on DIW-layout test images after fine-tuning ({tag})",
                    pairs=diw["test"].pairs, relation=diw["test"].relation)}
-    diw_scores = per_image_scores(model, diw["test"], "diw")
-    per_image = {"nyu": {k: v.tolist() for k, v in nyu_scores.items()},
-                 "diw": {"ordinal_accuracy": diw_scores["ordinal_accuracy"].tolist()}}
-    return r, histories, figures, per_image
+    scores.update(diw=per_image_scores(model, diw["test"], "diw"), nyu_after_diw=per_image_scores(model, nyu["test"], "nyu"))
+    return r, histories, figures, {block: {k: v.tolist() for k, v in values.items()} for block, values in scores.items()}
 
 
 def _against_baseline(results: dict) -> dict:
@@ -275,7 +290,8 @@ def _provenance(profile: Profile, prepared: PreparedData, models: tuple[str, ...
         "profile": profile.name, "source_kind": prepared.source, "data": prepared.describe(), "size": profile.size,
         "batch_size": profile.batch_size, "diw_protocol": profile.diw_protocol, "max_steps": max_steps,
         "seed": profile.seed, "training_seed": profile.training_seed, "lr_schedule": profile.lr_schedule,
-        "lr": {stage: profile.budget(stage).lr for stage in ("nyu", "diw")},
+        "lr": {stage: profile.budget(stage).lr for stage in ("nyu", "diw")}, "weight_decay": profile.weight_decay,
+        "training_data": {"nyu": data_fingerprint(nyu), "diw": data_fingerprint(diw)},  # the splits' identities
         "epochs": {m: {"nyu": profile.epochs(m, "nyu"), "diw": profile.epochs(m, "diw")} for m in models},
         "device": _device_name(device), "torch": torch.__version__, "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

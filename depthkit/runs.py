@@ -50,8 +50,12 @@ def display_path(path: str | Path) -> str:
 
 
 def run_dir(profile: Profile, model_name: str, stage: str) -> Path:
-    """Where a profile's run of one model and stage keeps its checkpoints: ``runs/<profile>/<model>_<stage>``."""
-    return runs_dir() / profile.name / f"{model_name}_{stage}"
+    """Where a profile's run of one model and stage keeps its checkpoints: ``runs/<profile>/<model>_<stage>``.
+
+    A run with a training seed of its own (``Profile.train_seed``) lives in ``runs/<profile>-seed<N>/``.
+    """
+    folder = profile.name if profile.train_seed is None else f"{profile.name}-seed{profile.train_seed}"
+    return runs_dir() / folder / f"{model_name}_{stage}"
 
 
 class RunFolderLockedError(RuntimeError):

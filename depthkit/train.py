@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -37,6 +39,27 @@ from depthkit.runs import check_has_valid_depth, display_path, guard_run_folder,
 from depthkit.stages import Stage, get_stage
 
 LOG_EVERY = 25  # steps between progress-bar updates (each one reads the running loss from the device)
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What a run may change without editing depthkit: a capstone's plugin file (:mod:`depthkit.course.plugin`).
+
+    Each hook left None keeps depthkit's own: ``augment(batch, generator) -> batch`` replaces
+    :func:`depthkit.data.loader.augment`; ``extra_loss(pred, batch) -> Tensor`` is added to the stage's
+    loss; ``learning_rate(base, epoch, total) -> float`` replaces the profile's schedule;
+    ``model(net) -> net`` changes the network once it is built (another head). ``record`` is what a
+    checkpoint keeps of them (the plugin's file name, SHA-256, hooks and source), in its ``config``.
+    """
+
+    augment: Callable | None = None
+    extra_loss: Callable | None = None
+    learning_rate: Callable | None = None
+    model: Callable[[nn.Module], nn.Module] | None = None
+    record: dict | None = None
+
+
+NO_HOOKS = Hooks()  # depthkit's own augmentation, loss, schedule and model
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,7 +95,8 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 # --------------------------------------------------------------------------------------------
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, *, scaler: torch.amp.GradScaler,
                     stage: Stage, data: DepthData, profile: Profile, epoch: int, device: torch.device,
-                    max_steps: int | None = None, progress: bool = True, desc: str = "") -> dict[str, float]:
+                    max_steps: int | None = None, progress: bool = True, desc: str = "",
+                    hooks: Hooks = NO_HOOKS) -> dict[str, float]:
     """One shuffled pass over ``data`` (at most ``max_steps`` steps); returns its mean and per-step loss, steps and timings.
 
     The loss is summed on the device and read once at the end: no step waits for the GPU, except
@@ -89,13 +113,16 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, *, scale
                      device=device, drop_last=n > profile.batch_size, num_workers=profile.num_workers, indices=shard)
     total = n // profile.batch_size if n > profile.batch_size else 1  # drop_last: only full batches
     total, loss_sum, steps, first, waited = min(total, max_steps or 1 << 62), None, 0, 0.0, 0.0
-    step_losses = []
+    step_losses, augment_batch = [], hooks.augment or augment
     bar = tqdm(loader, total=total, disable=not progress, leave=False, desc=desc)
     t0 = t_ready = time.perf_counter()
     for batch in bar:
         waited += time.perf_counter() - t_ready  # the loop waited this long for the batch
-        batch = augment(dict(batch, images=batch["images"].float() / 255), generator)
-        loss = stage.loss(predict(model, batch["images"], amp, check_range=False), batch)
+        batch = augment_batch(dict(batch, images=batch["images"].float() / 255), generator)
+        pred = predict(model, batch["images"], amp, check_range=False)
+        loss = stage.loss(pred, batch)
+        if hooks.extra_loss is not None:  # a plugin's extra term
+            loss = loss + hooks.extra_loss(pred, batch)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -125,21 +152,24 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, *, scale
 def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profile, out_dir: str | Path,
         init: str | Path | None = None, epochs: tuple[int, int] | None = None,
         device: str | torch.device | None = None, compile: bool = False, fingerprint: str | None = None,
-        progress: bool = True, stop_after: int | None = None, max_steps: int | None = None) -> dict:
+        progress: bool = True, stop_after: int | None = None, max_steps: int | None = None,
+        hooks: Hooks = NO_HOOKS) -> dict:
     """Train ``model`` on ``data["train"]`` for one stage; validate on ``data["val"]`` after every epoch.
 
     ``epochs`` is ``(frozen, full)`` (default: the profile's budget for this stage and model). ``init`` loads
     weights from an earlier stage's checkpoint. Resumes from ``out_dir/last.pt``; a finished run
     returns at once; a ``last.pt`` of other data or another model is refused. ``stop_after`` ends
     the call after that many epochs (to simulate a crash); ``max_steps`` caps the optimizer steps
-    (and validation batches) of the whole stage, for rehearsals. Returns the history.
+    (and validation batches) of the whole stage, for rehearsals. ``hooks``: a plugin's changes (recorded
+    in the checkpoint's config, so a run is never resumed under another plugin). Returns the history.
     """
     st, out_dir, progress = get_stage(stage), Path(out_dir), progress and distributed.is_main()
     name, budget = getattr(model, "name", type(model).__name__), profile.budget(stage)
     frozen, full = epochs if epochs is not None else budget.for_model(name)
     device = torch.device(device) if device is not None else pick_device(profile.device)
     fingerprint = fingerprint or data_fingerprint(data)
-    config = run_config(profile, model, stage, frozen, full, init)
+    config = run_config(profile, model, stage, frozen, full, init, hooks)
+    schedule = hooks.learning_rate or (lambda base, epoch, total: learning_rate(base, epoch, total, profile.lr_schedule))
     for split in ("train", "val"):  # before any training: an empty split or one without depth is named
         check_has_valid_depth(data[split], f"{stage} {split}")
     if init is not None:
@@ -158,11 +188,11 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
         (freeze_encoder if epoch < frozen else unfreeze_encoder)(model)
         if epoch in (start, frozen):  # the trainable set changed: DDP must see it anew
             step_fn = _step_module(model, device, compile)
-        set_lr(optimizer, learning_rate(budget.lr, epoch, frozen + full, profile.lr_schedule))  # resume-safe
+        set_lr(optimizer, schedule(budget.lr, epoch, frozen + full))  # from the epoch number: resume-safe
         t0 = time.perf_counter()
         desc = f"{name} {stage} epoch {epoch + 1}/{frozen + full}{' (encoder frozen)' if epoch < frozen else ''}"
         stats = train_one_epoch(step_fn, optimizer, scaler=scaler, stage=st, data=train, profile=profile, epoch=epoch,
-                                device=device, max_steps=steps_left, progress=progress, desc=desc)
+                                device=device, max_steps=steps_left, progress=progress, desc=desc, hooks=hooks)
         history.setdefault("step_losses", []).extend(stats.pop("step_losses"))  # flat: epoch k's are its "steps"
         steps_left = None if steps_left is None else steps_left - stats["steps"]
         distributed.broadcast_buffers(model)  # the model rank 0 saves is the one every rank scores
@@ -185,12 +215,13 @@ def data_fingerprint(data: dict[str, DepthData]) -> str:
 
 
 def run_config(profile: Profile, model: nn.Module, stage: str, frozen: int, full: int,
-               init: str | Path | None) -> dict:
-    """What a checkpoint records of its run: the profile's settings, this stage's learning rate and epochs, the code fingerprint."""
+               init: str | Path | None, hooks: Hooks = NO_HOOKS) -> dict:
+    """What a checkpoint records of its run: the profile's settings, this stage's learning rate and epochs,
+    the code fingerprint and the plugin (None: depthkit's own training)."""
     settings = {k: v for k, v in dataclasses.asdict(profile).items() if k != "budgets"}  # the other stage's budget is not this run's
     return dict(settings, model=getattr(model, "name", type(model).__name__), stage=stage,
                 lr=profile.budget(stage).lr, frozen_epochs=frozen, epochs=full, world_size=distributed.world_size(),
-                code_fingerprint=code_fingerprint(profile),
+                code_fingerprint=code_fingerprint(profile), plugin=hooks.record,
                 # where the first weights came from (a fallback to random ones shows):
                 weights_source=f"checkpoint {display_path(init)}" if init is not None else getattr(model, "weights_source", "unknown"))
 
@@ -216,11 +247,13 @@ def _better(stage: Stage, value: float, best: float | None) -> float:
 def train_stage(profile: Profile, model_name: str, stage: str, splits: dict[str, DepthData],
                 init: str | Path | None = None, out_dir: str | Path | None = None,
                 device: str | torch.device | None = None, progress: bool = True,
-                compile: bool = False, max_steps: int | None = None) -> tuple[nn.Module, dict, Path]:
+                compile: bool = False, max_steps: int | None = None,
+                hooks: Hooks = NO_HOOKS) -> tuple[nn.Module, dict, Path]:
     """Train (or resume, or reuse) one model on one stage; returns the best model, its history and folder.
 
     The DIW stage starts from this profile's NYU ``best.pt`` when there is one. The seed is set
-    before the model is built, so two runs start from the same random weights.
+    before the model is built, so two runs start from the same random weights. ``hooks.model``
+    (a plugin's other head) is applied to the built model and again when ``best.pt`` is loaded.
     """
     out_dir = Path(out_dir) if out_dir is not None else run_dir(profile, model_name, stage)
     previous = get_stage(stage).init_from
@@ -229,7 +262,8 @@ def train_stage(profile: Profile, model_name: str, stage: str, splits: dict[str,
     retire_stale_run(out_dir, profile)  # a run trained by other code is moved aside, not resumed
     seed_everything(profile.training_seed)
     model = build_model(model_name, pretrained=profile.pretrained if init is None else False)
+    model = hooks.model(model) if hooks.model is not None else model
     history = fit(model, splits, stage, profile, out_dir, init=init, device=device, progress=progress,
-                  compile=compile, max_steps=max_steps)
-    best = load_model(out_dir / "best.pt", device=next(model.parameters()).device)
+                  compile=compile, max_steps=max_steps, hooks=hooks)
+    best = load_model(out_dir / "best.pt", device=next(model.parameters()).device, model_hook=hooks.model)
     return best, history, out_dir

@@ -191,7 +191,7 @@ print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.
 
 # %%
 Markdown(narrative.lraspp_nyu(per_image["normalized_mse"], baseline_scores, history, PROFILE, len(nyu["train"]),
-                              REPORT_RESULTS["lraspp"]["nyu_mse"]))
+                              REPORT_RESULTS["lraspp"]["nyu_mse"], spread=narrative.seed_spread(PROFILE)))
 
 # %%
 fig = viz.show_predictions(nyu["test"].images, {"LR-ASPP": predict_depth(model, nyu["test"])},

@@ -199,7 +199,7 @@ print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" el
 # %%
 Markdown(narrative.unetpp_nyu(per_image, baseline_scores, {"U-Net++": sum(PROFILE.epochs("unetpp", "nyu")),
                                                               "LR-ASPP": sum(PROFILE.epochs("lraspp", "nyu"))},
-                              frozen, PROFILE, len(nyu["train"])))
+                              frozen, PROFILE, len(nyu["train"]), spread=narrative.seed_spread(PROFILE)))
 
 # %%
 preds = {name: predict_depth(m, nyu["test"]) for name, m in rows.items()}

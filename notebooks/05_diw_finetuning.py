@@ -186,7 +186,7 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
 Markdown(narrative.diw_finetuning({label: before[name]["per_pair"] for name, label in MODELS.items()},
                                   {label: after[name]["per_pair"] for name, label in MODELS.items()},
                                   {label: PROFILE.epochs(name, "diw")[1] for name, label in MODELS.items()},
-                                  len(diw["val"]), PROFILE))
+                                  len(diw["val"]), PROFILE, spread=narrative.seed_spread(PROFILE)))
 
 # %% [markdown]
 # ## 5. Predictions on DIW images
@@ -230,7 +230,7 @@ for name, label in MODELS.items():
 # ### What we got
 
 # %%
-Markdown(narrative.nyu_cost(nyu_before, nyu_after, PROFILE))
+Markdown(narrative.nyu_cost(nyu_before, nyu_after, PROFILE, spread=narrative.seed_spread(PROFILE)))
 
 # %% [markdown]
 # Next, `06_comparison`: everything side by side, and the figures of the report.

@@ -219,3 +219,47 @@ def test_no_builder_prints_an_infinite_band():
     for t in (text, order):
         assert "inf" not in t.replace("information", "") and not words(t), t
     assert "too few images to tell" in order, order
+
+
+# ---- the seed-to-seed spread -------------------------------------------------------------------------
+
+
+def _spread(sd: float) -> dict:
+    """A seed_spread.json record for the demo profile: both report models' test metrics over 3 seeds, spread ``sd``."""
+    from depthkit.tools.compare import spread_summary
+
+    def over_seeds(centre: float) -> dict:
+        return spread_summary({"0": centre, "1": centre + sd, "2": centre - sd})
+
+    keys = ("nyu.normalized_mse", "diw.ordinal_accuracy", "diw_after_nyu.ordinal_accuracy", "nyu_after_diw.normalized_mse")
+    return {"profile": "demo", "seeds": {"lraspp": [0, 1, 2], "unetpp": [0, 1, 2]},
+            "models": {m: {k: over_seeds(0.05) for k in keys} for m in ("lraspp", "unetpp")}}
+
+
+def test_a_gap_inside_the_seed_spread_is_no_clear_difference():
+    """Catches: model comparisons gated by the paired test noise alone, which one seed per model cannot support."""
+    gap = DROP.mean() - BASE.mean()
+    assert "**U-Net++** is better" in narrative.unetpp_nyu({"U-Net++": DROP, "LR-ASPP": BASE}, BASE + 0.01,
+                                                           {"U-Net++": 7, "LR-ASPP": 7}, 1, DEMO, 300)
+    wide = narrative.unetpp_nyu({"U-Net++": DROP, "LR-ASPP": BASE}, BASE + 0.01, {"U-Net++": 7, "LR-ASPP": 7}, 1,
+                                DEMO, 300, spread=_spread(abs(gap)))
+    assert "no clear difference between U-Net++ and LR-ASPP" in wide, wide
+    assert "one run with one seed" not in wide and "3 training seeds" in wide, wide
+    band = narrative.with_seeds(dk_eval.noise_band(DROP, BASE), abs(gap), abs(gap))
+    assert f"noise band ±{band:.4f}" in wide, wide
+    narrow = narrative.unetpp_nyu({"U-Net++": DROP, "LR-ASPP": BASE}, BASE + 0.01, {"U-Net++": 7, "LR-ASPP": 7}, 1,
+                                  DEMO, 300, spread=_spread(abs(gap) / 100))
+    assert "**U-Net++** is better" in narrow, narrow
+
+
+def test_seed_sd_of_a_difference_comes_from_the_per_seed_differences():
+    spread = _spread(0.01)
+    same = spread["models"]["lraspp"]
+    assert narrative.seed_sd(spread, "LR-ASPP", "nyu.normalized_mse") == pytest.approx(0.01)
+    # after - before moves together on every seed here: the fine-tuning effect itself does not vary
+    assert narrative.seed_sd(spread, "LR-ASPP", "diw.ordinal_accuracy", minus="diw_after_nyu.ordinal_accuracy") == 0.0
+    same["diw.ordinal_accuracy"]["values"] = {"0": 0.6, "1": 0.7, "2": 0.5}
+    assert narrative.seed_sd(spread, "lraspp", "diw.ordinal_accuracy", minus="diw_after_nyu.ordinal_accuracy") \
+        == pytest.approx(np.std([0.55, 0.64, 0.46], ddof=1))
+    assert narrative.seed_sd(None, "LR-ASPP", "nyu.normalized_mse") == 0.0
+    assert narrative.seed_spread(get_profile("smoke"), folder="/nonexistent") is None
