@@ -1,6 +1,6 @@
 """The implement-it exercises: each check passes the notebook's solution, fails the wrong answers students
 write (naming the case), reports a stub in one line, never shows the reference's code; student copies
-are valid notebooks whose exercise cells stop at the stub; the capstone check compares with a noise band.
+are valid notebooks whose exercise cells stop at the stub.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from depthkit.course import capstone
 from depthkit.course import exercises as ex
 from depthkit.course.checks import ExerciseError, NotImplementedYet
 from depthkit.course.student import BEGIN, END, stub_source, student_notebook
@@ -375,59 +374,3 @@ def test_student_copy_of_02_runs_up_to_its_first_exercise_and_stops_there(studen
     assert error.ename == "NotImplementedYet"
     assert "Exercise 02.1: not written yet" in error.evalue
     assert len(error.traceback) == 1  # one line, no traceback into depthkit
-
-
-# ---- the capstone ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def smoke_checkpoint(nyu_splits, smoke_profile, tmp_path_factory):
-    from depthkit.train import train_stage
-
-    out = tmp_path_factory.mktemp("capstone")
-    train_stage(smoke_profile, "lraspp", "nyu", nyu_splits, out_dir=out, device="cpu", progress=False)
-    return out / "best.pt"
-
-
-def _results(path: Path, nmse: float, profile: str = "smoke", epochs=(0, 1)) -> Path:
-    import json
-
-    path.write_text(json.dumps({"models": {"lraspp": {"nyu": {"normalized_mse": nmse}}},
-                                "provenance": {"profile": profile, "epochs": {"lraspp": {"nyu": list(epochs)}}}}))
-    return path
-
-
-@pytest.mark.slow  # trains LR-ASPP for one smoke epoch (shared by the capstone tests)
-def test_capstone_scores_like_evaluate_and_judges_against_the_noise_band(smoke_checkpoint, nyu_splits, tmp_path, capsys):
-    from depthkit.checkpoints import load_model
-    from depthkit.evaluate import evaluate
-
-    scored = capstone.score_checkpoint(smoke_checkpoint, profile="smoke")
-    expected = evaluate(load_model(smoke_checkpoint), nyu_splits["test"], "nyu")["normalized_mse"]
-    assert scored["score"] == pytest.approx(expected, rel=1e-6)  # the number `depthkit evaluate` prints
-    assert scored["n_test"] == len(nyu_splits["test"]) and 0 < scored["band"] < 1
-    score, band = scored["score"], scored["band"]
-    beaten = capstone.judge_capstone(scored, _results(tmp_path / "a.json", score + 2 * band))
-    assert beaten["gain"] == pytest.approx(2 * band) and "beats it by" in beaten["verdict"]
-    missed = capstone.judge_capstone(scored, _results(tmp_path / "b.json", score - 2 * band))
-    assert "misses it by" in missed["verdict"]
-    within = capstone.judge_capstone(scored, _results(tmp_path / "c.json", score + band / 2))
-    assert "within the noise band" in within["verdict"] and "beats" not in within["verdict"]
-    other = capstone.judge_capstone(scored, _results(tmp_path / "d.json", score, profile="demo"))
-    assert "from the demo profile and this is smoke: not comparable" in other["verdict"]
-    longer = capstone.judge_capstone(scored, _results(tmp_path / "e.json", score, epochs=(0, 0)))
-    assert scored["epochs"] == 1 and "1 epochs is over the committed budget of 0" in longer["verdict"]
-    assert "over the committed budget" not in within["verdict"]
-    capstone.check_capstone(smoke_checkpoint, profile="smoke", results=tmp_path / "missing.json")
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and out[0].startswith("CAPSTONE") and "nothing to compare with" in out[0]
-    assert f"{score:.4f}" in out[0] and not re.search(r"/tmp/|/home/|/work/", out[0])
-
-
-@pytest.mark.slow
-def test_evaluate_compare_prints_the_capstone_line(smoke_checkpoint, capsys):
-    from depthkit.cli import main
-
-    assert main(["evaluate", str(smoke_checkpoint), "--data", "nyu", "--profile", "smoke", "--compare"]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("CAPSTONE") and "lraspp nyu test normalized_mse" in last
