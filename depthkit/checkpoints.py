@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from depthkit.device import to_device
-from depthkit.files import atomic_write, atomic_write_bytes
+from depthkit.files import atomic_write_bytes
 from depthkit.models import build_model
 from depthkit.runs import check_resume_config
 
@@ -35,8 +35,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def save_json(path: Path, obj) -> None:
-    """Write JSON atomically."""
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2)))
+    """Write JSON atomically (encoded first: a full disk then says how much the file needs)."""
+    atomic_write_bytes(path, json.dumps(obj, indent=2).encode())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

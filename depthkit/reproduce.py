@@ -22,7 +22,7 @@ from depthkit.data.loader import DepthData
 from depthkit.device import pick_device
 from depthkit.evaluate import (ConstantModel, evaluate, evaluate_baseline, mean_depth_baseline, nyu_eigen_metrics,
                                per_image_scores, predict_depth)
-from depthkit.files import atomic_write
+from depthkit.files import atomic_write_bytes
 from depthkit.fingerprint import REGENERATE, code_fingerprint
 from depthkit.models import count_parameters
 from depthkit.pipeline import PreparedData, load_stage_data, nyu_frames, prepare_data
@@ -133,7 +133,7 @@ def write_results_md(path: Path, results: dict) -> Path:
             lines.append(f"| {results['models'][name]['label']} | {100 * t['nmse_improvement']:.1f} % "
                          f"| {100 * t['acc_gain']:+.1f} points |")
     lines += ["", "Figures in this folder were written by the same run: " + ", ".join(f"`{f}`" for f in results["figures"]), ""]
-    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines), encoding="utf-8"))
+    atomic_write_bytes(path, "\n".join(lines).encode("utf-8"))
     return path
 
 

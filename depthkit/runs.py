@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from depthkit import distributed
 from depthkit.config import Profile, repo_root, runs_dir
+from depthkit.files import space_errno
 from depthkit.fingerprint import code_fingerprint, describe_changes
 
 LOCK_NAME = ".lock"
@@ -121,8 +122,12 @@ def lock_run_folder(path: str | Path) -> Iterator[Path]:
             raise RunFolderLockedError(
                 f"{folder} is in use by {_lock_holder(lock_file)} (it holds {lock_file}): wait for that run to "
                 f"finish or stop it, or train into another folder with --out")
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:  # our pid, for the message of a process refused; the flock alone is the lock
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as err:  # a full disk: the lock holds all the same, the writers after it say so in one line
+            if space_errno(err) is None:
+                raise
         with _held_lock:
             _held[key] = 1
         try:

@@ -17,6 +17,7 @@ Figures are meant to be read at 100 dpi or more: :func:`save_figure` writes PNGs
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -27,7 +28,7 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from depthkit.files import atomic_write
+from depthkit.files import atomic_write_bytes
 
 DEPTH_CMAP = "magma_r"  # larger = farther is drawn darker: near things glow
 POINT_COLORS = {"A": "#00e5ff", "B": "#ff3d00"}
@@ -310,6 +311,8 @@ def table_figure(header: Sequence[str], rows: Sequence[Sequence], title: str, fo
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = SAVE_DPI) -> Path:
     """Save ``fig`` as PNG atomically (never half a file over a good one) at ``dpi`` (>= 100) and close it."""
-    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight"))
+    png = io.BytesIO()  # rendered first: the file's size is known, and a full disk says how much it needs
+    fig.savefig(png, dpi=dpi, format="png", bbox_inches="tight")
+    path = atomic_write_bytes(path, png.getbuffer())
     plt.close(fig)
     return path

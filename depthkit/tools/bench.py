@@ -40,6 +40,7 @@ from depthkit.config import get_profile
 from depthkit.data.loader import DepthData, Rows, augment, batches
 from depthkit.device import autocast_dtype, fits_on_device, pick_device, to_device
 from depthkit.evaluate import predict
+from depthkit.files import reserve_file
 from depthkit.models import build_model
 from depthkit.stages import get_stage
 from depthkit.tools.memory import PeakMemory
@@ -75,7 +76,8 @@ def random_split(stage: str, n: int, size: int, folder: Path | None = None) -> D
     if folder is None:
         raise ValueError(f"the {stage} stage streams its images from disk: random_split needs a folder for them")
     path, rng = folder / "images.u8", np.random.default_rng(0)
-    array = np.memmap(path, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
+    reserve_file(path, n * size * size * 3)  # a memory map that meets a full disk ends the process (SIGBUS)
+    array = np.memmap(path, dtype=np.uint8, mode="r+", shape=(n, size, size, 3))
     for start in range(0, n, 256):  # a chunk at a time: memory does not grow with n
         array[start:start + 256] = rng.integers(0, 256, size=array[start:start + 256].shape, dtype=np.uint8)
     array.flush()
