@@ -97,6 +97,28 @@ def test_hidden_cases_are_other_cases(number):
     assert answer_key.inputs_digest(visible) != answer_key.inputs_digest(hidden)
 
 
+@pytest.mark.parametrize("number", sorted(ex.CHECKS))
+def test_hidden_true_runs_the_hidden_cases(number, capsys):
+    """A spy answer records what the check hands it: with hidden=True, the hidden cases' arguments, in order."""
+    seen, fn = [], solution(number)
+
+    def spy(*args):
+        seen.append(tuple(a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args))
+        return fn(*args)
+
+    passes(ex.CHECKS[number], spy, capsys, hidden=True)
+    if number == "04.1":
+        assert [args[1] for args in seen] == [t for case in ex._ENCODER_CASES[True] for t in case[3]]
+        return
+    cases = ex.SPECS[number].cases(True)
+    assert len(seen) == len(cases)
+    for case, args in zip(cases, seen):
+        want, got = case.args()[0], args[0]
+        if isinstance(want, dict):
+            want, got = want["images"], got["images"]
+        assert torch.equal(torch.as_tensor(got), torch.as_tensor(want)), case.name
+
+
 def test_hidden_cases_of_the_encoder_check_are_other_cases():
     visible, hidden = ex._ENCODER_CASES[False], ex._ENCODER_CASES[True]
     assert len(hidden) >= 4 and not {c[0] for c in visible} & {c[0] for c in hidden}
