@@ -92,7 +92,11 @@ def stored_key() -> dict:
 
 def expected_answers(number: str, hidden: bool, n: int) -> list:
     """The stored answers to the ``n`` (hidden) cases of exercise ``number``; one-line error if the key lacks them."""
-    entry = stored_key().get("exercises", {}).get(number, {})
+    try:
+        entry = stored_key().get("exercises", {}).get(number, {})
+    except (OSError, ValueError) as err:  # e.g. a wheel built without the package data
+        raise RuntimeError(f"{KEY_FILE}: cannot read the answer key ({err}); install depthkit with "
+                           "`pip install -e .` from its checkout") from None
     answers = entry.get("hidden" if hidden else "cases")
     if not isinstance(answers, list) or len(answers) != n:
         raise RuntimeError(f"{KEY_FILE}: no answers for the {n} {'hidden ' if hidden else ''}cases of exercise "
