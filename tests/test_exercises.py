@@ -222,6 +222,21 @@ def test_switching_off_the_tracer_is_refused_and_a_profiler_in_place_is_kept():
     assert message.endswith("your function switched off the check's call tracer (sys.setprofile)")
 
 
+def test_a_check_under_cprofile_keeps_the_profiler_running(capsys):
+    """IPython's %prun: cProfile's profiler is on before the check and still on after it."""
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        ex.check_cosine_lr(solution("05.2"))
+        after = sys.getprofile()
+    finally:
+        profiler.disable()
+    assert after is profiler or sys.version_info >= (3, 12)  # 3.12's cProfile uses sys.monitoring instead
+    assert capsys.readouterr().out.startswith("PASS")
+
+
 def test_importing_a_depthkit_module_inside_the_answer_is_not_a_call(monkeypatch, capsys):
     """A module's import runs its code (``depthkit.cli`` calls its own ``at_least`` as it loads): not a call."""
     import importlib

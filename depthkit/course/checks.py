@@ -149,6 +149,16 @@ def code_name(code: CodeType) -> str:
     return f"{module}.{getattr(code, 'co_qualname', code.co_name)}"
 
 
+def restore_profiler(previous: Any) -> None:
+    """Put back the profiler that ran before the check (a function, or cProfile's profiler, which re-enables itself)."""
+    if previous is None or callable(previous):
+        sys.setprofile(previous)
+    elif callable(getattr(previous, "enable", None)):  # cProfile (IPython's %prun) before Python 3.12
+        previous.enable()
+    else:
+        sys.setprofile(None)
+
+
 def call(title: str, case: Case, fn: Callable, args: tuple, allow: Iterable[CodeType] = ()) -> Any:
     """Run the student's function on one case, depthkit out of reach; a stub, a crash or a call into depthkit raises one line."""
     tracer, previous = OutOfReach(allow), sys.getprofile()
@@ -160,7 +170,8 @@ def call(title: str, case: Case, fn: Callable, args: tuple, allow: Iterable[Code
         failure = err
     finally:
         switched_off = sys.getprofile() is not tracer
-        sys.setprofile(previous)
+        sys.setprofile(None)  # first, so that putting the old one back is not traced
+        restore_profiler(previous)
     if tracer.called is not None:
         raise ExerciseError(f"{title}: your function calls {code_name(tracer.called)}, depthkit's own code: "
                             "write the exercise without depthkit's functions (it is checked against them)")
