@@ -242,8 +242,12 @@ def test_importing_a_depthkit_module_inside_the_answer_is_not_a_call(monkeypatch
     """A module's import runs its code (``depthkit.cli`` calls its own ``at_least`` as it loads): not a call."""
     import importlib
 
+    import depthkit
+    import depthkit.cli
+
     cosine = solution("05.2")
-    monkeypatch.delitem(sys.modules, "depthkit.cli", raising=False)  # imported afresh below, put back after the test
+    monkeypatch.setattr(depthkit, "cli", depthkit.cli)  # the module and the package's attribute are put back after
+    monkeypatch.delitem(sys.modules, "depthkit.cli")  # the test, so other tests' `from depthkit import cli` is theirs
 
     def imports_first(base, epoch, total):
         importlib.import_module("depthkit.cli")
