@@ -383,7 +383,8 @@ def normalized_mse(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) 
     pred, depth: float [B, 1, H, W]; mask: bool [B, 1, H, W], True = valid pixel (Kinect holes are False).
     Per image: scale pred and depth each to [0, 1] with the min and max of the image's *valid* pixels
     (a constant map becomes all zeros), square the difference, average it over the valid pixels.
-    Return the mean of those B numbers, as a 0-dim tensor.
+    Return the mean of those numbers over the images that have a valid pixel (an image without one
+    has no number and is left out, as in depthkit's loss), as a 0-dim tensor that keeps the gradient.
     """
     ### BEGIN SOLUTION
     def to_unit_range(x):
@@ -393,8 +394,9 @@ def normalized_mse(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) 
         return torch.where(span > 0, (x - lo) / span.clamp_min(1e-12), torch.zeros_like(x))
 
     error = (to_unit_range(pred) - to_unit_range(depth)) ** 2 * mask
-    per_image = error.sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3))
-    return per_image.mean()
+    count = mask.sum(dim=(1, 2, 3))
+    per_image = error.sum(dim=(1, 2, 3)) / count.clamp_min(1)  # clamp: no 0/0, so no NaN in the gradient
+    return per_image[count > 0].mean()  # images without a valid pixel are left out
     ### END SOLUTION
 
 # %%
@@ -413,7 +415,8 @@ def ranking_loss(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor
 
     pred: float [B, 1, H, W] (larger = farther); pairs: long [B, P, 4], 0-based (ya, xa, yb, xb);
     relation: [B, P] in {-1, 0, +1}, +1 = A farther. z_A is pred at (ya, xa) of the pair's own image.
-    Stay finite when |z_A - z_B| is large (torch.nn.functional.softplus), and keep the gradient.
+    Stay finite when |z_A - z_B| is large (torch.nn.functional.softplus); return a 0-dim tensor that
+    keeps the gradient.
     """
     ### BEGIN SOLUTION
     image = torch.arange(pred.shape[0])[:, None]  # [B, 1]: each pair reads its own image
