@@ -4,7 +4,8 @@
 * ``exercises`` - the checks of the implement-it exercises of notebooks 02–05;
 * ``capstone`` - a student's checkpoint scored against the committed run (notebook 06);
 * ``narrative`` - the notebooks' "What we got" texts, every claim gated by its noise band;
-* ``student`` - student copies of the notebooks; ``colab`` - the Colab set-up cell's address;
+* ``student`` - student copies and nbgrader course folders (nbgrader's own release); ``runtimes`` - the
+  notebooks' measured run times; ``colab`` - the Colab set-up cell's address;
   ``widget_state`` - the saved widget state of the committed notebooks, kept small.
 
 Each uses the core (``depthkit.*``); the core never imports from here.

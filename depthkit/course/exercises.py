@@ -48,7 +48,7 @@ def _nmse_inputs(b: int, h: int, w: int, seed: int, holes: float = 0.0, flat: bo
     return make
 
 
-def check_normalized_mse(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
+def check_normalized_mse(fn: Callable[[Tensor, Tensor, Tensor], Tensor], hidden: bool = False) -> None:
     """Exercise 02.1: ``fn(pred, depth, mask)`` against :func:`depthkit.losses.normalized_mse`."""
     from depthkit import losses
 
@@ -87,7 +87,7 @@ def _pair_inputs(b: int, p: int, h: int, w: int, seed: int, relations=(-1, 0, 1)
     return make
 
 
-def check_ranking_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
+def check_ranking_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor], hidden: bool = False) -> None:
     """Exercise 02.2: ``fn(pred, pairs, relation)`` against :func:`depthkit.losses.ranking_loss` (value and gradient)."""
     from depthkit import losses
 
@@ -121,7 +121,7 @@ def check_ranking_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
     print(f"PASS  Exercise 02.2 (ranking loss): all {len(cases) + 1} cases (values and the gradient)")
 
 
-def check_whdr(fn: Callable[[Tensor, Tensor, Tensor, float], float]) -> None:
+def check_whdr(fn: Callable[[Tensor, Tensor, Tensor, float], float], hidden: bool = False) -> None:
     """Exercise 02.3: ``fn(pred, pairs, relation, delta)`` against :func:`depthkit.metrics.whdr` (the ratio test)."""
     from depthkit import metrics
 
@@ -171,7 +171,7 @@ def _combine_reference(maps: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         return head(maps)
 
 
-def check_combine_maps(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
+def check_combine_maps(fn: Callable[[Tensor, Tensor, Tensor], Tensor], hidden: bool = False) -> None:
     """Exercise 03.1: ``fn(maps [B, C, H, W], weight [C], bias)`` -> ``[B, 1, H, W]``, LR-ASPP's 1x1 head."""
     def inputs(b, c, h, w, seed, zero_weights=False):
         def make():
@@ -199,7 +199,7 @@ def _trainable(model: nn.Module) -> dict[str, bool]:
     return {name: p.requires_grad for name, p in model.named_parameters()}
 
 
-def check_set_encoder_trainable(fn: Callable[[nn.Module, bool], None]) -> None:
+def check_set_encoder_trainable(fn: Callable[[nn.Module, bool], None], hidden: bool = False) -> None:
     """Exercise 04.1: ``fn(model, trainable)`` sets ``requires_grad`` as :func:`depthkit.models.freeze_encoder` / ``unfreeze_encoder``."""
     from depthkit.models import build_model, freeze_encoder, unfreeze_encoder
 
@@ -298,7 +298,7 @@ def _compare_batches(expected: dict[str, Tensor], got: Any) -> str | None:
     return None
 
 
-def check_hflip_batch(fn: Callable[[dict], dict]) -> None:
+def check_hflip_batch(fn: Callable[[dict], dict], hidden: bool = False) -> None:
     """Exercise 05.1: ``fn(batch)`` flips every image left-right with its depth and pairs, as ``augment`` does."""
     cases = [
         Case("batch of 3 with depth maps, 4 pairs per image", _flip_inputs(3, 4, 6, 6, 40)),
@@ -310,7 +310,7 @@ def check_hflip_batch(fn: Callable[[dict], dict]) -> None:
     run_cases("Exercise 05.1 (horizontal flip of a batch)", fn, cases, _flip_reference, _compare_batches)
 
 
-def check_cosine_lr(fn: Callable[[float, int, int], float]) -> None:
+def check_cosine_lr(fn: Callable[[float, int, int], float], hidden: bool = False) -> None:
     """Exercise 05.2: ``fn(base, epoch, total)`` against :func:`depthkit.train.learning_rate` with ``"cosine"``."""
     from depthkit.train import learning_rate
 
