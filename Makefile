@@ -8,9 +8,9 @@ PROFILE ?= demo
 
 .PHONY: reproduce test notebooks seeds bench gpu-check student clean
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-grading.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-grading.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -43,8 +43,9 @@ bench: $(VENV)/.installed
 gpu-check: $(VENV)/.installed
 	$(PY) -m depthkit.tools.gpucheck $(GPUCHECK)
 
-# Student copies of the notebooks in student/ (git-ignored): every solution between nbgrader's
-# ### BEGIN SOLUTION / ### END SOLUTION markers becomes a stub, check cells stay, outputs are cleared.
+# Student copies of the notebooks in student/ (git-ignored): nbgrader's own release of each notebook (its
+# generate_assignment, run in a temporary course folder): solutions become stubs, hidden tests and the
+# written answers' key are removed, outputs are cleared. docs/teaching.md: the whole nbgrader flow.
 student: $(VENV)/.installed
 	$(PY) -m depthkit student --out student
 

@@ -140,9 +140,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    """Write student copies of the notebooks: solutions replaced by stubs, check cells kept, outputs cleared."""
-    from depthkit.course.student import write_student_copies
+    """Student copies of the notebooks (nbgrader's release: no solutions, no hidden tests, no answers), or a course folder."""
+    from depthkit.course.student import make_course, write_student_copies
 
+    if args.course:
+        names = make_course(Path(args.course))
+        print(f"nbgrader course folder {args.course}/: nbgrader_config.py and {len(names)} assignments in source/ "
+              f"({', '.join(names)}); next: cd {args.course} && nbgrader generate_assignment NAME (docs/teaching.md)")
+        return 0
     written = write_student_copies(Path(args.out))
     print(f"wrote {len(written)} student notebooks to {args.out}/: " + ", ".join(p.name for p in written))
     return 0
@@ -337,6 +342,8 @@ def _add_setup_commands(sub) -> None:
 
     p = sub.add_parser("student", help=cmd_student.__doc__)
     p.add_argument("--out", default="student", help="folder for the student copies (default: student/)")
+    p.add_argument("--course", default=None, metavar="DIR",
+                   help="write an nbgrader course folder instead (nbgrader_config.py, source/NN_name/NN_name.ipynb)")
     p.set_defaults(func=cmd_student)
 
 

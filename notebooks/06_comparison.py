@@ -22,6 +22,18 @@
 # questions the report did not: is U-Net++ better because of its architecture or its size (a third,
 # parameter-matched model), which scenes are hard, and what do the failures look like?
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - put the report's table beside a reproduction and say what is and is not comparable
+# - separate architecture from size with a parameter-matched third model
+# - read gaps between models against their noise, and see what one seed cannot tell
+# - find which scenes are hard and what the failures share
+#
+# **It assumes** `03`–`05`. Maths: the standard error of a difference, the binomial spread √(p(1−p)/n).
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes for the questions and several hours for the capstone (an estimate).
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -87,6 +99,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("06_comparison"))
 
 # %%
 # What determines this notebook's numbers: the profile, the generator's version and the training and evaluation
@@ -359,18 +377,61 @@ if len(wrong):
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
-# note what moved.
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun and write in the answer cell what moved. The capstone below is an open project,
+# scored by its own check (not part of these points).
 #
-# 1. *Explain.* Section 5 adds `unetpp_mnv2`. Which comparison varies the size at a fixed architecture, and
-#    which varies the architecture at a fixed size? What can one seed per model not tell you about either?
-# 2. *Explain.* The DIW noise the notebooks print is about √(2p(1−p)/n) for two accuracies near p on n test
-#    pairs. Roughly how many test pairs would it take to tell a 2-point gap from noise (a gap of twice that
-#    spread), at p ≈ 0.65?
-# 3. *Try it.* Look at the three hardest NYU-layout test images of section 7. Name one thing they share, and
-#    check it on the next three (`argsort(descending=True)[3:6]`).
-# 4. *Capstone.* Below.
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–3 (points beside each) | 7 | by hand, from your answer cells |
+# | **total** | **7** | |
+
+# %% [markdown]
+# **1.** *Explain* (2 points). Section 5 adds `unetpp_mnv2`. Which comparison varies the size at a fixed
+# architecture, and which varies the architecture at a fixed size? What can one seed per model not tell you
+# about either?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_06_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** `unetpp_mnv2` vs `unetpp` varies the size (3.25 M vs 48 M parameters) with the nested U-Net++ decoder kept;
+# `lraspp` vs `unetpp_mnv2` varies the architecture at about the same size (3.2 M vs 3.25 M). Neither is perfectly
+# clean: the "same architecture" pair also changes the encoder (MobileNetV2 vs ResNeXt-50) and the decoder's width.
+# One seed per model cannot tell how much a score moves with another initialisation and data order: the printed
+# noise bands cover the sampling of the test images only, so a gap inside the seed-to-seed spread can reverse
+# with another seed; that takes several seeds per model.
 #
+# *Rubric (2 points):* 1 for the two pairs named right (mnv2 vs unetpp: size; lraspp vs mnv2: architecture); 1 for the seed point (test-set noise bands say nothing about training randomness; several seeds are needed).
+
+# %% [markdown]
+# **2.** *Explain* (3 points). The DIW noise the notebooks print is about √(2p(1−p)/n) for two accuracies near p
+# on n test pairs. Roughly how many test pairs would it take to tell a 2-point gap from noise (a gap of twice
+# that spread), at p ≈ 0.65?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_06_2", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The gap must be at least twice the spread: 0.02 ≥ 2 √(2p(1−p)/n), i.e. √(2p(1−p)/n) ≤ 0.01, so
+# n ≥ 2p(1−p) / 0.01² = 2 · 0.65 · 0.35 / 0.0001 ≈ 4,550: about 4,600 test pairs (one pair per image, so as many
+# images). The `demo` profile's few hundred DIW test pairs give a spread of several points; real DIW's 74,441 test
+# images are plenty.
+#
+# *Rubric (3 points):* 1 for setting up 0.02 ≥ 2√(2p(1−p)/n); 1 for solving it for n; 1 for the number, about 4,500–4,600 pairs (an answer within ±10 % from a correct setup gets full marks).
+
+# %% [markdown]
+# **3.** *Try it* (2 points). Look at the three hardest NYU-layout test images of section 7. Name one thing they
+# share, and check it on the next three (`argsort(descending=True)[3:6]`).
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_06_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** It depends on the run; a good answer names a visible property and says whether the next three share it.
+# In the committed `demo` run the three hardest images each have a large box close to the camera, covering much
+# of the frame (or a view turned towards a corner), so the near object breaks the usual layout of "floor near at
+# the bottom, far wall in the middle" that the models lean on; the predictions keep the average room and miss the
+# box. Plausible answers also include many occlusion edges or an unusual camera angle, provided the student
+# checks the claim on images 3–6 and reports whether it holds there.
+#
+# *Rubric (2 points):* 1 for a concrete shared property seen in the three images; 1 for checking it on the next three and saying whether it holds (an honest 'it does not hold' counts).
+
+# %% [markdown]
+# **4.** *Capstone.* Below.
+
+# %% [markdown]
 # ### Capstone: beat the committed numbers
 #
 # Improve either report model **within the `demo` budget** (the same epochs, batch, learning rate and images as

@@ -2,7 +2,7 @@
 fails the wrong answers students write (naming the real cause), refuses an answer that calls depthkit's own
 implementation, compares with an answer key that a capstone edit of the library cannot move, reports a stub in
 one line and never shows the reference's code; student copies are valid notebooks whose exercise cells stop at
-the stub (the capstone: tests/test_capstone.py).
+the stub. (The capstone: tests/test_capstone.py; student copies, nbgrader's release: tests/test_nbgrader.py.)
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import jupytext
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from depthkit.course import answer_key
 from depthkit.course import exercises as ex
 from depthkit.course.checks import KEY_FILE, ExerciseError, NotImplementedYet, stored_key
-from depthkit.course.student import BEGIN, END, stub_source, student_notebook
+from depthkit.course.student import BEGIN, stub_source
 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
@@ -132,8 +131,8 @@ def test_a_stub_is_reported_in_one_line_with_its_own_message(number):
     exec(stub_cell, scope)
     with pytest.raises(NotImplementedYet) as info:
         ex.CHECKS[number](scope[FUNCTIONS[number]])
-    assert re.fullmatch(rf"Exercise {number} \(.+\): not implemented yet \(Exercise {number}: not written yet - .+\)",
-                        str(info.value)), str(info.value)
+    assert re.fullmatch(rf"Exercise {number} \(.+\): not implemented yet \(replace this line .+\)", str(info.value)), \
+        str(info.value)
     assert info.value._render_traceback_() and len(info.value._render_traceback_()) == 1  # Jupyter: one line
 
 
@@ -833,73 +832,3 @@ def test_messages_never_show_the_reference_source():
     for message in messages:
         assert not [line for line in lines if line in message], message
         assert "def " not in message and "return " not in message
-
-
-# ---- the student copies ------------------------------------------------------------------------------
-
-
-def test_stub_keeps_the_def_and_docstring_and_names_the_exercise():
-    source = 'x = 1\n# Exercise 09.3 · demo\ndef f(a):\n    """Doc."""\n    ### BEGIN SOLUTION\n    return a + 1\n    ### END SOLUTION\n'
-    stub = stub_source(source)
-    assert 'def f(a):\n    """Doc."""\n    raise NotImplementedError("Exercise 09.3: not written yet' in stub
-    assert "return a + 1" not in stub
-    with pytest.raises(ValueError, match="line 2: ### BEGIN SOLUTION has no ### END SOLUTION"):
-        stub_source("def f():\n    ### BEGIN SOLUTION\n    return 1\n")
-    with pytest.raises(ValueError, match="line 2: ### END SOLUTION without"):
-        stub_source("def f():\n    ### END SOLUTION\n")
-
-
-@pytest.fixture(scope="module")
-def student_copies(tmp_path_factory):
-    """Student copies of every notebook, written by the command ``make student`` runs."""
-    out = tmp_path_factory.mktemp("student")
-    from depthkit.cli import main
-
-    assert main(["student", "--out", str(out)]) == 0
-    return out
-
-
-def test_student_copies_are_valid_and_hold_no_solution(student_copies):
-    written = sorted(p.stem for p in student_copies.glob("*.ipynb"))
-    assert written == sorted(p.stem for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"))
-    stubs = 0
-    for path in student_copies.glob("*.ipynb"):
-        nb = nbformat.read(path, as_version=4)
-        nbformat.validate(nb)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                assert BEGIN not in cell.source and END not in cell.source, path.name
-                assert cell.outputs == [] and cell.execution_count is None, path.name
-                stubs += cell.source.count("raise NotImplementedError(\"Exercise ")
-    assert stubs == len(ex.CHECKS)
-    solved = nbformat.read(NB_DIR / "02_losses_and_metrics.ipynb", as_version=4)
-    copy = nbformat.read(student_copies / "02_losses_and_metrics.ipynb", as_version=4)
-    assert [c.id for c in copy.cells] == [c.id for c in solved.cells]  # check cells and everything else kept
-
-
-def test_student_notebook_of_a_malformed_cell_names_the_cell():
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    pass")])
-    with pytest.raises(ValueError, match=r"cell 0 \(.*\): line 2: ### BEGIN SOLUTION has no"):
-        student_notebook(nb)
-
-
-@pytest.mark.slow
-def test_student_copy_of_02_runs_up_to_its_first_exercise_and_stops_there(student_copies, smoke_prepared, monkeypatch):
-    """Executed under smoke: no error before the first check cell, which fails with the stub's message."""
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(student_copies / "02_losses_and_metrics.ipynb", as_version=4)
-    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "# Exercise 02.1" in c.source)
-    nb.cells = nb.cells[: first + 2]  # up to the first check cell: the rest is the same story
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(NB_DIR)}}).execute()
-    errors = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code"
-              for o in c.outputs if o.output_type == "error"]
-    assert errors, "the check cell of exercise 02.1 should stop at the stub"
-    where, error = errors[0]
-    assert where == first + 1 and len(errors) == 1, [(i, o.ename, o.evalue) for i, o in errors]
-    assert error.ename == "NotImplementedYet"
-    assert "Exercise 02.1: not written yet" in error.evalue
-    assert len(error.traceback) == 1  # one line, no traceback into depthkit
