@@ -54,9 +54,20 @@ POOLED_NMSE = """def to_unit_range(x):
 error = (to_unit_range(pred) - to_unit_range(depth)) ** 2 * mask
 return (error.sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3))).mean()"""
 
+# Exercises 02.2 and 02.3 answered by calling depthkit's own implementation (under another name, so patching
+# the module's attribute would not see it): the checks refuse the call, so both lose their points.
+WRAPPED_RANKING = """from depthkit.losses import ranking_loss as depthkit_ranking_loss
+
+return depthkit_ranking_loss(pred, pairs, relation)"""
+WRAPPED_WHDR = """from depthkit import metrics
+
+return metrics.whdr(pred, pairs, relation, delta=delta)"""
+
 PLANTED = [
     Planted("pools_the_holes", "02_losses_and_metrics", {"ex_02_1": POOLED_NMSE}, frozenset({"check_02_1"}),
             "02.1 min-max scales over every pixel, holes included"),
+    Planted("wraps_depthkit", "02_losses_and_metrics", {"ex_02_2": WRAPPED_RANKING, "ex_02_3": WRAPPED_WHDR},
+            frozenset({"check_02_2", "check_02_3"}), "02.2 and 02.3 call depthkit's own ranking loss and WHDR"),
 ]
 
 
