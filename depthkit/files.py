@@ -349,3 +349,18 @@ def hdf5_writer(path: Path, need: int, **kwargs) -> Iterator:
             raise OSError(sink.error.errno, sink.error.strerror, str(path))
     finally:
         os.close(fd)
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables (the ``DEPTHKIT_*`` folders, ``PATH``) for the block; processes started in it inherit them."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -113,7 +113,8 @@ def run_notebook(path: Path, timeout: int) -> float:
 def measure(profile: str, fresh: bool = True, only: list[str] | None = None, timeout: int = 3600) -> dict:
     """Run the notebooks under ``profile`` and return the record :func:`record` stores (nothing written)."""
     from depthkit.config import get_profile, repo_root
-    from depthkit.course.student import environment, notebook_paths
+    from depthkit.files import environment
+    from depthkit.course.student import notebook_paths
     from depthkit.device import pick_device
 
     if fresh and only:

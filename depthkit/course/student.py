@@ -26,11 +26,12 @@ import os
 import shutil
 import sysconfig
 import tempfile
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Iterator
 
 import nbformat
+
+from depthkit.files import environment
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 COURSE_ID = "depthkit"
@@ -85,20 +86,6 @@ def make_course(root: str | Path, notebooks_dir: str | Path | None = None, only:
         atomic_write_bytes(root / "nbgrader_config.py", CONFIG.encode("utf-8"))
     return names
 
-
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the duration of the block (kernels and commands started in it inherit them)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def scripts_on_path() -> AbstractContextManager[None]:
