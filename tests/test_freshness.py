@@ -48,6 +48,22 @@ def test_committed_results_json_is_fresh():
         pytest.fail(problem, pytrace=False)
 
 
+def test_committed_seed_spread_is_of_the_committed_results():
+    """figures/seed_spread.json (``make seeds``) carries the fingerprint of figures/results.json and covers both models."""
+    path = REPO / "figures" / "seed_spread.json"
+    if not path.exists():
+        pytest.fail("figures/seed_spread.json is missing: measure it with `make seeds` (about an hour)", pytrace=False)
+    spread = json.loads(path.read_text(encoding="utf-8"))
+    results = committed_results()
+    problem = stale_message("figures/seed_spread.json", spread.get("fingerprint"),
+                            code_fingerprint(get_profile(results["provenance"]["profile"])))
+    if problem:
+        pytest.fail(problem.replace("make reproduce", "make reproduce && make seeds", 1), pytrace=False)
+    assert spread["profile"] == results["provenance"]["profile"]
+    assert set(spread["models"]) >= {"lraspp", "unetpp"}
+    assert len(spread["seeds"]["lraspp"]) >= 5 and len(spread["seeds"]["unetpp"]) >= 3
+
+
 def test_committed_notebook_06_outputs_are_fresh():
     """Notebook 06's saved outputs were made by the code and profile in this working tree."""
     cells = json.loads(NOTEBOOK_06.read_text(encoding="utf-8"))["cells"]
