@@ -6,11 +6,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= demo
 
-.PHONY: reproduce test notebooks bench gpu-check student clean
+.PHONY: reproduce test notebooks seeds bench gpu-check student clean
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-grading.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-grading.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -26,8 +26,13 @@ notebooks: $(VENV)/.installed
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 	DEPTHKIT_PROFILE=demo $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=3600 notebooks/[0-9][0-9]_*.ipynb
-	$(PY) -m depthkit.widget_state notebooks/[0-9][0-9]_*.ipynb  # widgets saved, not the pictures drawn into them
+	$(PY) -m depthkit.course.widget_state notebooks/[0-9][0-9]_*.ipynb  # widgets saved, not the pictures drawn into them
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
+
+# The seed-to-seed spread of the demo reproduction (figures/seed_spread.json, committed): LR-ASPP over 5 training
+# seeds, U-Net++ over 3; seed 0 reuses make reproduce's runs. Measured cost: docs/performance.md.
+seeds: $(VENV)/.installed
+	$(PY) -m depthkit.tools.seeds --profile $(PROFILE)
 
 bench: $(VENV)/.installed
 	$(PY) -m depthkit bench
@@ -36,10 +41,11 @@ bench: $(VENV)/.installed
 # bench at the report's size, rehearsal at 74,441 DIW images; one table, PASS/FAIL per target.
 # Without a GPU it runs too and marks the GPU rows "no GPU" (add GPUCHECK=--quick for seconds).
 gpu-check: $(VENV)/.installed
-	$(PY) -m depthkit.gpucheck $(GPUCHECK)
+	$(PY) -m depthkit.tools.gpucheck $(GPUCHECK)
 
-# Student copies of the notebooks in student/ (git-ignored): every solution between nbgrader's
-# ### BEGIN SOLUTION / ### END SOLUTION markers becomes a stub, check cells stay, outputs are cleared.
+# Student copies of the notebooks in student/ (git-ignored): nbgrader's own release of each notebook (its
+# generate_assignment, run in a temporary course folder): solutions become stubs, hidden tests and the
+# written answers' key are removed, outputs are cleared. docs/teaching.md: the whole nbgrader flow.
 student: $(VENV)/.installed
 	$(PY) -m depthkit student --out student
 

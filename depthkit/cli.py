@@ -1,4 +1,4 @@
-"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, bench, rehearse, download, publish-url, student.
+"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, compare, bench, rehearse, download, publish-url, student.
 
 The commands that train or read data (prepare, train, evaluate, reproduce, bench) take ``--profile``
 (default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data and a GPU, else ``demo``); ``rehearse``
@@ -72,12 +72,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train one model on one stage (under torchrun: on every process, DistributedDataParallel)."""
     from depthkit import distributed
     from depthkit.pipeline import load_stage_data, prepare_data
-    from depthkit.runs import check_writable, lock_run_folder
-    from depthkit.train import run_dir, train_stage
+    from depthkit.course.plugin import load_plugin
+    from depthkit.runs import check_writable, lock_run_folder, run_dir
+    from depthkit.train import NO_HOOKS, train_stage
 
     profile = get_profile(args.profile)
-    if args.epochs is not None:
-        profile = profile.replace(nyu_frozen_epochs={}, nyu_epochs={"*": args.epochs}, diw_epochs={"*": args.epochs})
+    hooks = load_plugin(args.plugin) if args.plugin else NO_HOOKS  # before any work: a broken plugin is one line
+    if args.epochs is not None:  # the same epochs for every model, no frozen warm-up
+        profile = profile.with_budget(args.stage, epochs={"*": args.epochs}, frozen_epochs={})
     out_dir = check_writable(Path(args.out) if args.out else run_dir(profile, args.model, args.stage))
     args.out_dir = out_dir  # for the one line printed on Ctrl-C
     device = distributed.init_distributed(args.device) or args.device
@@ -88,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         distributed.barrier()
         splits = load_stage_data(profile, args.stage)
         model, history, out = train_stage(profile, args.model, args.stage, splits, init=args.init, out_dir=out_dir,
-                                          device=device, compile=args.compile, max_steps=args.max_steps)
+                                          device=device, compile=args.compile, max_steps=args.max_steps, hooks=hooks)
     distributed.cleanup()  # on an error torchrun stops the other ranks; nothing to wait for
     if main_rank:
         last = {k: v[-1] for k, v in history.items() if v}
@@ -101,9 +103,12 @@ METRIC_LABELS = {"delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25�
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on a split of NYU or DIW; print a table and JSON."""
+    from depthkit.checkpoints import save_json
+    from depthkit.course.plugin import load_model
+    from depthkit.device import pick_device
+    from depthkit.evaluate import evaluate
     from depthkit.pipeline import load_stage_data, nyu_frames, prepare_data
     from depthkit.reproduce import PROTOCOLS
-    from depthkit.train import evaluate, load_model, pick_device
 
     profile = get_profile(args.profile)
     if args.protocol == "eigen" and args.data != "nyu":
@@ -126,48 +131,79 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               "device": device.type, "protocol": protocol, "metrics": result}
     print(json.dumps(record))
     if args.json:
-        from depthkit.train import save_json
-
         save_json(Path(args.json), record)
     if args.compare:  # the capstone: by how much this checkpoint beats or misses the committed run
-        from depthkit.exercises import check_capstone
+        from depthkit.course.capstone import check_capstone
 
         check_capstone(args.checkpoint, profile=profile.name, device=args.device)
     return 0
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    """Write student copies of the notebooks: solutions replaced by stubs, check cells kept, outputs cleared."""
-    from depthkit.student import write_student_copies
+    """Student copies of the notebooks (nbgrader's release: no solutions, no hidden tests, no answers), or a course folder."""
+    from depthkit.course.student import make_course, write_student_copies
 
+    if args.course:
+        names = make_course(Path(args.course))
+        print(f"nbgrader course folder {args.course}/: nbgrader_config.py and {len(names)} assignments in source/ "
+              f"({', '.join(names)}); next: cd {args.course} && nbgrader generate_assignment NAME (docs/teaching.md)")
+        return 0
     written = write_student_copies(Path(args.out))
     print(f"wrote {len(written)} student notebooks to {args.out}/: " + ", ".join(p.name for p in written))
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    """The whole report: data, both models on NYU then DIW, evaluation, figures, results.md."""
-    from depthkit.reproduce import reproduce
+    """The whole report: data, both models on NYU then DIW, evaluation, figures, results.md; then the comparison
+    with the results that were in the figures folder before (the committed ones, in a fresh clone)."""
+    from depthkit.reproduce import PER_IMAGE_FILE, read_figures_json, reproduce
     from depthkit.runs import check_writable
+    from depthkit.tools.compare import compare_results, format_comparison
 
-    check_writable(Path(args.out) if args.out else figures_dir())
+    out = check_writable(Path(args.out) if args.out else figures_dir())
     profile = get_profile(args.profile)
     if args.diw_protocol:
         profile = profile.replace(diw_protocol=args.diw_protocol)
     print(f"depthkit reproduce: profile {profile.name} ({profile.data} data)")
-    results = reproduce(profile, models=tuple(args.models.split(",")), out=args.out, device=args.device)
+    before = read_figures_json("results.json", out), read_figures_json(PER_IMAGE_FILE, out)  # what this run is compared with
+    results = reproduce(profile, models=tuple(args.models.split(",")), out=out, device=args.device)
     if not results:  # a torchrun rank other than 0: rank 0 reports
         return 0
-    path = (Path(args.out) if args.out else figures_dir()) / "results.md"
-    print(path.read_text(encoding="utf-8"))
-    print(f"wrote {path} and {len(results['figures']) - 1} more files beside it; "
+    print((out / "results.md").read_text(encoding="utf-8"))
+    print(f"wrote {out / 'results.md'} and {len(results['figures']) - 1} more files beside it; "
           f"wall time {results['provenance']['wall_time_s'] / 60:.1f} min")
+    if before[0] is None or before[0].get("provenance", {}).get("profile") != profile.name:
+        print(f"no earlier {profile.name} results in {out} to compare with")
+        return 0
+    print(f"\nThis run against the results that were in {out} before it (the committed ones in a fresh clone):")
+    print(format_comparison(compare_results(results, before[0], read_figures_json("seed_spread.json", out),
+                                            read_figures_json(PER_IMAGE_FILE, out), before[1])))
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """A run's results.json against the committed one, metric by metric: difference, noise band, verdict
+    (exit status 3 when a number lies beyond its band)."""
+    from depthkit.reproduce import PER_IMAGE_FILE, SEED_SPREAD_FILE, read_figures_json
+    from depthkit.tools.compare import compare_results, format_comparison
+
+    run_path = Path(args.results)
+    committed_dir = Path(args.against) if args.against else figures_dir()
+    run = read_figures_json(run_path.name, run_path.parent)
+    committed = read_figures_json("results.json", committed_dir)
+    for path, found in ((run_path, run), (committed_dir / "results.json", committed)):
+        if found is None:
+            raise FileNotFoundError(errno.ENOENT, "no such results file", str(path))
+    report = compare_results(run, committed, read_figures_json(SEED_SPREAD_FILE, committed_dir),
+                             read_figures_json(PER_IMAGE_FILE, run_path.parent), read_figures_json(PER_IMAGE_FILE, committed_dir))
+    print(f"{run_path} against {committed_dir / 'results.json'}:")
+    print(format_comparison(report))
+    return 3 if report["differs"] else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Throughput, data wait, achieved FLOP rate and memory of fit's training step; the data path's images/s."""
-    from depthkit.bench import bench, bench_data, format_data_table, format_table
+    from depthkit.tools.bench import bench, bench_data, format_data_table, format_table
 
     result = bench(tuple(args.model.split(",")), size=args.size, batch=args.batch, steps=args.steps,
                    device=args.device, workers=args.workers)
@@ -180,7 +216,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
     """Report-scale files in the real layouts, the report profile end to end on them, one table of costs."""
-    from depthkit.rehearse import format_rehearsal, rehearse
+    from depthkit.tools.rehearse import format_rehearsal, rehearse
 
     row = rehearse(diw_images=args.diw_images, steps=args.steps, device=args.device, keep=args.keep,
                    models=tuple(args.models.split(",")))
@@ -203,7 +239,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_publish_url(args: argparse.Namespace) -> int:
     """Point the Colab set-up cell, the notebooks' badges and the READMEs at your GitHub copy."""
-    from depthkit.colab import current_slug, parse_github_url, publish_url
+    from depthkit.course.colab import current_slug, parse_github_url, publish_url
     from depthkit.config import repo_root
 
     root = Path(args.root) if args.root else repo_root()
@@ -216,12 +252,9 @@ def cmd_publish_url(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m depthkit``."""
+def _add_data_commands(sub) -> None:
+    """``prepare``, ``train``, ``evaluate`` and ``reproduce``: the commands of the core."""
     from depthkit.models import MODEL_NAMES
-
-    parser = argparse.ArgumentParser(prog="python -m depthkit", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help=cmd_prepare.__doc__)
     _add_profile(p)
@@ -236,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop the stage after N optimizer steps (and validate on N batches): for rehearsals")
     p.add_argument("--compile", action="store_true", help="torch.compile the model for the training steps (GPU)")
+    p.add_argument("--plugin", default=None, metavar="FILE",
+                   help="your own augment / extra_loss / learning_rate / model hooks (docs/capstone_plugin.py)")
     _add_profile(p)
     p.set_defaults(func=cmd_train)
 
@@ -261,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(p)
     p.set_defaults(func=cmd_reproduce)
 
+    p = sub.add_parser("compare", help=cmd_compare.__doc__.splitlines()[0])
+    p.add_argument("results", help="the results.json of a run (python -m depthkit reproduce --out DIR writes one)")
+    p.add_argument("--against", default=None, metavar="DIR",
+                   help="the folder of the committed results.json, per_image_scores.json, seed_spread.json (default: figures/)")
+    p.set_defaults(func=cmd_compare)
+
+
+def _add_tool_commands(sub) -> None:
+    """``bench`` and ``rehearse``: the measurement tools (:mod:`depthkit.tools`)."""
     p = sub.add_parser("bench", help=cmd_bench.__doc__)
     p.add_argument("--model", type=model_list, default="lraspp,unetpp", help="comma-separated model names")
     p.add_argument("--size", type=image_size, default=224, help="image side in pixels (>= 32)")
@@ -282,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", type=model_list, default="lraspp,unetpp", help="comma-separated model names")
     p.set_defaults(func=cmd_rehearse)
 
+
+def _add_setup_commands(sub) -> None:
+    """``download``, ``publish-url`` and ``student``: getting data, and the course's copies."""
     p = sub.add_parser("download", help=cmd_download.__doc__)
     p.add_argument("name", choices=("nyu", "diw", "diw_train_val"),
                    help="diw_train_val: the DIW_train / DIW_val images, only for --diw-protocol chen (very large)")
@@ -295,7 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("student", help=cmd_student.__doc__)
     p.add_argument("--out", default="student", help="folder for the student copies (default: student/)")
+    p.add_argument("--course", default=None, metavar="DIR",
+                   help="write an nbgrader course folder instead (nbgrader_config.py, source/NN_name/NN_name.ipynb)")
     p.set_defaults(func=cmd_student)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m depthkit``."""
+    parser = argparse.ArgumentParser(prog="python -m depthkit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_data_commands(sub)
+    _add_tool_commands(sub)
+    _add_setup_commands(sub)
     return parser
 
 

@@ -18,6 +18,19 @@ PROFILE_NAMES = ("smoke", "demo", "report")
 
 
 @dataclass(frozen=True)
+class Budget:
+    """One training stage's budget under a profile: its learning rate and its epochs per model (plain data)."""
+
+    lr: float  # the stage's base learning rate (Adam)
+    epochs: dict  # model name -> epochs with every weight trained; "*" for every other model
+    frozen_epochs: dict = field(default_factory=dict)  # model name -> frozen-encoder warm-up epochs, run first
+
+    def for_model(self, model: str) -> tuple[int, int]:
+        """``(frozen_epochs, full_epochs)`` of ``model`` in this stage."""
+        return self.frozen_epochs.get(model, 0), self.epochs.get(model, self.epochs.get("*", 1))
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a run needs to know that is not code."""
 
@@ -25,13 +38,10 @@ class Profile:
     data: str  # "synthetic" (embedded generator) or "real" (NYU .mat + DIW CSV on disk)
     size: int  # images are prepared as size x size (the report used 200)
     batch_size: int
-    # epochs on NYU with the encoder frozen, then with all weights, per model
-    nyu_frozen_epochs: dict = field(default_factory=dict)
-    nyu_epochs: dict = field(default_factory=dict)
-    diw_epochs: dict = field(default_factory=dict)
-    lr: float = 1e-3  # the report: Adam, lr 1e-3, weight decay 0.02
-    weight_decay: float = 0.02
-    diw_lr: float = 1e-4  # fine-tuning starts from a trained model: a smaller step
+    # each stage's budget ("nyu", then "diw"): learning rate and epochs per model. The report: Adam at
+    # lr 1e-3 on NYU; fine-tuning starts from a trained model, so DIW takes a smaller step (1e-4)
+    budgets: dict = field(default_factory=dict)
+    weight_decay: float = 0.02  # the report: Adam with weight decay 0.02
     lr_schedule: str = "constant"  # the report's; "cosine" decays the rate per epoch to 5 % of it
     n_nyu: int = 0  # synthetic NYU-layout scenes (synthetic data only)
     n_diw: int = 0  # synthetic DIW-layout images (synthetic data only)
@@ -40,26 +50,42 @@ class Profile:
     diw_protocol: str = "report"  # "report": split inside DIW_test; "chen": DIW_train / DIW_val -> DIW_test
     max_diw_images: int | None = None  # cap on the DIW partition (None = all)
     pretrained: bool | str = False  # ImageNet/COCO weights: False, True, or "auto" (fall back with a warning)
-    seed: int = 0
+    seed: int = 0  # the data's seed: synthetic scenes and the seeded splits
+    train_seed: int | None = None  # initial weights, batch order, augmentation (None: ``seed``); tools.seeds varies it
     device: str = "auto"
     num_workers: int = 0
 
+    def budget(self, stage: str) -> Budget:
+        """The budget of ``stage`` ("nyu" or "diw") under this profile, with a clear error for any other stage."""
+        if stage not in self.budgets:
+            raise ValueError(f"profile {self.name!r} has no budget for stage {stage!r}: "
+                             f"expected one of {', '.join(self.budgets) or '(none)'}")
+        return self.budgets[stage]
+
     def epochs(self, model: str, stage: str) -> tuple[int, int]:
         """Return ``(frozen_epochs, full_epochs)`` for a model and stage ("nyu" or "diw")."""
-        from depthkit.stages import get_stage  # the stage table says which fields a stage reads
+        return self.budget(stage).for_model(model)
 
-        return get_stage(stage).epochs(self, model)
+    @property
+    def training_seed(self) -> int:
+        """The seed of a training run: ``train_seed``, or ``seed`` when that is not set."""
+        return self.seed if self.train_seed is None else self.train_seed
 
     def replace(self, **changes) -> "Profile":
         """Return a copy with some fields changed (for experiments and tests)."""
         return dataclasses.replace(self, **changes)
 
+    def with_budget(self, stage: str, **changes) -> "Profile":
+        """Return a copy whose ``stage`` budget has some fields changed, e.g. ``with_budget("diw", lr=1e-3)``."""
+        return self.replace(budgets={**self.budgets, stage: dataclasses.replace(self.budget(stage), **changes)})
+
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", data="synthetic", size=64, batch_size=4, n_nyu=24, n_diw=24,
-        nyu_frozen_epochs={"unetpp": 1}, nyu_epochs={"*": 1, "unetpp": 1},
-        diw_epochs={"*": 1}, num_workers=0,
+        budgets={"nyu": Budget(lr=1e-3, epochs={"*": 1, "unetpp": 1}, frozen_epochs={"unetpp": 1}),
+                 "diw": Budget(lr=1e-4, epochs={"*": 1})},
+        num_workers=0,
     ),
     # demo: EQUAL BUDGETS = the same number of epochs for every model (the same images, seen as often,
     # with as many optimizer steps and the same schedule): a gap between the models is then the
@@ -76,13 +102,15 @@ PROFILES: dict[str, Profile] = {
     # baseline 0.050, measured on this data); equal wall-clock instead would leave U-Net++ 3 NYU epochs.
     "demo": Profile(
         name="demo", data="synthetic", size=64, batch_size=8, n_nyu=480, n_diw=1200,
-        nyu_frozen_epochs={"unetpp": 1}, nyu_epochs={"*": 7, "unetpp": 6},
-        diw_epochs={"*": 1}, lr_schedule="cosine", diw_fractions=(0.6, 0.1, 0.3),
+        budgets={"nyu": Budget(lr=1e-3, epochs={"*": 7, "unetpp": 6}, frozen_epochs={"unetpp": 1}),
+                 "diw": Budget(lr=1e-4, epochs={"*": 1})},
+        lr_schedule="cosine", diw_fractions=(0.6, 0.1, 0.3),
     ),
     "report": Profile(
         name="report", data="real", size=200, batch_size=16,
-        nyu_frozen_epochs={"unetpp": 2}, nyu_epochs={"*": 100, "unetpp": 8},
-        diw_epochs={"*": 10, "unetpp": 4}, pretrained="auto",
+        budgets={"nyu": Budget(lr=1e-3, epochs={"*": 100, "unetpp": 8}, frozen_epochs={"unetpp": 2}),
+                 "diw": Budget(lr=1e-4, epochs={"*": 10, "unetpp": 4})},
+        pretrained="auto",
         # 0 workers: reading a batch from the memory-mapped cache runs at ~23,000 images/s in the main
         # process (bench), while each DataLoader worker costs ~0.5 GB of anonymous memory (rehearse).
         num_workers=0,

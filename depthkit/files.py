@@ -1,5 +1,14 @@
 """Writing files safely: a reader (or a crash) never sees half a file over a good one.
 
+A full disk (or quota, or ``ulimit -f``) ends a write with one ``OSError`` naming the file and the
+space it needs, and nothing left behind. HDF5 files need more: once a write has failed inside the
+HDF5 library, closing or freeing the file can crash the process (measured: a segfault, status -11),
+so HDF5 must never meet the full disk. :func:`hdf5_writer` reserves the file's whole size first
+(``os.posix_fallocate``: a missing byte is a clean ``OSError`` before HDF5 writes anything), and
+HDF5 writes through a Python file object that keeps any failed write to itself (so a failure
+that still comes, past the reservation or on a file system that cannot reserve, is raised after a
+clean close).
+
 Temporary files are named ``.<name>.<host>-<pid>-<random>.tmp`` beside their target. A process
 killed while writing leaves one behind; the next process that writes into the same folder removes
 the temporary files of writers that are gone (same host, process no longer alive) and any older
@@ -122,12 +131,24 @@ def space_errno(err: BaseException) -> int | None:
     return None
 
 
-def _disk_full_error(path: Path, err: BaseException, need: int | None = None) -> OSError:
+def _need_and_free(need: int | None, folder: Path) -> tuple[str, str]:
+    """The bytes a file needs and the free space of ``folder``'s disk, in words; in bytes where the words would match."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ("" if not need else _human_bytes(need)), "an unknown amount"
+    if need and _human_bytes(need) == _human_bytes(free):  # "needs 51.7 MB; 51.7 MB free" would say nothing
+        return f"{need:,} bytes", f"{free:,} bytes"
+    return ("" if not need else _human_bytes(need)), _human_bytes(free)
+
+
+def disk_full_error(path: Path, err: BaseException, need: int | None = None) -> OSError:
     """The one error for a file that a full disk, a quota or a file-size limit kept from being written."""
     code = space_errno(err) or errno.ENOSPC
-    needs = f"it needs about {_human_bytes(need)}; " if need else ""
+    need_text, free_text = _need_and_free(need, path.parent)
+    needs = f"it needs about {need_text}; " if need else ""
     return OSError(code, f"{path} could not be written: {_NO_ROOM.get(code, 'the disk is full')} ({needs}"
-                         f"{free_space(path.parent)} free on the disk of {path.parent}); nothing was left behind "
+                         f"{free_text} free on the disk of {path.parent}); nothing was left behind "
                          f"and any previous {path.name} is unchanged. "
                          f"{'Raise the limit' if code == errno.EFBIG else 'Free some space (old runs, caches)'} "
                          f"and run the command again")
@@ -149,7 +170,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], need: int | No
                                     dir=path.parent)
     except OSError as err:
         if err.errno in _DISK_FULL:
-            raise _disk_full_error(path, err, need) from err
+            raise disk_full_error(path, err, need) from err
         raise
     os.close(fd)
     tmp = Path(name)
@@ -160,8 +181,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], need: int | No
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes private files; give the usual permissions
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:
+        tmp.unlink(missing_ok=True)  # first: the free space the error reports is what the user has
         if space_errno(err):
-            raise _disk_full_error(path, err, need) from err
+            raise disk_full_error(path, err, need) from err
         raise
     finally:
         tmp.unlink(missing_ok=True)
@@ -173,35 +195,172 @@ def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data), need=len(data))
 
 
-def _close_quietly(f) -> None:
-    """Close an h5py file after a failure; a failed close is retried once (h5py then lets go of the file)."""
-    for _ in range(2):
+# Room for HDF5's metadata beyond the datasets' bytes, measured with h5py 3.16 / HDF5 2.0 (the test
+# of hdf5_need checks each writer's real file against it): a file's superblock, object headers and
+# attributes stay under 64 KB (a cache's, with its checksums and fingerprint: 6.5 KB); a chunked
+# dataset's B-tree adds about 64 bytes per chunk (the NYU .mat: 185 KB for 2 x 1,449 chunks).
+# What a file does not use of it is freed when the file is closed.
+HDF5_MARGIN = 64 * 1024
+HDF5_BYTES_PER_CHUNK = 128
+
+
+def hdf5_need(data_bytes: int, chunks: int = 0) -> int:
+    """The bytes to reserve for an HDF5 file whose datasets hold ``data_bytes`` in ``chunks`` chunks (0: contiguous)."""
+    return data_bytes + HDF5_MARGIN + HDF5_BYTES_PER_CHUNK * chunks + data_bytes // 1024
+
+
+def _check_space(path: Path, size: int) -> None:
+    """Where space cannot be reserved: raise ENOSPC or EFBIG when ``size`` bytes do not fit (free space, ``ulimit -f``)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no file-size limit to check
+        resource = None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
+    if resource and limit != resource.RLIM_INFINITY and size > limit:
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
+    if shutil.disk_usage(path.parent).free < size:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def reserve_space(fd: int, path: Path, size: int) -> None:
+    """Claim ``size`` bytes of disk for the open file ``fd`` (``path``) before anything is written into it.
+
+    ``os.posix_fallocate`` raises ENOSPC, EDQUOT or EFBIG (past ``ulimit -f``) at once when the
+    space is not there, and writes within the reserved bytes cannot then find the disk full. A
+    file system or platform that cannot reserve gets a check of the free space and the limit instead.
+    """
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows
+        _check_space(path, size)
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        _check_space(path, size)
+
+
+def reserve_file(path: str | Path, size: int) -> Path:
+    """Create ``path`` holding ``size`` zero bytes that are reserved on disk, for a memory map to fill.
+
+    A write into a memory-mapped page that the disk has no room for kills the process (SIGBUS);
+    reserved first, the map cannot meet a full disk. No room is the one ``OSError`` of
+    :func:`atomic_write` (the file named, the bytes it needs), and no file is left.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as err:
+        raise (disk_full_error(path, err, size) if space_errno(err) else err) from err
+    try:
+        reserve_space(fd, path, size)
+    except OSError as err:
+        path.unlink(missing_ok=True)
+        raise (disk_full_error(path, err, size) if space_errno(err) else err) from err
+    finally:
+        os.close(fd)
+    return path
+
+
+class _KeptFailures:
+    """The file object HDF5 writes through (h5py's ``fileobj`` driver): a failed write is kept, never passed to HDF5.
+
+    HDF5 believes every write succeeded, so it flushes and closes cleanly; the first ``OSError``
+    is in :attr:`error`, and nothing is written after it (the file is thrown away). Its end of
+    file is the end of what was written, not the reserved size (HDF5 creates only an empty file).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.pos, self.end, self.error = fd, 0, 0, None
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move to ``offset`` from the start, the current position or the end of what was written."""
+        self.pos = offset + {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.end}[whence]
+        return self.pos
+
+    def tell(self) -> int:
+        """The current position."""
+        return self.pos
+
+    def read(self, size: int) -> bytes:
+        """``size`` bytes from the current position (zeros past the end, as HDF5's own driver reads)."""
         try:
-            f.close()
-            return
-        except Exception:  # the first error is the one that matters
-            pass
+            os.lseek(self.fd, self.pos, os.SEEK_SET)
+            data = os.read(self.fd, size)
+        except OSError as err:  # kept too: HDF5 gets zeros, the caller this error after the close
+            self.error, data = self.error or err, b""
+        self.pos += size
+        return data.ljust(size, b"\0")
+
+    def write(self, data) -> int:
+        """Write all of ``data`` at the current position, or keep the error and write nothing more."""
+        view, done = memoryview(data).cast("B"), 0
+        while self.error is None and done < len(view):
+            try:
+                os.lseek(self.fd, self.pos + done, os.SEEK_SET)
+                written = os.write(self.fd, view[done:])
+            except OSError as err:
+                self.error = err
+                break
+            if written == 0:  # no progress, no error: treat as a full disk rather than loop
+                self.error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            done += written
+        self.pos += len(view)
+        self.end = max(self.end, self.pos)
+        return len(view)
+
+    def truncate(self, size: int | None = None) -> int:
+        """Cut the file at ``size`` (HDF5 does at close: the unused part of the reservation is freed)."""
+        self.end = self.pos if size is None else size
+        if self.error is None:
+            try:
+                os.ftruncate(self.fd, self.end)
+            except OSError as err:
+                self.error = err
+        return self.end
+
+    def flush(self) -> None:
+        """Nothing to flush: every write went to the file at once."""
 
 
 @contextmanager
-def hdf5_writer(path: Path, **kwargs) -> Iterator:
-    """``h5py.File(path, "w")`` that is flushed and closed explicitly, so that every write error raises here.
+def hdf5_writer(path: Path, need: int, **kwargs) -> Iterator:
+    """``h5py.File(path, "w", **kwargs)`` with ``need`` bytes reserved on disk first; closed on leaving.
 
-    h5py reports some failed writes (a full disk) only when the file is flushed or closed, and
-    inside a destructor it prints and swallows them; closing explicitly, also after an error,
-    keeps them from passing unnoticed and the interpreter from crashing in h5py's clean-up.
+    A full disk (quota, ``ulimit -f``) raises an ``OSError`` before HDF5 writes anything, or, if a
+    write fails all the same (``need`` too small, a file system that cannot reserve), after HDF5
+    has closed the file cleanly: never inside HDF5, whose clean-up after a failed write can crash
+    the process. Give ``need`` with :func:`hdf5_need`; what is not used is freed at close.
     """
     import h5py
 
-    f = h5py.File(path, "w", **kwargs)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
     try:
-        yield f
-        f.flush()
-    except BaseException:
-        _close_quietly(f)
-        raise
+        reserve_space(fd, path, need)
+        sink = _KeptFailures(fd)
+        try:
+            with h5py.File(sink, "w", **kwargs) as f:
+                yield f
+        except Exception:
+            if sink.error is not None:  # what failed after a lost write is a consequence of it
+                raise OSError(sink.error.errno, sink.error.strerror, str(path)) from None
+            raise
+        if sink.error is not None:
+            raise OSError(sink.error.errno, sink.error.strerror, str(path))
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables (the ``DEPTHKIT_*`` folders, ``PATH``) for the block; processes started in it inherit them."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        f.close()
-    except BaseException:
-        _close_quietly(f)
-        raise
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

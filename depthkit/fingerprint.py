@@ -28,8 +28,9 @@ from depthkit.config import Profile, repo_root
 
 # The files whose code decides the numbers (globs relative to the repository root): the synthetic
 # generator is a module or a package, both are matched.
-SOURCES = ("depthkit/config.py", "depthkit/losses.py", "depthkit/metrics.py", "depthkit/models.py",
-           "depthkit/stages.py", "depthkit/train.py", "depthkit/distributed.py", "depthkit/pipeline.py",
+SOURCES = ("depthkit/config.py", "depthkit/tensors.py", "depthkit/losses.py", "depthkit/metrics.py",
+           "depthkit/models.py", "depthkit/stages.py", "depthkit/device.py", "depthkit/checkpoints.py",
+           "depthkit/evaluate.py", "depthkit/train.py", "depthkit/distributed.py", "depthkit/pipeline.py",
            "depthkit/reproduce.py", "depthkit/data/*.py", "depthkit/synthetic.py", "depthkit/synthetic/**/*.py")
 # Top-level names left out of a file's hash: the profile table (each profile is its own component),
 # the generator's version numbers (their own component), and what only formats results.md.
@@ -37,7 +38,8 @@ EXCLUDED_NAMES = {
     "depthkit/config.py": {"PROFILES"},
     "depthkit/synthetic*": {"SYNTHETIC_VERSION", "GENERATOR_VERSION"},
     "depthkit/reproduce.py": {"write_results_md", "_fmt", "_epochs_text", "_device_name", "PROTOCOLS",
-                              "ZERO_SHOT_DIW_WHDR"},
+                              "ZERO_SHOT_DIW_WHDR", "PER_IMAGE_PROTOCOLS", "_NYU_PER_IMAGE", "_DIW_PER_IMAGE",
+                              "_sample_figures", "_comparison_table", "read_figures_json"},
 }
 VERSION_NAMES = ("SYNTHETIC_VERSION", "GENERATOR_VERSION")
 PROFILE_FIELDS_IGNORED = frozenset({"num_workers"})  # worker processes do not change a result
@@ -120,8 +122,14 @@ def generator_versions(root: Path) -> dict[str, int]:
 
 
 def profile_settings(profile: Profile) -> dict:
-    """The profile's settings that can change a result, JSON-ready (tuples as lists)."""
+    """The profile's settings that can change a result, JSON-ready (tuples as lists).
+
+    Each stage's budget is spread into keys of its own (``budgets.nyu.epochs``, ``budgets.diw.lr``),
+    so a changed setting is named exactly by :func:`describe_changes`.
+    """
     fields = {k: v for k, v in dataclasses.asdict(profile).items() if k not in PROFILE_FIELDS_IGNORED}
+    for stage, budget in fields.pop("budgets", {}).items():
+        fields.update({f"budgets.{stage}.{key}": value for key, value in budget.items()})
     return json.loads(json.dumps(fields, sort_keys=True, default=str))
 
 

@@ -5,7 +5,7 @@ farther, ``relation = +1`` means A is farther than B, pairs are 0-based ``(ya, x
 predictions are ``[B, 1, H, W]``. Every function here runs without gradients and returns plain
 Python floats, or per-image tensors where asked (``reduction="none"``, :func:`pair_errors_per_image`):
 those read nothing back from the device, so a mean over a whole split can be summed on the GPU
-and read once (:func:`depthkit.train.evaluate`).
+and read once (:func:`depthkit.evaluate.evaluate`).
 
 Non-finite predictions are an error, not a number: every metric that scores a prediction
 (:func:`ordinal_accuracy`, :func:`whdr`, :func:`predicted_relation`, :func:`normalized_mse`,
@@ -30,17 +30,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from depthkit import losses
-from depthkit.losses import (
-    EPS,
-    align_scale_shift,
-    as_b1hw,
-    check_pairs,
-    masked_mean,
-    normalize_depth,
-    pair_values,
-    valid_mask,
-)
+from depthkit import losses  # the normalized-MSE metric is the report's loss, without its gradient
+from depthkit.tensors import EPS, align_scale_shift, as_b1hw, check_pairs, masked_mean, normalize_depth, pair_values, valid_mask
 
 # The Eigen et al. (2014) evaluation crop of NYU Depth V2, in the 480 x 640 frame: rows 45..470,
 # columns 41..600 (the border where the Kinect depth was filled in / does not overlap the RGB).
@@ -133,7 +124,7 @@ def pair_errors_per_image(
     The per-image form of ``whdr(..., delta=0)`` (Chen et al.'s DIW WHDR; ``1 -`` it is the
     ordinal accuracy), for a mean accumulated on the device: no check reads a value back, so the
     pairs must have been validated (:func:`check_pairs`, as when a split is loaded) and the
-    caller checks the prediction for NaN/inf (as :func:`depthkit.train.evaluate` does, once).
+    caller checks the prediction for NaN/inf (as :func:`depthkit.evaluate.evaluate` does, once).
     """
     pairs, relation, mask = check_pairs(pairs, relation, mask, check_values=False)
     wrong = (_relations(pred, pairs, mask, 0.0, False, check=False) != relation.long()).double()
@@ -374,7 +365,7 @@ def depth_metrics(
     ``ValueError``). ``reduction="none"`` returns the ``[B]`` per-image tensors (NaN for an image
     without a valid pixel) and reads nothing back from the device, so it checks neither for a
     valid pixel nor for NaN/inf in ``pred``: a caller that accumulates a mean on the device
-    checks the prediction itself (as :func:`depthkit.train.evaluate` does, once per split).
+    checks the prediction itself (as :func:`depthkit.evaluate.evaluate` does, once per split).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -421,6 +412,23 @@ def depth_metrics(
     return {name: float(values[has_pixels].mean()) for name, values in per_image.items()}
 
 
+@torch.no_grad()
+def depth_correlation(pred: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    """``[B]`` float64: per image, the Pearson correlation of predicted and true depth over the valid (> 0) pixels.
+
+    NaN for an image with fewer than 3 valid pixels or a flat prediction. Positive: the map grows
+    with the true depth (larger = farther), negative: it is reversed.
+    """
+    p, d = as_b1hw(pred, "pred").double().cpu().flatten(1), as_b1hw(depth, "depth").double().cpu().flatten(1)
+    out = []
+    for pi, di in zip(p, d):
+        valid = torch.isfinite(di) & (di > 0)
+        x, y = pi[valid] - pi[valid].mean(), di[valid] - di[valid].mean()
+        denom = float(x.norm() * y.norm())
+        out.append(float((x * y).sum()) / denom if valid.sum() > 2 and denom > 0 else float("nan"))
+    return torch.tensor(out, dtype=torch.float64)
+
+
 __all__ = [
     "EIGEN_CROP_480x640",
     "PROTOCOLS",
@@ -435,4 +443,5 @@ __all__ = [
     "normalized_mse",
     "eigen_crop_mask",
     "depth_metrics",
+    "depth_correlation",
 ]

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depthkit import network
+from depthkit.data.network import can_reach, with_retries
 
 MODEL_NAMES: tuple[str, ...] = ("unetpp", "lraspp", "unetpp_mnv2")
 
@@ -173,8 +173,8 @@ class LRASPPDepth(nn.Module):
 
 
 def _can_reach(host: str, port: int = 443, timeout: float | None = None) -> bool:
-    """True when a weight host answers within ``timeout`` s (default :data:`PROBE_TIMEOUT_S`): :func:`depthkit.network.can_reach`."""
-    return network.can_reach(host, port, PROBE_TIMEOUT_S if timeout is None else timeout)
+    """True when a weight host answers within ``timeout`` s (default :data:`PROBE_TIMEOUT_S`): :func:`depthkit.data.network.can_reach`."""
+    return can_reach(host, port, PROBE_TIMEOUT_S if timeout is None else timeout)
 
 
 @contextlib.contextmanager
@@ -190,12 +190,12 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 
 def _download(load: Callable[[], nn.Module], what: str) -> nn.Module:
     """Run a weight-downloading ``load()`` with a read timeout, at most :data:`NETWORK_ATTEMPTS` times
-    (:func:`depthkit.network.with_retries`, the dataset downloads' retry policy too)."""
+    (:func:`depthkit.data.network.with_retries`, the dataset downloads' retry policy too)."""
     def timed() -> nn.Module:
         with _socket_timeout(NETWORK_TIMEOUT_S):
             return load()
 
-    return network.with_retries(timed, what, attempts=NETWORK_ATTEMPTS, pause=RETRY_PAUSE_S)
+    return with_retries(timed, what, attempts=NETWORK_ATTEMPTS, pause=RETRY_PAUSE_S)
 
 
 @contextlib.contextmanager

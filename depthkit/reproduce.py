@@ -8,23 +8,26 @@ Under torchrun every process trains (DistributedDataParallel); rank 0 alone eval
 """
 from __future__ import annotations
 
+import json
 import platform
 import time
 from pathlib import Path
 
 import torch
 
-from depthkit import distributed, metrics, viz
+from depthkit import distributed, viz
+from depthkit.checkpoints import save_json
 from depthkit.config import Profile, figures_dir
-from depthkit.data import read_nyu_mat
 from depthkit.data.loader import DepthData
-from depthkit.files import atomic_write
+from depthkit.device import pick_device
+from depthkit.evaluate import (ConstantModel, evaluate, evaluate_baseline, mean_depth_baseline, nyu_eigen_metrics,
+                               per_image_scores, predict_depth)
+from depthkit.files import atomic_write_bytes
 from depthkit.fingerprint import REGENERATE, code_fingerprint
 from depthkit.models import count_parameters
 from depthkit.pipeline import PreparedData, load_stage_data, nyu_frames, prepare_data
-from depthkit.runs import retire_stale_run
-from depthkit.train import (evaluate, evaluate_baseline, mean_depth_baseline, pick_device, predict, run_dir,
-                            save_json, train_stage)
+from depthkit.runs import retire_stale_run, run_dir
+from depthkit.train import data_fingerprint, train_stage
 
 REPORT_MODELS = ("lraspp", "unetpp")
 # The course report's own numbers (docs/design.md), printed beside ours.
@@ -49,35 +52,6 @@ PROTOCOLS = {
              "scale-and-shift alignment (our models predict relative depth), per image then the mean",
 }
 STANDARD_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3")
-
-
-@torch.no_grad()
-def predict_depth(model: torch.nn.Module, data: DepthData, n: int | None = 4, batch_size: int = 32) -> torch.Tensor:
-    """Predictions ``[n, 1, H, W]`` (CPU) for the first ``n`` images of ``data`` (all with ``n=None``)."""
-    device = next(model.parameters()).device
-    model.eval()
-    images = data.images[:n] if n is not None else data.images
-    return torch.cat([predict(model, images[i:i + batch_size].to(device)).cpu()
-                      for i in range(0, len(images), batch_size)])
-
-
-@torch.no_grad()
-def nyu_eigen_metrics(model: torch.nn.Module, test: DepthData, mat_path: Path, frames, batch_size: int = 8,
-                      max_batches: int | None = None) -> dict[str, float]:
-    """Standard NYU metrics under the published protocol: ground truth read at 640×480 from the ``.mat``, a batch at a time."""
-    device = next(model.parameters()).device
-    model.eval()
-    sums, count = {}, 0
-    for b, start in enumerate(range(0, len(test), batch_size)):
-        if max_batches is not None and b >= max_batches:
-            break
-        _, depth = read_nyu_mat(mat_path, frames[start:start + batch_size])
-        pred = predict(model, test.images[start:start + batch_size].to(device)).cpu()
-        values = metrics.depth_metrics(pred, torch.from_numpy(depth)[:, None], align="lstsq", protocol="eigen")
-        for key, value in values.items():
-            sums[key] = sums.get(key, 0.0) + value * len(pred)
-        count += len(pred)
-    return {key: value / count for key, value in sums.items()}
 
 
 def _fmt(x: float | None, pct: bool = False) -> str:
@@ -159,96 +133,168 @@ def write_results_md(path: Path, results: dict) -> Path:
             lines.append(f"| {results['models'][name]['label']} | {100 * t['nmse_improvement']:.1f} % "
                          f"| {100 * t['acc_gain']:+.1f} points |")
     lines += ["", "Figures in this folder were written by the same run: " + ", ".join(f"`{f}`" for f in results["figures"]), ""]
-    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines), encoding="utf-8"))
+    atomic_write_bytes(path, "\n".join(lines).encode("utf-8"))
     return path
 
 
 def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: str | Path | None = None,
               device: str | None = None, progress: bool = True, max_steps: int | None = None) -> dict:
-    """Run the whole report under ``profile`` and write figures + ``results.md`` into ``out``.
+    """Run the whole report under ``profile`` and write figures, ``results.md`` and ``results.json`` into ``out``.
 
-    ``max_steps`` caps every stage at that many optimizer steps and every evaluation at that many
-    batches (the rehearsal); its numbers then mean nothing but speed and memory. Under torchrun
-    every rank trains; rank 0 evaluates and writes, and the others return ``{}``.
+    The steps: prepare the data; score the trivial baseline; per model, train on NYU, score, fine-tune
+    on DIW, score; then the figures, the tables and the provenance. ``max_steps`` caps every stage at
+    that many optimizer steps and every evaluation at that many batches (the rehearsal); its numbers
+    then mean nothing but speed and memory. Under torchrun every rank trains; rank 0 evaluates and
+    writes, and the others return ``{}``.
     """
     t0 = time.perf_counter()
     fingerprint = code_fingerprint(profile)  # what determines the numbers, before anything runs
     out = Path(out) if out is not None else figures_dir()
     device = distributed.init_distributed(device) or pick_device(device or profile.device)
-    main = distributed.is_main()
-    if main:
-        prepare_data(profile)  # rank 0 alone writes data and caches
-    distributed.barrier()
-    prepared: PreparedData = prepare_data(profile)
-    nyu = load_stage_data(profile, "nyu", prepared)
-    diw = load_stage_data(profile, "diw", prepared)
+    prepared, nyu, diw = _prepare(profile)
     tag = f"{prepared.source} data · {profile.name} profile · {device.type}"
     ev = dict(device=device, max_batches=max_steps, num_workers=profile.num_workers)
-    results: dict = {"models": {}, "checks": {}}
-    figures: dict = {}
-    if main:
-        figures["nyu_samples.png"] = viz.show_samples(nyu["test"].images, nyu["test"].depths,
-                                                      f"NYU-layout test samples ({tag})")
-        figures["diw_samples.png"] = viz.show_pairs(diw["test"].images, diw["test"].pairs, diw["test"].relation,
-                                                    f"DIW-layout test samples with their point pair ({tag})")
-        mean_map = mean_depth_baseline(nyu["train"])
-        results["baseline"] = {"nyu": evaluate_baseline(nyu["train"], nyu["test"]),
-                               "diw": evaluate(_ConstantModel(mean_map), diw["test"], "diw", **dict(ev, device="cpu"))}
-    frames = nyu_frames(profile, prepared, "test")
-    histories: dict[str, dict] = {}
+    main = distributed.is_main()
+    results: dict = {"models": {}, "checks": {}, "baseline": _baseline(nyu, diw, ev) if main else {}}
+    figures = _sample_figures(nyu, diw, tag) if main else {}
+    scores: dict = {}
     for name in models:
-        for stage in ("nyu", "diw"):  # a finished run is reused only when trained by this code and profile
-            retire_stale_run(run_dir(profile, name, stage), profile, strict=True)
-        model, hist_nyu, _ = train_stage(profile, name, "nyu", nyu, device=device, progress=progress, max_steps=max_steps)
+        r, histories, figs, per_image = _one_model(profile, name, prepared, nyu, diw, device, ev, tag, progress, max_steps)
+        results.setdefault("histories", {}).update(histories)
         if main:
-            r = {"label": REPORT_RESULTS.get(name, {}).get("label", name), "params_m": count_parameters(model) / 1e6,
-                 "nyu": evaluate(model, nyu["test"], "nyu", **ev),
-                 "nyu_eigen": nyu_eigen_metrics(model, nyu["test"], prepared.nyu_mat, frames, max_batches=max_steps),
-                 "diw_after_nyu": evaluate(model, diw["test"], "diw", **ev)}
-            r["nyu_resized"] = {k: r["nyu"][k] for k in STANDARD_KEYS}
-            pred_nyu = predict_depth(model, nyu["test"])
-        model, hist_diw, _ = train_stage(profile, name, "diw", diw, init=run_dir(profile, name, "nyu") / "best.pt",
-                                         device=device, progress=progress, max_steps=max_steps)
-        histories[f"{name} NYU"], histories[f"{name} DIW"] = hist_nyu, hist_diw
-        if not main:
-            continue
-        r["diw"] = evaluate(model, diw["test"], "diw", **ev)
-        r["nyu_after_diw"] = evaluate(model, nyu["test"], "nyu", **ev)
-        figures[f"predictions_after_nyu_{name}.png"] = viz.show_predictions(
-            nyu["test"].images, {f"{name} after NYU": pred_nyu}, f"{r['label']} on NYU-layout test images ({tag})",
-            depths=nyu["test"].depths)
-        figures[f"predictions_after_diw_{name}.png"] = viz.show_predictions(
-            diw["test"].images, {f"{name} after DIW": predict_depth(model, diw["test"])},
-            f"{r['label']} on DIW-layout test images after fine-tuning ({tag})",
-            pairs=diw["test"].pairs, relation=diw["test"].relation)
-        results["models"][name] = r
-        if prepared.source == "synthetic":
-            base = results["baseline"]
-            results["checks"][name] = {
-                "nmse_improvement": 1 - r["nyu"]["normalized_mse"] / base["nyu"]["normalized_mse"],
-                "acc_gain": r["diw"]["ordinal_accuracy"] - base["diw"]["ordinal_accuracy"]}
+            results["models"][name], scores[name] = r, per_image
+            figures.update(figs)
     if not main:
         distributed.cleanup()
         return {}
-    results["histories"] = histories
+    results["checks"] = _against_baseline(results) if prepared.source == "synthetic" else {}
     results["fingerprint"] = fingerprint
-    figures["training_curves.png"] = viz.plot_histories(histories, f"Training curves ({tag})")
-    header = ["model", "params", "NYU MSE report (real)", f"NYU MSE ours ({prepared.source})",
-              "DIW acc. report (real)", f"DIW acc. ours ({prepared.source})"]
-    rows = [[r["label"], f"{r['params_m']:.1f} M", REPORT_RESULTS.get(n, {}).get("nyu_mse", "–"), f"{r['nyu']['normalized_mse']:.4f}",
-             f"{REPORT_RESULTS.get(n, {}).get('diw_acc', '–')} %", f"{100 * r['diw']['ordinal_accuracy']:.1f} %"]
-            for n, r in results["models"].items()]
-    note = "" if prepared.source != "synthetic" else " — synthetic numbers are not comparable with the report's"
-    figures["comparison_table.png"] = viz.table_figure(header, rows, f"Report vs. this run ({tag}){note}")
+    figures["training_curves.png"] = viz.plot_histories(results["histories"], f"Training curves ({tag})")
+    figures["comparison_table.png"] = _comparison_table(results, prepared.source, tag)
     out.mkdir(parents=True, exist_ok=True)
     for fname, fig in figures.items():
         viz.save_figure(fig, out / fname)
-    results["figures"] = sorted(figures) + ["results.md", "results.json"]
-    results["provenance"] = {
+    results["figures"] = sorted(figures) + ["results.md", "results.json", PER_IMAGE_FILE]
+    results["provenance"] = _provenance(profile, prepared, models, nyu, diw, device, max_steps, results["histories"], t0)
+    write_results_md(out / "results.md", results)
+    save_json(out / PER_IMAGE_FILE, {"fingerprint": fingerprint, "protocols": PER_IMAGE_PROTOCOLS, "models": scores})
+    save_json(out / "results.json", results)
+    distributed.cleanup()
+    return results
+
+
+PER_IMAGE_FILE = "per_image_scores.json"  # beside results.json: each test image's score, for paired noise bands
+SEED_SPREAD_FILE = "seed_spread.json"  # beside results.json: the seed-to-seed spread (python -m depthkit.tools.seeds)
+_NYU_PER_IMAGE = "the NYU stage's metrics per test image (protocol `resized`; normalized_mse is the report's)"
+_DIW_PER_IMAGE = "per test image, ordinal_accuracy 1 when its pair is ordered right (sign of z_A - z_B, ties wrong), else 0"
+PER_IMAGE_PROTOCOLS = {"nyu": _NYU_PER_IMAGE + ", after NYU training", "nyu_after_diw": _NYU_PER_IMAGE + ", after DIW",
+                       "diw": _DIW_PER_IMAGE + ", after DIW fine-tuning", "diw_after_nyu": _DIW_PER_IMAGE + ", after NYU only"}
+
+
+def read_figures_json(name: str, folder: str | Path | None = None) -> dict | None:
+    """A JSON file the reproduction keeps in ``figures/`` (results, per-image scores, seed spread); None if absent."""
+    path = Path(folder if folder is not None else figures_dir()) / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); regenerate it with `{REGENERATE}`") from None
+
+
+def _prepare(profile: Profile) -> tuple[PreparedData, dict[str, DepthData], dict[str, DepthData]]:
+    """Rank 0 makes the data and caches (the others wait); every rank then loads both stages' splits."""
+    if distributed.is_main():
+        prepare_data(profile)
+    distributed.barrier()
+    prepared = prepare_data(profile)
+    return prepared, load_stage_data(profile, "nyu", prepared), load_stage_data(profile, "diw", prepared)
+
+
+def _baseline(nyu: dict[str, DepthData], diw: dict[str, DepthData], ev: dict) -> dict:
+    """The trivial baseline (the NYU training set's mean depth map) on both test splits."""
+    mean_map = mean_depth_baseline(nyu["train"])
+    return {"nyu": evaluate_baseline(nyu["train"], nyu["test"]),
+            "diw": evaluate(ConstantModel(mean_map), diw["test"], "diw", **dict(ev, device="cpu"))}
+
+
+def _sample_figures(nyu: dict[str, DepthData], diw: dict[str, DepthData], tag: str) -> dict:
+    """The data figures: NYU-layout test samples with their depth, DIW-layout ones with their pair."""
+    return {"nyu_samples.png": viz.show_samples(nyu["test"].images, nyu["test"].depths, f"NYU-layout test samples ({tag})"),
+            "diw_samples.png": viz.show_pairs(diw["test"].images, diw["test"].pairs, diw["test"].relation,
+                                              f"DIW-layout test samples with their point pair ({tag})")}
+
+
+def _one_model(profile: Profile, name: str, prepared: PreparedData, nyu: dict[str, DepthData],
+               diw: dict[str, DepthData], device: torch.device, ev: dict, tag: str, progress: bool,
+               max_steps: int | None) -> tuple[dict, dict, dict, dict]:
+    """Train one model on NYU then DIW and score it: ``(results row, histories, figures, per-image test scores)``.
+
+    A finished run is reused only when trained by this code and profile. Off rank 0 the row,
+    figures and scores are empty.
+    """
+    for stage in ("nyu", "diw"):
+        retire_stale_run(run_dir(profile, name, stage), profile, strict=True)
+    model, hist_nyu, _ = train_stage(profile, name, "nyu", nyu, device=device, progress=progress, max_steps=max_steps)
+    if distributed.is_main():
+        r = {"label": REPORT_RESULTS.get(name, {}).get("label", name), "params_m": count_parameters(model) / 1e6,
+             "nyu": evaluate(model, nyu["test"], "nyu", **ev),
+             "nyu_eigen": nyu_eigen_metrics(model, nyu["test"], prepared.nyu_mat, nyu_frames(profile, prepared, "test"),
+                                            max_batches=max_steps),
+             "diw_after_nyu": evaluate(model, diw["test"], "diw", **ev)}
+        r["nyu_resized"] = {k: r["nyu"][k] for k in STANDARD_KEYS}
+        pred_nyu = predict_depth(model, nyu["test"])
+        scores = {"nyu": per_image_scores(model, nyu["test"], "nyu"),
+                  "diw_after_nyu": per_image_scores(model, diw["test"], "diw")}
+    model, hist_diw, _ = train_stage(profile, name, "diw", diw, init=run_dir(profile, name, "nyu") / "best.pt",
+                                     device=device, progress=progress, max_steps=max_steps)
+    histories = {f"{name} NYU": hist_nyu, f"{name} DIW": hist_diw}
+    if not distributed.is_main():
+        return {}, histories, {}, {}
+    r["diw"] = evaluate(model, diw["test"], "diw", **ev)
+    r["nyu_after_diw"] = evaluate(model, nyu["test"], "nyu", **ev)
+    figures = {f"predictions_after_nyu_{name}.png": viz.show_predictions(
+                   nyu["test"].images, {f"{name} after NYU": pred_nyu}, f"{r['label']} on NYU-layout test images ({tag})",
+                   depths=nyu["test"].depths),
+               f"predictions_after_diw_{name}.png": viz.show_predictions(
+                   diw["test"].images, {f"{name} after DIW": predict_depth(model, diw["test"])},
+                   f"{r['label']} on DIW-layout test images after fine-tuning ({tag})",
+                   pairs=diw["test"].pairs, relation=diw["test"].relation)}
+    scores.update(diw=per_image_scores(model, diw["test"], "diw"), nyu_after_diw=per_image_scores(model, nyu["test"], "nyu"))
+    return r, histories, figures, {block: {k: v.tolist() for k, v in values.items()} for block, values in scores.items()}
+
+
+def _against_baseline(results: dict) -> dict:
+    """Per model, how far it beats the trivial baseline on the same synthetic data."""
+    base = results["baseline"]
+    return {name: {"nmse_improvement": 1 - r["nyu"]["normalized_mse"] / base["nyu"]["normalized_mse"],
+                   "acc_gain": r["diw"]["ordinal_accuracy"] - base["diw"]["ordinal_accuracy"]}
+            for name, r in results["models"].items()}
+
+
+def _comparison_table(results: dict, source: str, tag: str):
+    """The report's comparison table beside ours, as a figure."""
+    header = ["model", "params", "NYU MSE report (real)", f"NYU MSE ours ({source})",
+              "DIW acc. report (real)", f"DIW acc. ours ({source})"]
+    rows = [[r["label"], f"{r['params_m']:.1f} M", REPORT_RESULTS.get(n, {}).get("nyu_mse", "–"),
+             f"{r['nyu']['normalized_mse']:.4f}", f"{REPORT_RESULTS.get(n, {}).get('diw_acc', '–')} %",
+             f"{100 * r['diw']['ordinal_accuracy']:.1f} %"] for n, r in results["models"].items()]
+    note = "" if source != "synthetic" else " — synthetic numbers are not comparable with the report's"
+    return viz.table_figure(header, rows, f"Report vs. this run ({tag}){note}")
+
+
+def _provenance(profile: Profile, prepared: PreparedData, models: tuple[str, ...], nyu: dict, diw: dict,
+                device: torch.device, max_steps: int | None, histories: dict, t0: float) -> dict:
+    """What produced the numbers: profile, data, budgets, device and versions, split sizes, times."""
+    return {
         "profile": profile.name, "source_kind": prepared.source, "data": prepared.describe(), "size": profile.size,
         "batch_size": profile.batch_size, "diw_protocol": profile.diw_protocol, "max_steps": max_steps,
+        "seed": profile.seed, "training_seed": profile.training_seed, "lr_schedule": profile.lr_schedule,
+        "lr": {stage: profile.budget(stage).lr for stage in ("nyu", "diw")}, "weight_decay": profile.weight_decay,
+        "training_data": {"nyu": data_fingerprint(nyu), "diw": data_fingerprint(diw)},  # the splits' identities
         "epochs": {m: {"nyu": profile.epochs(m, "nyu"), "diw": profile.epochs(m, "diw")} for m in models},
         "device": _device_name(device), "torch": torch.__version__, "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
         "world_size": distributed.world_size(), "protocols": PROTOCOLS,
         "nyu_sizes": "/".join(str(len(nyu[k])) for k in ("train", "val", "test")),
         "diw_sizes": "/".join(str(len(diw[k])) for k in ("train", "val", "test")),
@@ -256,24 +302,9 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
         # training may have happened earlier (notebooks 03-05): the epochs' own clocks say how long it took
         "training_time_s": sum(sum(h["seconds"]) for h in histories.values()),
     }
-    write_results_md(out / "results.md", results)
-    save_json(out / "results.json", results)
-    distributed.cleanup()
-    return results
 
 
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"{device.type} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-class _ConstantModel(torch.nn.Module):
-    """A "model" that predicts the same depth map for every image (the trivial baseline)."""
-
-    def __init__(self, depth_map: torch.Tensor):
-        super().__init__()
-        self.register_buffer("depth_map", depth_map.float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.depth_map.expand(x.shape[0], -1, -1, -1)

@@ -1,5 +1,6 @@
 """Run folders that stay sound: one writer at a time, writable before the work starts, resumed only as configured.
 
+* :func:`run_dir` - where a profile's run of one model and stage lives: ``runs/<profile>/<model>_<stage>``.
 * :func:`lock_run_folder` - a second process training into the same folder is refused at once,
   with the pid that holds it; a lock left by a dead process does not block (the kernel releases
   ``flock`` locks when their process dies).
@@ -23,16 +24,39 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
+from depthkit import distributed
+from depthkit.config import Profile, repo_root, runs_dir
+from depthkit.files import space_errno
+from depthkit.fingerprint import code_fingerprint, describe_changes
+
 LOCK_NAME = ".lock"
 # Configuration keys that may change between a run and its resumption: they do not change the result
-# (device, worker processes), or they are the per-model epoch tables whose resolved values are
-# compared instead (``frozen_epochs``, ``epochs``), or the record of earlier extensions.
-RESUMABLE_KEYS = frozenset({"device", "num_workers", "nyu_frozen_epochs", "nyu_epochs", "diw_epochs",
-                            "epochs_extended", "weights_source"})  # weights_source: the saved one is kept
+# (device, worker processes), or they are the record of earlier extensions. A run's epochs are its
+# resolved ``frozen_epochs`` and ``epochs`` (:func:`depthkit.train.run_config`), compared as such.
+RESUMABLE_KEYS = frozenset({"device", "num_workers", "epochs_extended",
+                            "weights_source"})  # weights_source: the saved one is kept
 
 _held: dict[str, int] = {}  # run folders locked by this process -> nesting depth
 _held_lock = threading.Lock()
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` as it reads in a committed file: relative to the checkout, or under ``$DEPTHKIT_RUNS``; else as is."""
+    path = Path(path).resolve()
+    for root, label in ((repo_root(), ""), (runs_dir().resolve(), "$DEPTHKIT_RUNS/")):
+        if path.is_relative_to(root):
+            return label + path.relative_to(root).as_posix()
+    return str(path)
+
+
+def run_dir(profile: Profile, model_name: str, stage: str) -> Path:
+    """Where a profile's run of one model and stage keeps its checkpoints: ``runs/<profile>/<model>_<stage>``.
+
+    A run with a training seed of its own (``Profile.train_seed``) lives in ``runs/<profile>-seed<N>/``.
+    """
+    folder = profile.name if profile.train_seed is None else f"{profile.name}-seed{profile.train_seed}"
+    return runs_dir() / folder / f"{model_name}_{stage}"
 
 
 class RunFolderLockedError(RuntimeError):
@@ -98,8 +122,12 @@ def lock_run_folder(path: str | Path) -> Iterator[Path]:
             raise RunFolderLockedError(
                 f"{folder} is in use by {_lock_holder(lock_file)} (it holds {lock_file}): wait for that run to "
                 f"finish or stop it, or train into another folder with --out")
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:  # our pid, for the message of a process refused; the flock alone is the lock
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as err:  # a full disk: the lock holds all the same, the writers after it say so in one line
+            if space_errno(err) is None:
+                raise
         with _held_lock:
             _held[key] = 1
         try:
@@ -120,8 +148,6 @@ def guard_run_folder(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from depthkit import distributed
-
         out_dir = signature.bind(*args, **kwargs).arguments["out_dir"]
         check_writable(out_dir)
         with lock_run_folder(out_dir) if distributed.is_main() else contextlib.nullcontext():
@@ -175,8 +201,6 @@ def compare_config(saved: dict, now: dict) -> list[str]:
         if before == after:
             continue
         if key == "code_fingerprint":  # the profile's fields are compared one by one, as keys of their own
-            from depthkit.fingerprint import describe_changes
-
             changes = describe_changes(before, after, ignore_profile=True)
             if changes:
                 lines.append(f"code: {', '.join(changes)}")
@@ -269,9 +293,6 @@ def retire_stale_run(out_dir: str | Path, profile: Any, strict: bool = False) ->
     The files move to ``<out_dir>.stale-<old fingerprint>`` (nothing is deleted) and one line says
     why; a run of the same code is left alone, to be resumed or reused.
     """
-    from depthkit import distributed
-    from depthkit.fingerprint import code_fingerprint, describe_changes
-
     out_dir, aside = Path(out_dir), None
     if distributed.is_main() and out_dir.is_dir():
         with lock_run_folder(out_dir):  # not under a run that is training now

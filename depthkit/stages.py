@@ -8,23 +8,21 @@ stage        data                                   loss                        
 ===========  =====================================  ===================================  =====================
 
 A stage's metrics return per-image tensors and read nothing back from the GPU:
-:func:`depthkit.train.evaluate` sums them on the device and reads the means once per split.
+:func:`depthkit.evaluate.evaluate` sums them on the device and reads the means once per split.
 
-Epochs and learning rates come from the profile (:mod:`depthkit.config`); this table says which
-profile fields each stage reads and which loader reads its data, so no other module needs an
+Epochs and learning rates are the profile's plain data (:meth:`depthkit.config.Profile.budget`,
+one :class:`depthkit.config.Budget` per stage); this table says what each stage trains on, with
+which loss and metric, and which loader reads its data, so no other module needs an
 ``if stage == ...`` branch.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from torch import Tensor
 
 from depthkit import losses, metrics
-
-if TYPE_CHECKING:  # annotations only: config imports this module (Profile.epochs), never the other way round
-    from depthkit.config import Profile
 
 
 def nyu_loss(pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
@@ -64,22 +62,9 @@ class Stage:
     metrics: Callable[[Tensor, dict[str, Tensor]], dict[str, Tensor]]  # per-image values, NaN = not scored
     val_key: str  # the validation metric that picks best.pt
     higher_is_better: bool
-    lr_field: str  # the Profile field holding this stage's learning rate
-    epochs_field: str  # the Profile field holding this stage's epochs per model
-    frozen_field: str | None  # the Profile field holding frozen-encoder warm-up epochs, if any
     init_from: str | None  # the stage whose best.pt this one starts from, if any
     loader: str  # how its splits are read (depthkit.pipeline.LOADERS): "depth_maps" (NYU cache, in memory
     # when small) or "point_pairs" (DIW cache, images streamed from disk)
-
-    def lr(self, profile: Profile) -> float:
-        """This stage's base learning rate under ``profile``."""
-        return getattr(profile, self.lr_field)
-
-    def epochs(self, profile: Profile, model: str) -> tuple[int, int]:
-        """``(frozen, full)`` epochs of ``model`` in this stage under ``profile``."""
-        full = getattr(profile, self.epochs_field)
-        frozen = getattr(profile, self.frozen_field) if self.frozen_field else {}
-        return frozen.get(model, 0), full.get(model, full.get("*", 1))
 
     def improved(self, value: float, best: float | None) -> bool:
         """Whether ``value`` beats ``best`` on this stage's validation metric."""
@@ -88,9 +73,9 @@ class Stage:
 
 STAGES: dict[str, Stage] = {
     "nyu": Stage("nyu", "NYU Depth V2: images with depth maps", nyu_loss, nyu_metrics,
-                 "normalized_mse", False, "lr", "nyu_epochs", "nyu_frozen_epochs", None, "depth_maps"),
+                 "normalized_mse", False, None, "depth_maps"),
     "diw": Stage("diw", "DIW: images with one annotated point pair", diw_loss, diw_metrics,
-                 "ordinal_accuracy", True, "diw_lr", "diw_epochs", None, "nyu", "point_pairs"),
+                 "ordinal_accuracy", True, "nyu", "point_pairs"),
 }
 
 

@@ -17,6 +17,7 @@ Figures are meant to be read at 100 dpi or more: :func:`save_figure` writes PNGs
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -27,7 +28,7 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from depthkit.files import atomic_write
+from depthkit.files import atomic_write_bytes
 
 DEPTH_CMAP = "magma_r"  # larger = farther is drawn darker: near things glow
 POINT_COLORS = {"A": "#00e5ff", "B": "#ff3d00"}
@@ -69,7 +70,7 @@ def min_max(depth) -> np.ndarray:
 def align_to(pred, depth) -> np.ndarray:
     """``s * pred + t`` closest to ``depth`` in least squares over its valid pixels (> 0): the
     prediction in the ground truth's metres, as the standard metrics align it."""
-    from depthkit.losses import align_scale_shift
+    from depthkit.tensors import align_scale_shift
 
     p, d = torch.from_numpy(to_depth(pred)), torch.from_numpy(to_depth(depth))
     valid = torch.isfinite(d) & (d > 0)
@@ -310,6 +311,8 @@ def table_figure(header: Sequence[str], rows: Sequence[Sequence], title: str, fo
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = SAVE_DPI) -> Path:
     """Save ``fig`` as PNG atomically (never half a file over a good one) at ``dpi`` (>= 100) and close it."""
-    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight"))
+    png = io.BytesIO()  # rendered first: the file's size is known, and a full disk says how much it needs
+    fig.savefig(png, dpi=dpi, format="png", bbox_inches="tight")
+    path = atomic_write_bytes(path, png.getbuffer())
     plt.close(fig)
     return path

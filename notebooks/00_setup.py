@@ -36,6 +36,18 @@
 # | `07_your_own_image` | your own photo through a trained model |
 # | `08_depth_cues` | which depth cues the networks use: test scenes without haze, shading, shadows, texture gradient |
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - check that the environment has what the series needs, locally or on Colab
+# - pick a profile (`smoke`, `demo`, `report`) and say what each changes
+# - find where data, checkpoints and figures live, and move them with `DEPTHKIT_DATA`, `DEPTHKIT_RUNS`, `DEPTHKIT_FIGURES`
+# - fetch the real NYU Depth V2 and DIW files, or work on the embedded synthetic scenes instead
+#
+# **It assumes** nothing before it; some Python and a terminal. No maths.
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: none here; reading it takes about 20 minutes (an estimate).
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -93,7 +105,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -101,6 +113,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("00_setup"))
 
 # %% [markdown]
 # ## 1. The environment
@@ -153,7 +171,8 @@ from depthkit.models import MODEL_NAMES
 
 for p in PROFILES.values():
     mark = "  <- active" if p.name == PROFILE.name else ""
-    print(f"{p.name:<7} {p.data:<9} {p.size}×{p.size}, batch {p.batch_size}, lr {p.lr:g}, "
+    print(f"{p.name:<7} {p.data:<9} {p.size}×{p.size}, batch {p.batch_size}, lr NYU {p.budget('nyu').lr:g} / "
+          f"DIW {p.budget('diw').lr:g}, "
           f"weight decay {p.weight_decay:g}, pretrained={p.pretrained}{mark}")
     for m in MODEL_NAMES:
         (frozen, nyu), (_, diw) = p.epochs(m, "nyu"), p.epochs(m, "diw")

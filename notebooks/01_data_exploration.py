@@ -23,6 +23,18 @@
 # to "which one is closer?". This notebook looks at both, at their file formats and their traps,
 # and at the synthetic scenes that stand in for them when the real files are not there.
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - read NYU Depth V2's MATLAB v7.3 file the right way round and explain the transpose trap
+# - describe DIW's CSV (1-based points, `>` = A farther) and map a pair onto the network's grid
+# - read depth statistics per pixel and per image, and say what the report's normalisation removes
+# - name the monocular depth cues the synthetic scenes carry, and why DIW balances its pairs
+#
+# **It assumes** `00_setup`. Maths: array axes and indexing (row-major vs column-major), histograms, medians.
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes (an estimate).
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -80,7 +92,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -88,6 +100,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("01_data_exploration"))
 
 # %%
 import numpy as np
@@ -282,23 +300,87 @@ widgets.interact(browse, split=widgets.Dropdown(options=list(SPLITS), value="NYU
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun the
-# cell and note what moved.
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun the cell and write in the answer cell what moved.
 #
-# 1. *Explain.* Read through `h5py`, NYU's `images` come out as `(N, 3, 640, 480)`. Why does depthkit take
-#    `images[i].transpose(2, 1, 0)` and not `transpose(1, 2, 0)`, and why would a network trained on the
-#    wrong one still train without an error (section 1)?
-# 2. *Explain.* Section 3 shows that the median depth changes a lot from image to image. Why does this
-#    variation not reach the report's loss at all, and what would a model need to learn in addition to
-#    predict depth in metres?
-# 3. *Try it.* In section 5, print the first CSV record's `y_A, x_A` next to the `ya, xa` of
-#    `read_diw_csv`'s first pair. By how much do they differ, and why? What would a pixel lookup with
-#    the CSV's numbers read on the last row of an image?
-# 4. *Explain.* The last cell of section 5 prints how often "the lower point is closer" and "A is the
-#    farther point" hold. Why did DIW's authors make sure neither rule is right most of the time? What
-#    accuracy would a network get that had learned only the better of the two rules?
-# 5. *Try it.* Render one scene with `render_scene(np.random.default_rng(k), ...)` for `k = 3, 4, 5`
-#    (section 4). Which cue appears in every picture, and which only in some?
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–5 (points beside each) | 10 | by hand, from your answer cells |
+# | **total** | **10** | |
+
+# %% [markdown]
+# **1.** *Explain* (2 points). Read through `h5py`, NYU's `images` come out as `(N, 3, 640, 480)`. Why does depthkit
+# take `images[i].transpose(2, 1, 0)` and not `transpose(1, 2, 0)`, and why would a network trained on the wrong
+# one still train without an error (section 1)?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_01_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** MATLAB stores arrays column-major; HDF5 (h5py) reads them with the axes reversed, so MATLAB's
+# `(480, 640, 3, N)` (height, width, channel, image) shows up as `(N, 3, 640, 480)`: channel, *width*, *height*.
+# Reversing all three axes, `transpose(2, 1, 0)`, gives `(480, 640, 3)` = height, width, channel.
+# `transpose(1, 2, 0)` gives `(640, 480, 3)`: rows and columns swapped, the image mirrored on its diagonal.
+# Nothing fails: it is still a valid RGB array (and depth read the same wrong way still matches it pixel for
+# pixel), the network is convolutional and the images are resized to a square anyway, so training runs and
+# the loss falls; the network just learns on sideways rooms (floor on one side instead of at the bottom), which
+# only shows on correctly oriented images or in a picture.
+#
+# *Rubric (2 points):* 1 for the axis order (column-major storage read reversed: channel, width, height, so all three axes must be reversed); 1 for why no error appears (a valid array of another shape, consistent image/depth, resizing to a square), the model learning sideways rooms.
+
+# %% [markdown]
+# **2.** *Explain* (2 points). Section 3 shows that the median depth changes a lot from image to image. Why does
+# this variation not reach the report's loss at all, and what would a model need to learn in addition to predict
+# depth in metres?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_01_2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The report's loss min–max normalises the prediction and the depth map of each image to [0, 1] before
+# the MSE, so each image's scale and offset, and with them its median depth, are divided out: a room twice as
+# deep gives the same target map. To predict metres a model would also have to learn the absolute scale of the
+# scene from one picture: the typical sizes of known objects (doors, chairs, tables), the camera's height and
+# field of view (focal length), and be trained with a loss that keeps scale (e.g. an error in metres or in
+# log-depth), on data from cameras with known intrinsics.
+#
+# *Rubric (2 points):* 1 for the per-image min–max normalisation removing scale and offset (so the median cancels); 1 for what metric depth needs (absolute scale from object sizes or camera intrinsics/height, and a loss that keeps it).
+
+# %% [markdown]
+# **3.** *Try it* (2 points). In section 5, print the first CSV record's `y_A, x_A` next to the `ya, xa` of
+# `read_diw_csv`'s first pair. By how much do they differ, and why? What would a pixel lookup with the CSV's
+# numbers read on the last row of an image?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_01_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** They differ by exactly 1 each (e.g. CSV `54,104` against `ya=53, xa=103` under `demo`): DIW's CSV is
+# 1-based (MATLAB/Torch7 convention, rows and columns counted from 1) and depthkit converts to 0-based
+# `(row, col)`. A lookup with the CSV's numbers reads every point one row lower and one column to the right of
+# the annotated pixel, and for a point on the last row (y = height) it indexes one past the end: an
+# `IndexError` in numpy/PyTorch, or with clamping or wrapping it silently reads the wrong pixel.
+#
+# *Rubric (2 points):* 1 for the difference of 1 and its cause (1-based CSV, 0-based depthkit); 1 for the consequence on the last row (index out of range, or a silent off-by-one read).
+
+# %% [markdown]
+# **4.** *Explain* (2 points). The last cell of section 5 prints how often "the lower point is closer" and "A is
+# the farther point" hold. Why did DIW's authors make sure neither rule is right most of the time? What accuracy
+# would a network get that had learned only the better of the two rules?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_01_4", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** If either rule held for most pairs, a network could score well without perceiving depth at all, by
+# answering from the position of the points or from the order A/B in the file: the benchmark would reward a
+# bias, not depth perception, and its accuracy would overstate what the model sees. A network that learned
+# only the better rule gets exactly that rule's printed share: about 50 % on these synthetic pairs (the cell
+# prints 50.0 % for both under `demo`), i.e. a coin flip; on real DIW, whatever share the better rule has there.
+#
+# *Rubric (2 points):* 1 for the reason (a bias-only shortcut would score well without depth, so accuracy would be misleading); 1 for the accuracy = the better rule's printed share (about 50 % here, chance).
+
+# %% [markdown]
+# **5.** *Try it* (2 points). Render one scene with `render_scene(np.random.default_rng(k), ...)` for `k = 3, 4, 5`
+# (section 4). Which cue appears in every picture, and which only in some?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_01_5", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** Perspective, texture gradient and shading appear in every picture (the generator always draws the room's
+# converging outline, its textures and Lambert shading); in these three scenes cast shadows and haze appear too.
+# Occlusion and relative size appear only in some: scene 4 lists neither (its boxes do not overlap in the view,
+# and relative size needs equal-sized boxes at clearly different depths), while scenes 3 and 5 list both.
+# `scene["cues"]` is computed from the rendered picture (`depthkit.synthetic.cues.scene_cues`), so a cue is
+# listed only when it is actually visible.
+#
+# *Rubric (2 points):* 1 for the cues in every picture (perspective, texture gradient, shading; shadows and haze also in all three); 1 for the ones that vary (occlusion and relative size, missing in k = 4), ideally with why.
 
 # %% [markdown]
 # ## References

@@ -25,6 +25,19 @@
 # Convention used everywhere in depthkit: every depth-like value means **larger = farther**, NYU's
 # metres as much as every model output.
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - compute the report's normalized MSE with a mask, and say what it ignores (scale and shift)
+# - write Chen et al.'s ranking loss, r = 0 included, and explain the sign pitfall of the report's convention
+# - score pairs with ordinal accuracy and WHDR at a threshold δ
+# - align a relative prediction (median ratio, least squares) before the standard metrics, and say when each fails
+# - contrast min–max normalisation with MiDaS's scale-and-shift-invariant loss
+#
+# **It assumes** `00`–`01`. Maths: mean squared error, min–max scaling, log and exp (softplus), a derivative by hand, ratios.
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 2 hours (an estimate) for three functions to implement and four questions.
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -82,7 +95,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -90,6 +103,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("02_losses_and_metrics"))
 
 # %% [markdown]
 # ## 1. MSE on normalized depth (the report's NYU loss)
@@ -349,28 +368,88 @@ widgets.interact(plot_ranking_loss, annotation=widgets.Dropdown(options=list(ANN
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun the
-# cell and note what moved. The *implement it* exercises (02.1–02.3 below) are checked at once: write the
-# body of the function between `### BEGIN SOLUTION` and `### END SOLUTION` (in a student copy from
-# `make student` a `raise NotImplementedError` line stands there), run its cell, then the check cell
-# under it. The check runs your function and depthkit's own on random inputs and on the edge cases that
-# matter, and prints `PASS` or one line naming the first case that fails, what was expected and what
-# came back.
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun the cell and write in the answer cell what moved. The *implement it* exercises
+# (02.1–02.3 below) are checked at once: write the body of each function where the worked solution stands
+# (a student copy, from `make student` or nbgrader, holds a `raise NotImplementedError` line there), run its
+# cell, then the check cell under it. The check runs your function and depthkit's own on random inputs and
+# on the edge cases that matter, and prints `PASS` or one line naming the first case that fails, what was
+# expected and what came back. The grader also runs further cases of the same kinds that the check cell
+# does not show.
 #
-# 1. *Explain.* Section 1 scores `2 × depth + 1` a perfect 0. Why does the report normalise every depth
-#    map and every prediction before the MSE, and what does that throw away? (Think of a model that gets
-#    every room's layout right and every room's size wrong.)
-# 2. *Explain.* Negate every DIW relation (read `<` as +1). The ranking loss still falls during training
-#    and the run still "converges". Why, and what has the model learned then? Which number in section 3
-#    gives it away?
-# 3. *Try it.* In section 4, replace the thresholds `(0.02, 0.1, 0.5)` by `(0.0, 0.04, 0.06)`. At which δ
-#    does the first pair (1.05 vs 1.0, annotated "equal") become right, and why does δ = 0 count it wrong?
-# 4. *Try it.* In section 5, make the stand-in `0.5 * blurred - 3.0` (most values negative). What does
-#    `align="median"` do now (read the warning), and why can a median *ratio* not align it?
-# 5. *Implement it.* Exercises 02.1 (the report's normalized MSE, with a mask), 02.2 (Chen et al.'s ranking
-#    loss, including r = 0) and 02.3 (WHDR with the ratio test at δ).
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–4 (points beside each) | 8 | by hand, from your answer cells |
+# | Exercise 02.1 | 4 | by its check cell, plus hidden cases |
+# | Exercise 02.2 | 4 | by its check cell, plus hidden cases |
+# | Exercise 02.3 | 3 | by its check cell, plus hidden cases |
+# | **total** | **19** | |
 
-# %%
+# %% [markdown]
+# **1.** *Explain* (2 points). Section 1 scores `2 × depth + 1` a perfect 0. Why does the report normalise every
+# depth map and every prediction before the MSE, and what does that throw away? (Think of a model that gets
+# every room's layout right and every room's size wrong.)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_02_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** From one image the absolute scale is ambiguous (a doll's house photographed close up looks like a
+# room), so the report compares only the *shape* of the depth map: per image, prediction and truth are each
+# min–max scaled to [0, 1]. That maps every increasing linear transform a · depth + b (a > 0) of the truth onto
+# the same map, hence the 0 for `2 × depth + 1`. What is thrown away is each image's scale and offset: the
+# model that gets every layout right and every size wrong scores perfectly, and no output can be read in
+# metres without aligning it to a measured depth first (section 5). A side effect: one extreme pixel sets the
+# whole range (section 6).
+#
+# *Rubric (2 points):* 1 for the scale (and shift) ambiguity of a single image, i.e. any increasing linear map of the truth scores 0; 1 for what is lost: the absolute (metric) scale and offset of each image.
+
+# %% [markdown]
+# **2.** *Explain* (2 points). Negate every DIW relation (read `<` as +1). The ranking loss still falls during
+# training and the run still "converges". Why, and what has the model learned then? Which number in section 3
+# gives it away?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_02_2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The loss is symmetric: log(1 + e^(−r (z_A − z_B))) with r negated is exactly the loss of the negated
+# output −z. Flipped labels are therefore just as learnable; the network minimises them by learning the
+# opposite order, "larger = closer" (something like inverse depth), and the loss falls as it would have.
+# Nothing in the loss says which way is far. The give-away is an accuracy, not the loss: in section 3 the
+# perfect NYU model orders 100 % of the pairs right with our convention and 0 % with the flipped one, and the
+# fitted scale s in the plot turns negative (the output flips). In a real run, the DIW accuracy right after
+# NYU would read as 100 minus the true accuracy.
+#
+# *Rubric (2 points):* 1 for the symmetry (negated labels are the loss of −z, so the model learns the reversed order, larger = closer); 1 for naming the tell in section 3 (the 100 % vs 0 % of the perfect NYU model, or s changing sign; the 2.58 vs 0.08 loss of the worked example also counts).
+
+# %% [markdown]
+# **3.** *Try it* (2 points). In section 4, replace the thresholds `(0.02, 0.1, 0.5)` by `(0.0, 0.04, 0.06)`. At
+# which δ does the first pair (1.05 vs 1.0, annotated "equal") become right, and why does δ = 0 count it
+# wrong?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_02_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** At δ = 0.06. With δ = 0.0 and 0.04 the first pair is predicted +1 ("A farther") and counted wrong
+# (WHDR 0.25); at δ = 0.06 it is "equal" and WHDR drops to 0 (the other three pairs stay ordered: their ratios
+# are about 1.24, 1.54 and 2). The prediction says "equal" when the ratio 1.05 / 1.0 lies within 1 + δ, i.e.
+# from δ = 0.05 on. With δ = 0 only an exact tie is "equal", so any two different values are ordered and a
+# pair annotated "equal" can be right only by an exact tie.
+#
+# *Rubric (2 points):* 1 for δ = 0.06 with the ratio argument (1.05 ≤ 1 + δ, so from δ = 0.05); 1 for why δ = 0 calls it ordered (only exact ties are equal).
+
+# %% [markdown]
+# **4.** *Try it* (2 points). In section 5, make the stand-in `0.5 * blurred - 3.0` (most values negative). What
+# does `align="median"` do now (read the warning), and why can a median *ratio* not align it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_02_4", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** About 93 % of the stand-in's valid pixels are now negative and its median is about −1.4. depthkit warns
+# that "median alignment needs positive predictions" and aligns that image by least squares instead, so the
+# `median` line prints the same numbers as `lstsq` (AbsRel about 0.007 for this frame), while `align=None`
+# scores the raw negative values against metres (δ < 1.25 is 0). A median ratio median(truth) / median(pred)
+# would be negative here: a negative scale turns the map upside down (near becomes far). And a ratio is a
+# pure scale: it cannot remove an additive offset such as −3, which needs a fitted shift.
+#
+# *Rubric (2 points):* 1 for what happens (the warning and the fallback to least squares: the same numbers as lstsq); 1 for why (a median ≤ 0 gives a negative or meaningless scale, and a scale cannot undo a shift).
+
+# %% [markdown]
+# **5.** *Implement it.* Exercises 02.1 (the report's normalized MSE, with a mask), 02.2 (Chen et al.'s ranking
+# loss, including r = 0) and 02.3 (WHDR with the ratio test at δ), below.
+
+# %% nbgrader={"grade": false, "grade_id": "ex_02_1", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # Exercise 02.1 · the report's normalized MSE, by hand
 import math
 
@@ -383,7 +462,8 @@ def normalized_mse(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) 
     pred, depth: float [B, 1, H, W]; mask: bool [B, 1, H, W], True = valid pixel (Kinect holes are False).
     Per image: scale pred and depth each to [0, 1] with the min and max of the image's *valid* pixels
     (a constant map becomes all zeros), square the difference, average it over the valid pixels.
-    Return the mean of those B numbers, as a 0-dim tensor.
+    Return the mean of those numbers over the images that have a valid pixel (an image without one
+    has no number and is left out, as in depthkit's loss), as a 0-dim tensor that keeps the gradient.
     """
     ### BEGIN SOLUTION
     def to_unit_range(x):
@@ -393,16 +473,20 @@ def normalized_mse(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) 
         return torch.where(span > 0, (x - lo) / span.clamp_min(1e-12), torch.zeros_like(x))
 
     error = (to_unit_range(pred) - to_unit_range(depth)) ** 2 * mask
-    per_image = error.sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3))
-    return per_image.mean()
+    count = mask.sum(dim=(1, 2, 3))
+    per_image = error.sum(dim=(1, 2, 3)) / count.clamp_min(1)  # clamp: no 0/0, so no NaN in the gradient
+    return per_image[count > 0].mean()  # images without a valid pixel are left out
     ### END SOLUTION
 
-# %%
-from depthkit.exercises import check_normalized_mse
+# %% nbgrader={"grade": true, "grade_id": "check_02_1", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_normalized_mse
 
 check_normalized_mse(normalized_mse)
+### BEGIN HIDDEN TESTS
+check_normalized_mse(normalized_mse, hidden=True)
+### END HIDDEN TESTS
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex_02_2", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # Exercise 02.2 · Chen et al.'s ranking loss, r = 0 included
 import torch
 import torch.nn.functional as F
@@ -413,7 +497,8 @@ def ranking_loss(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor
 
     pred: float [B, 1, H, W] (larger = farther); pairs: long [B, P, 4], 0-based (ya, xa, yb, xb);
     relation: [B, P] in {-1, 0, +1}, +1 = A farther. z_A is pred at (ya, xa) of the pair's own image.
-    Stay finite when |z_A - z_B| is large (torch.nn.functional.softplus), and keep the gradient.
+    Stay finite when |z_A - z_B| is large (torch.nn.functional.softplus); return a 0-dim tensor that
+    keeps the gradient.
     """
     ### BEGIN SOLUTION
     image = torch.arange(pred.shape[0])[:, None]  # [B, 1]: each pair reads its own image
@@ -424,12 +509,15 @@ def ranking_loss(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor
     return per_pair.mean()
     ### END SOLUTION
 
-# %%
-from depthkit.exercises import check_ranking_loss
+# %% nbgrader={"grade": true, "grade_id": "check_02_2", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_ranking_loss
 
 check_ranking_loss(ranking_loss)
+### BEGIN HIDDEN TESTS
+check_ranking_loss(ranking_loss, hidden=True)
+### END HIDDEN TESTS
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex_02_3", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # Exercise 02.3 · WHDR with the ratio test at δ
 import torch
 
@@ -451,10 +539,13 @@ def whdr(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor, delta:
     return (predicted != relation).double().mean().item()
     ### END SOLUTION
 
-# %%
-from depthkit.exercises import check_whdr
+# %% nbgrader={"grade": true, "grade_id": "check_02_3", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_whdr
 
 check_whdr(whdr)
+### BEGIN HIDDEN TESTS
+check_whdr(whdr, hidden=True)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## References

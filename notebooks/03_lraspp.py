@@ -22,6 +22,18 @@
 # parameters. It predicts 21 maps, one per Pascal-VOC class it was designed for; the report tried
 # several ways to turn them into one depth map and a learned **1×1 convolution** worked best.
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - describe LR-ASPP on MobileNetV3 and how its 21 maps become one depth map (a 1×1 convolution)
+# - train it on NYU with `train_stage` and read the training and validation curves
+# - judge a score against the mean-depth baseline and its noise band
+# - write the 21 → 1 head by hand and check it against the model's own layer
+#
+# **It assumes** `02` (the normalized MSE). Maths: convolution (1×1 vs 3×3), gradient descent and Adam, a mean and its standard error.
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1 hour (an estimate), plus the training time of question 4's run.
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -79,7 +91,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -87,6 +99,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("03_lraspp"))
 
 # %% [markdown]
 # ## 1. The architecture
@@ -121,16 +139,17 @@ with torch.no_grad():
 # %%
 from IPython.display import Markdown, display
 
-from depthkit import narrative
 from depthkit.config import runs_dir
+from depthkit.course import narrative
+from depthkit.evaluate import baseline_per_image, evaluate, evaluate_baseline, noise_band, NOISE_Z, per_image_scores, predict_depth
 from depthkit.pipeline import describe_splits, load_stage_data
-from depthkit.reproduce import REPORT_RESULTS, predict_depth, train_stage
-from depthkit.train import evaluate, evaluate_baseline
+from depthkit.reproduce import REPORT_RESULTS
+from depthkit.train import train_stage
 
 nyu = load_stage_data(PROFILE, "nyu")
 print(describe_splits(nyu))
 frozen, full = PROFILE.epochs("lraspp", "nyu")
-display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.lr:g} ({PROFILE.lr_schedule} "
+display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.budget('nyu').lr:g} ({PROFILE.lr_schedule} "
                  f"schedule), weight decay {PROFILE.weight_decay:g}, **{frozen + full} epoch(s)**, batch {PROFILE.batch_size}."))
 
 # %% [markdown]
@@ -173,12 +192,12 @@ from depthkit.stages import NYU_ALIGN
 
 scores = evaluate(model, nyu["test"], "nyu", device=DEVICE)
 baseline = evaluate_baseline(nyu["train"], nyu["test"])
-per_image = narrative.per_image_scores(model, nyu["test"], "nyu", device=DEVICE)  # the values evaluate averages
-baseline_per_image = narrative.baseline_per_image(nyu["train"], nyu["test"])
-band = narrative.noise_band(per_image["normalized_mse"], baseline_per_image)
+per_image = per_image_scores(model, nyu["test"], "nyu", device=DEVICE)  # the values evaluate averages
+baseline_scores = baseline_per_image(nyu["train"], nyu["test"])
+band = noise_band(per_image["normalized_mse"], baseline_scores)
 print(f"test split, {len(nyu['test'])} images ({nyu['test'].name}), {PROFILE.data} data:")
 print(f"  normalized MSE  LR-ASPP {scores['normalized_mse']:.4f} | mean-depth baseline {baseline['normalized_mse']:.4f}"
-      f" | noise band of the difference {narrative.format_band(band)} ({narrative.NOISE_Z:g} standard errors over the images)")
+      f" | noise band of the difference {narrative.format_band(band)} ({NOISE_Z:g} standard errors over the images)")
 print(f"  after {narrative.ALIGNMENT_WORDS[NYU_ALIGN]}: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['rmse']:.3f} m, "
       f"δ<1.25 {scores['delta1']:.3f}")
 report = REPORT_RESULTS["lraspp"]["nyu_mse"]
@@ -189,8 +208,8 @@ print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.
 # ### What we got
 
 # %%
-Markdown(narrative.lraspp_nyu(per_image["normalized_mse"], baseline_per_image, history, PROFILE, len(nyu["train"]),
-                              REPORT_RESULTS["lraspp"]["nyu_mse"]))
+Markdown(narrative.lraspp_nyu(per_image["normalized_mse"], baseline_scores, history, PROFILE, len(nyu["train"]),
+                              REPORT_RESULTS["lraspp"]["nyu_mse"], spread=narrative.seed_spread(PROFILE)))
 
 # %%
 fig = viz.show_predictions(nyu["test"].images, {"LR-ASPP": predict_depth(model, nyu["test"])},
@@ -226,22 +245,80 @@ fig.suptitle(f"LR-ASPP's 21 maps (10 strongest) for one NYU-layout test image ({
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
-# note what moved. Exercise 03.1 is checked at once (see `02` for how the checks work).
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun and write in the answer cell what moved. Exercise 03.1 is checked at once (see `02`
+# for how the checks work); the grader also runs hidden cases of the same kinds.
 #
-# 1. *Explain.* Why can LR-ASPP's 21 maps be turned into one depth map by a 1×1 convolution? What does it
-#    compute at each pixel, and what can it *not* do that a 3×3 convolution could?
-# 2. *Explain.* Under `smoke` and `demo` the model starts from random weights (no downloads). Do the 21
-#    maps in section 4 then stand for the 21 Pascal-VOC classes? When would they?
-# 3. *Explain.* Why is the mean-depth baseline of section 3 needed to read the model's score, and why is the
-#    baseline's normalized MSE not 0 although it is "the average room"?
-# 4. *Try it.* Train LR-ASPP with a constant learning rate instead of the profile's schedule, into a folder of
-#    its own, and compare the test normalized MSE with section 3 (is the change larger than the spread you
-#    would expect from another seed?):
-#    `train_stage(PROFILE.replace(lr_schedule="constant"), "lraspp", "nyu", nyu, out_dir=runs_dir() / "exercises" / "lraspp_constant", device=DEVICE, progress=False)`
-# 5. *Implement it.* Exercise 03.1: the 21 → 1 head written by hand.
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–4 (points beside each) | 8 | by hand, from your answer cells |
+# | Exercise 03.1 | 3 | by its check cell, plus hidden cases |
+# | **total** | **11** | |
 
-# %%
+# %% [markdown]
+# **1.** *Explain* (2 points). Why can LR-ASPP's 21 maps be turned into one depth map by a 1×1 convolution? What
+# does it compute at each pixel, and what can it *not* do that a 3×3 convolution could?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_03_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The 21 maps are aligned channels of the same grid, so one output value per pixel can be any weighted
+# mix of the 21 values at that pixel: a 1×1 convolution computes out(y, x) = Σ_c w_c · map_c(y, x) + b, with the
+# same 21 weights and bias at every pixel (a per-pixel linear layer). It sees only its own pixel: it cannot
+# combine neighbouring pixels, so it cannot smooth, sharpen edges or use local context; a 3×3 convolution mixes
+# each pixel with its 8 neighbours (9 × 21 weights) and can do that spatial filtering.
+#
+# *Rubric (2 points):* 1 for what it computes (a weighted sum of the 21 values at each pixel plus a bias, the same weights everywhere); 1 for the limit (no spatial context: a 3×3 kernel combines neighbouring pixels).
+
+# %% [markdown]
+# **2.** *Explain* (2 points). Under `smoke` and `demo` the model starts from random weights (no downloads). Do the
+# 21 maps in section 4 then stand for the 21 Pascal-VOC classes? When would they?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_03_2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** No. From random weights nothing ever tells a channel about a class: the only training signal is depth,
+# through the 1×1 mix, so the 21 maps are just 21 intermediate feature maps shaped by the depth loss (their
+# order and meaning are arbitrary, and another seed gives others). They would stand for the VOC classes only
+# when the model starts from torchvision's pretrained segmentation weights (COCO images with the 21 VOC labels;
+# the `report` profile tries to load them), and even then fine-tuning on depth lets them drift away from the
+# classes.
+#
+# *Rubric (2 points):* 1 for no (random start, only depth supervision, so the channels carry no class meaning); 1 for when they would (pretrained segmentation weights, with the caveat that depth training changes them).
+
+# %% [markdown]
+# **3.** *Explain* (2 points). Why is the mean-depth baseline of section 3 needed to read the model's score, and why
+# is the baseline's normalized MSE not 0 although it is "the average room"?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_03_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** A normalized MSE has no meaning on its own: how low it can go depends on the data. The baseline
+# predicts the training set's mean depth map for every image, i.e. what one gets from the typical layout
+# alone (floor near at the bottom, far wall in the middle), without looking at the picture; the model has
+# learned something from the image only where it beats that, by more than the printed noise band. The
+# baseline is not 0 because no test image *is* the average room: boxes, their positions, the camera and the
+# room's size differ from image to image, and the average of many rooms is a blurred map that matches none of
+# them; min–max normalisation removes scale and offset, not these differences of shape.
+#
+# *Rubric (2 points):* 1 for the baseline as the bar (what the average layout gives without looking at the image; compare with the noise band); 1 for why it is not 0 (each test image's shape differs from the blurred average; normalisation removes only scale and offset).
+
+# %% [markdown]
+# **4.** *Try it* (2 points). Train LR-ASPP with a constant learning rate instead of the profile's schedule, into a
+# folder of its own, and compare the test normalized MSE with section 3 (is the change larger than the spread
+# you would expect from another seed?):
+# `train_stage(PROFILE.replace(lr_schedule="constant"), "lraspp", "nyu", nyu, out_dir=runs_dir() / "exercises" / "lraspp_constant", device=DEVICE, progress=False)`
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_03_4", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The numbers depend on the run; what a good answer reports: the new test normalized MSE beside section 3's,
+# its difference, and a judgement against the noise. Under `demo` the profile's schedule is cosine (it decays
+# to 5 % of the rate by the last epoch), so the constant rate keeps taking full-size steps at the end: a
+# slightly noisier end of training, often a little worse, but with a few epochs the difference is typically
+# small. Under `smoke` the profile's schedule already is constant, so nothing changes. Whether a difference is
+# real cannot be read from one run each: the printed noise band covers the test images, not the seed, so a
+# gap of the size of that band (or of what a second seed moves) is no evidence; one would train each setting
+# with a few seeds.
+#
+# *Rubric (2 points):* 1 for reporting both scores and their difference (with the schedule each run used); 1 for judging it against the noise (one seed per setting cannot separate a small gap from seed-to-seed spread).
+
+# %% [markdown]
+# **5.** *Implement it.* Exercise 03.1: the 21 → 1 head written by hand, below.
+
+# %% nbgrader={"grade": false, "grade_id": "ex_03_1", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # Exercise 03.1 · the 21 -> 1 head: a 1x1 convolution written by hand
 import torch
 
@@ -256,11 +333,14 @@ def combine_maps(maps: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -
     return (maps * weight[None, :, None, None]).sum(dim=1, keepdim=True) + bias
     ### END SOLUTION
 
-# %%
-from depthkit.exercises import check_combine_maps
+# %% nbgrader={"grade": true, "grade_id": "check_03_1", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_combine_maps
 from depthkit.models import normalize_images
 
 check_combine_maps(combine_maps)
+### BEGIN HIDDEN TESTS
+check_combine_maps(combine_maps, hidden=True)
+### END HIDDEN TESTS
 with torch.no_grad():  # your head on the trained model's 21 maps of one test image, against its own 1x1 conv
     maps1 = model.lraspp(normalize_images(nyu["test"].images[:1]).to(DEVICE))["out"].cpu()
     w, b = model.combine.weight.detach().cpu(), model.combine.bias.detach().cpu()

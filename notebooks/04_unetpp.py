@@ -21,6 +21,18 @@
 # a **ResNeXt-50 (32×4d)** encoder: 48.5 M parameters, fifteen times LR-ASPP. It trained it with a
 # **frozen-encoder warm-up**: 2 epochs with the encoder fixed, then 8 with all weights.
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - describe U-Net++'s nested skip pathways and why smp needs sizes divisible by 32
+# - explain the frozen-encoder warm-up, and what `requires_grad` does and does not freeze
+# - train U-Net++ on NYU and compare it with LR-ASPP within the noise
+# - freeze and unfreeze an encoder by hand
+#
+# **It assumes** `03`. Maths and ML: encoder–decoder networks, skip connections, BatchNorm, backpropagation.
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1 hour (an estimate).
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -78,7 +90,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -86,6 +98,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("04_unetpp"))
 
 # %% [markdown]
 # ## 1. The architecture, and the multiple-of-32 rule
@@ -143,14 +161,17 @@ print(f"encoder free:    {count_parameters(model, trainable_only=True) / 1e6:5.2
 # %%
 from IPython.display import Markdown, display
 
-from depthkit import narrative
+from depthkit.checkpoints import load_model
+from depthkit.course import narrative
+from depthkit.evaluate import baseline_per_image, evaluate, evaluate_baseline, noise_band, per_image_scores, predict_depth
 from depthkit.pipeline import load_stage_data
-from depthkit.reproduce import REPORT_RESULTS, predict_depth, run_dir, train_stage
-from depthkit.train import evaluate, evaluate_baseline, load_model
+from depthkit.reproduce import REPORT_RESULTS
+from depthkit.runs import run_dir
+from depthkit.train import train_stage
 
 nyu = load_stage_data(PROFILE, "nyu")
 frozen, full = PROFILE.epochs("unetpp", "nyu")
-display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.lr:g} ({PROFILE.lr_schedule} schedule), "
+display(Markdown(f"Under the `{PROFILE.name}` profile: Adam, learning rate {PROFILE.budget('nyu').lr:g} ({PROFILE.lr_schedule} schedule), "
                  f"weight decay {PROFILE.weight_decay:g}; U-Net++ trains **{frozen} epoch(s) with the encoder frozen, "
                  f"then {full} with all weights** (LR-ASPP: {sum(PROFILE.epochs('lraspp', 'nyu'))} epoch(s))."))
 print(f"{len(nyu['train'])} training images")
@@ -178,14 +199,14 @@ if lraspp_ckpt.exists():
     rows["LR-ASPP"] = load_model(lraspp_ckpt, device=DEVICE)
 print(f"test split, {len(nyu['test'])} images of {PROFILE.data} data; mean-depth baseline {baseline['normalized_mse']:.4f}")
 test_scores, per_image = {}, {}
-baseline_per_image = narrative.baseline_per_image(nyu["train"], nyu["test"])
+baseline_scores = baseline_per_image(nyu["train"], nyu["test"])
 for name, m in rows.items():
     test_scores[name] = s = evaluate(m, nyu["test"], "nyu", device=DEVICE)
-    per_image[name] = narrative.per_image_scores(m, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    per_image[name] = per_image_scores(m, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
     print(f"  {name:<8} normalized MSE {s['normalized_mse']:.4f} (noise band against the baseline "
-          f"{narrative.format_band(narrative.noise_band(per_image[name], baseline_per_image))}), AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
+          f"{narrative.format_band(noise_band(per_image[name], baseline_scores))}), AbsRel {s['abs_rel']:.3f}, δ<1.25 {s['delta1']:.3f}")
 if len(per_image) == 2:
-    print(f"  noise band of the U-Net++ − LR-ASPP difference: {narrative.format_band(narrative.noise_band(*per_image.values()))}")
+    print(f"  noise band of the U-Net++ − LR-ASPP difference: {narrative.format_band(noise_band(*per_image.values()))}")
 report = ", ".join(f"{r['label'].split()[0]} {r['nyu_mse']}" for r in REPORT_RESULTS.values())
 print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" else
       f"(the report's normalized MSE, {report}, was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
@@ -194,9 +215,9 @@ print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" el
 # ### What we got
 
 # %%
-Markdown(narrative.unetpp_nyu(per_image, baseline_per_image, {"U-Net++": sum(PROFILE.epochs("unetpp", "nyu")),
+Markdown(narrative.unetpp_nyu(per_image, baseline_scores, {"U-Net++": sum(PROFILE.epochs("unetpp", "nyu")),
                                                               "LR-ASPP": sum(PROFILE.epochs("lraspp", "nyu"))},
-                              frozen, PROFILE, len(nyu["train"])))
+                              frozen, PROFILE, len(nyu["train"]), spread=narrative.seed_spread(PROFILE)))
 
 # %%
 preds = {name: predict_depth(m, nyu["test"]) for name, m in rows.items()}
@@ -209,23 +230,79 @@ fig = viz.show_predictions(nyu["test"].images, preds, f"U-Net++ (and LR-ASPP) on
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
-# note what moved. Exercise 04.1 is checked at once (see `02` for how the checks work).
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun and write in the answer cell what moved. Exercise 04.1 is checked at once (see `02`
+# for how the checks work); the grader also runs hidden cases of the same kinds.
 #
-# 1. *Explain.* What does the frozen-encoder warm-up protect, and why does it protect nothing under `smoke`
-#    and `demo` here?
-# 2. *Explain.* `freeze_encoder` only switches off `requires_grad`. During the warm-up the model is in
-#    `train()` mode: what in the encoder still changes, and why could that matter with ImageNet weights?
-#    (Read the docstring of `depthkit.models.freeze_encoder`.)
-# 3. *Try it.* Run `model(torch.zeros(1, 3, 97, 131))` and `model.net(torch.zeros(1, 3, 96, 128))` under
-#    `torch.no_grad()`. What shapes come out, and what did the wrapper do for 97×131 that the bare smp
-#    model would refuse?
-# 4. *Explain.* U-Net++ has about 15 times LR-ASPP's parameters. Name two reasons why, trained from random
-#    weights on a few hundred images for the same number of epochs, it need not win (section 4 shows what
-#    one run gives; one seed says little about a small gap).
-# 5. *Implement it.* Exercise 04.1: freeze and unfreeze an encoder.
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–4 (points beside each) | 8 | by hand, from your answer cells |
+# | Exercise 04.1 | 2 | by its check cell, plus hidden cases |
+# | **total** | **10** | |
 
-# %%
+# %% [markdown]
+# **1.** *Explain* (2 points). What does the frozen-encoder warm-up protect, and why does it protect nothing under
+# `smoke` and `demo` here?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_04_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** It protects what a pretrained (ImageNet) encoder already knows. The decoder starts random, so its first
+# gradients are large and noisy; flowing back into the encoder they would overwrite useful features before the
+# decoder has learned to use them. Training only the decoder first lets it adapt to the fixed features, then
+# everything is released. Under `smoke` and `demo` the encoder starts from random weights (`pretrained=False`,
+# no downloads): there is nothing learned to protect, so the frozen epoch only trains the decoder on random
+# features, and that epoch's encoder updates are simply lost.
+#
+# *Rubric (2 points):* 1 for what it protects (pretrained encoder features against the random decoder's large early gradients); 1 for why not here (random encoder under smoke/demo: nothing to protect, the frozen epoch is partly wasted).
+
+# %% [markdown]
+# **2.** *Explain* (2 points). `freeze_encoder` only switches off `requires_grad`. During the warm-up the model is in
+# `train()` mode: what in the encoder still changes, and why could that matter with ImageNet weights? (Read the
+# docstring of `depthkit.models.freeze_encoder`.)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_04_2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The BatchNorm layers' running statistics (running mean and variance) keep updating from every batch in
+# `train()` mode, although no weight changes. With ImageNet weights the frozen convolutions were trained to be
+# followed by normalisation with ImageNet's statistics; replacing them by estimates from small batches of depth
+# data changes what the "frozen" encoder outputs (and noisy small-batch estimates make it jitter), so the
+# features the decoder is adapting to move under it. The docstring's remedy: put the encoder's modules in
+# `eval()` after `model.train()` to freeze the statistics too (the report did not).
+#
+# *Rubric (2 points):* 1 for BatchNorm running mean/variance still updating in train mode; 1 for why it matters (the pretrained features shift with the new, small-batch statistics; fix by eval() on the encoder).
+
+# %% [markdown]
+# **3.** *Try it* (2 points). Run `model(torch.zeros(1, 3, 97, 131))` and `model.net(torch.zeros(1, 3, 96, 128))` under
+# `torch.no_grad()`. What shapes come out, and what did the wrapper do for 97×131 that the bare smp model would
+# refuse?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_04_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** `(1, 1, 97, 131)` and `(1, 1, 96, 128)`: 96 × 128 is a multiple of 32 on both sides, so the bare smp
+# network accepts it. For 97 × 131 depthkit's wrapper reflect-pads the input to the next multiples of 32,
+# 128 × 160, runs the network there and crops the output back to 97 × 131; the bare `model.net` on 97 × 131
+# raises smp's `RuntimeError` ("Expected image height and width divisible by 32. Consider pad your images to
+# shape (128, 160)"), because the encoder halves the size five times.
+#
+# *Rubric (2 points):* 1 for both shapes; 1 for the wrapper's reflect-padding to 128 × 160 and cropping back (and why: five halvings need multiples of 32).
+
+# %% [markdown]
+# **4.** *Explain* (2 points). U-Net++ has about 15 times LR-ASPP's parameters. Name two reasons why, trained from
+# random weights on a few hundred images for the same number of epochs, it need not win (section 4 shows what
+# one run gives; one seed says little about a small gap).
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_04_4", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** Any two of: (1) without ImageNet pretraining, 48 M parameters must be fitted from a few hundred images:
+# more capacity to overfit and more to learn, while a large pretrained encoder is what usually makes the size
+# pay off; (2) the same number of epochs is the same number of steps, and a bigger network from random weights
+# typically needs more steps to converge; (3) its warm-up spends the frozen epoch(s) training the decoder on a
+# *random*, frozen encoder; (4) at 64 × 64 with simple synthetic rooms, capacity may not be what limits either
+# model; (5) one seed each: a small gap can reverse with another seed. (Section 4 shows whether it won in your run;
+# the question is why that is not guaranteed.)
+#
+# *Rubric (2 points):* 1 point for each of two valid reasons (no pretraining/overfitting on few images, slower convergence in the same steps, a wasted frozen epoch on a random encoder, capacity not the bottleneck at this size, seed noise).
+
+# %% [markdown]
+# **5.** *Implement it.* Exercise 04.1: freeze and unfreeze an encoder, below.
+
+# %% nbgrader={"grade": false, "grade_id": "ex_04_1", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # Exercise 04.1 · freezing and unfreezing the encoder
 from torch import nn
 
@@ -242,11 +319,14 @@ def set_encoder_trainable(model: nn.Module, trainable: bool) -> None:
         p.requires_grad_(trainable)
     ### END SOLUTION
 
-# %%
-from depthkit.exercises import check_set_encoder_trainable
+# %% nbgrader={"grade": true, "grade_id": "check_04_1", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_set_encoder_trainable
 from depthkit.models import count_parameters
 
 check_set_encoder_trainable(set_encoder_trainable)
+### BEGIN HIDDEN TESTS
+check_set_encoder_trainable(set_encoder_trainable, hidden=True)
+### END HIDDEN TESTS
 set_encoder_trainable(model, False)
 print(f"U-Net++ with your frozen encoder: {count_parameters(model, trainable_only=True) / 1e6:.2f} M of "
       f"{count_parameters(model) / 1e6:.2f} M parameters train")

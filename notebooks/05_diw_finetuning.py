@@ -22,6 +22,18 @@
 # fine-tune on DIW with the ranking loss from `02`, and measure how often the model orders DIW's
 # test pairs correctly.
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - fine-tune both NYU models on DIW with the ranking loss, the sign read from the CSV as it is
+# - measure ordinal accuracy and WHDR before and after, against a noise band
+# - check what fine-tuning costs on NYU, and why an order-only loss can cost it
+# - flip a batch with its point pairs, and write the cosine learning-rate schedule
+#
+# **It assumes** `02`–`04`. Maths: the ranking loss and its gradient, learning-rate schedules, the noise of an accuracy on n pairs.
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1.5 hours (an estimate), plus the training time of question 4's run.
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -79,7 +91,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -87,6 +99,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("05_diw_finetuning"))
 
 # %% [markdown]
 # ## 1. Data
@@ -98,10 +116,12 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # %%
 from IPython.display import Markdown, display
 
-from depthkit import narrative
+from depthkit import metrics
+from depthkit.course import narrative
+from depthkit.evaluate import evaluate, mean, noise_band, per_image_scores, predict_depth
 from depthkit.pipeline import describe_splits, load_stage_data, prepare_data
-from depthkit.reproduce import REPORT_RESULTS, ZERO_SHOT_DIW_WHDR, predict_depth, train_stage
-from depthkit.train import evaluate
+from depthkit.reproduce import REPORT_RESULTS, ZERO_SHOT_DIW_WHDR
+from depthkit.train import train_stage
 
 prepared = prepare_data(PROFILE)
 nyu = load_stage_data(PROFILE, "nyu", prepared)
@@ -127,7 +147,7 @@ nyu_models, before = {}, {}
 for name in MODELS:
     nyu_models[name], _, _ = train_stage(PROFILE, name, "nyu", nyu, device=DEVICE, progress=False)
     before[name] = evaluate(nyu_models[name], diw["test"], "diw", device=DEVICE)
-    before[name]["per_pair"] = narrative.per_image_scores(nyu_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
+    before[name]["per_pair"] = per_image_scores(nyu_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
     print(f"{MODELS[name]:<8} after NYU only: DIW test accuracy {100 * before[name]['ordinal_accuracy']:.1f} %")
 
 # %% [markdown]
@@ -140,13 +160,13 @@ for name in MODELS:
 # %%
 from depthkit.config import runs_dir
 
-display(Markdown(f"Under the `{PROFILE.name}` profile: learning rate {PROFILE.diw_lr:g} (on NYU: {PROFILE.lr:g}), "
+display(Markdown(f"Under the `{PROFILE.name}` profile: learning rate {PROFILE.budget('diw').lr:g} (on NYU: {PROFILE.budget('nyu').lr:g}), "
                  + ", ".join(f"{label} {PROFILE.epochs(name, 'diw')[1]} epoch(s)" for name, label in MODELS.items()) + "."))
 diw_models, after, histories = {}, {}, {}
 for name, label in MODELS.items():
     diw_models[name], histories[f"{label} DIW"], run = train_stage(PROFILE, name, "diw", diw, device=DEVICE, progress=False)
     after[name] = evaluate(diw_models[name], diw["test"], "diw", device=DEVICE)
-    after[name]["per_pair"] = narrative.per_image_scores(diw_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
+    after[name]["per_pair"] = per_image_scores(diw_models[name], diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
     print(f"{label:<8} {len(histories[f'{label} DIW']['epoch'])} epoch(s) -> {run.relative_to(runs_dir()).as_posix()} in the runs folder")
 
 # %% [markdown]
@@ -169,7 +189,7 @@ fig = viz.plot_histories(histories, f"Fine-tuning on DIW-layout pairs ({TAG})")
 print(f"DIW test split: {len(diw['test'])} pairs ({diw['test'].name}); profile {PROFILE.name}, {PROFILE.data} data")
 print(f"{'model':<9}{'after NYU':>11}{'after DIW':>11}{'WHDR':>8}{'noise band of the change':>27}")
 for name, label in MODELS.items():
-    band = narrative.noise_band(after[name]["per_pair"], before[name]["per_pair"])  # 2 standard errors, same pairs
+    band = noise_band(after[name]["per_pair"], before[name]["per_pair"])  # 2 standard errors, same pairs
     print(f"{label:<9}{100 * before[name]['ordinal_accuracy']:>10.1f}%{100 * after[name]['ordinal_accuracy']:>10.1f}%"
           f"{100 * after[name]['whdr']:>7.1f}%  {narrative.format_band(band, '.1f', 100, ' points'):>25}")
 report = ", ".join(f"{label} {REPORT_RESULTS[name]['diw_acc']} %" for name, label in MODELS.items())
@@ -184,7 +204,7 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
 Markdown(narrative.diw_finetuning({label: before[name]["per_pair"] for name, label in MODELS.items()},
                                   {label: after[name]["per_pair"] for name, label in MODELS.items()},
                                   {label: PROFILE.epochs(name, "diw")[1] for name, label in MODELS.items()},
-                                  len(diw["val"]), PROFILE))
+                                  len(diw["val"]), PROFILE, spread=narrative.seed_spread(PROFILE)))
 
 # %% [markdown]
 # ## 5. Predictions on DIW images
@@ -206,7 +226,7 @@ fig = viz.show_predictions(diw["test"].images, preds, f"Before and after DIW fin
 correlations = {}  # per NYU-layout test image: does the predicted depth grow with the true depth?
 for name, label in MODELS.items():
     for when, m in (("after NYU", nyu_models[name]), ("after DIW", diw_models[name])):
-        correlations[f"{label} {when}"] = narrative.depth_correlation(predict_depth(m, nyu["test"], n=None), nyu["test"].depths)
+        correlations[f"{label} {when}"] = metrics.depth_correlation(predict_depth(m, nyu["test"], n=None), nyu["test"].depths)
 Markdown(narrative.depth_order(correlations))
 
 # %% [markdown]
@@ -218,17 +238,17 @@ Markdown(narrative.depth_order(correlations))
 # %%
 nyu_before, nyu_after = {}, {}
 for name, label in MODELS.items():
-    nyu_before[label] = narrative.per_image_scores(nyu_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
-    nyu_after[label] = narrative.per_image_scores(diw_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
-    print(f"{label:<8} NYU test normalized MSE: {narrative.mean(nyu_before[label]):.4f} after NYU -> "
-          f"{narrative.mean(nyu_after[label]):.4f} after DIW fine-tuning "
-          f"(noise band {narrative.format_band(narrative.noise_band(nyu_after[label], nyu_before[label]))})")
+    nyu_before[label] = per_image_scores(nyu_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    nyu_after[label] = per_image_scores(diw_models[name], nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+    print(f"{label:<8} NYU test normalized MSE: {mean(nyu_before[label]):.4f} after NYU -> "
+          f"{mean(nyu_after[label]):.4f} after DIW fine-tuning "
+          f"(noise band {narrative.format_band(noise_band(nyu_after[label], nyu_before[label]))})")
 
 # %% [markdown]
 # ### What we got
 
 # %%
-Markdown(narrative.nyu_cost(nyu_before, nyu_after, PROFILE))
+Markdown(narrative.nyu_cost(nyu_before, nyu_after, PROFILE, spread=narrative.seed_spread(PROFILE)))
 
 # %% [markdown]
 # Next, `06_comparison`: everything side by side, and the figures of the report.
@@ -236,27 +256,98 @@ Markdown(narrative.nyu_cost(nyu_before, nyu_after, PROFILE))
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
-# note what moved. Exercises 05.1 and 05.2 are checked at once (see `02` for how the checks work).
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun and write in the answer cell what moved. Exercises 05.1 and 05.2 are checked at
+# once (see `02` for how the checks work); the grader also runs hidden cases of the same kinds.
 #
-# 1. *Explain.* In section 2 the NYU-only models already order more than half of the DIW pairs. Why does
-#    that depend on reading `>` as r = +1 (A farther)? What would the same cell print with the report's
-#    printed convention?
-# 2. *Explain.* Why does the DIW stage start from a smaller learning rate than the NYU stage
-#    (`PROFILE.diw_lr` vs `PROFILE.lr`)? What could a large first step do to what NYU taught?
-# 3. *Explain.* Training flips about half of the images of every batch left-right (`depthkit.data.loader.augment`). If it flipped
-#    the images but not the pair columns, what would happen to the flipped half of the DIW signal? Would the
-#    training loss show it?
-# 4. *Try it.* Fine-tune LR-ASPP with a ten times larger rate, into a folder of its own, and compare its test
-#    accuracy with section 4, against the noise the "What we got" cell prints:
-#    `train_stage(PROFILE.replace(diw_lr=10 * PROFILE.diw_lr), "lraspp", "diw", diw, init=run_dir(PROFILE, "lraspp", "nyu") / "best.pt", out_dir=runs_dir() / "exercises" / "lraspp_diw_fast", device=DEVICE, progress=False)`
-#    (`from depthkit.train import run_dir`).
-# 5. *Explain.* Section 6: the ranking loss sees one pair per image. What holds the rest of the depth map in
-#    place during fine-tuning, and why can the NYU error rise while the DIW accuracy rises?
-# 6. *Implement it.* Exercise 05.1 (the horizontal flip of a batch, pairs included) and 05.2 (the cosine
-#    learning-rate schedule of the `demo` profile).
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–5 (points beside each) | 10 | by hand, from your answer cells |
+# | Exercise 05.1 | 3 | by its check cell, plus hidden cases |
+# | Exercise 05.2 | 2 | by its check cell, plus hidden cases |
+# | **total** | **15** | |
 
-# %%
+# %% [markdown]
+# **1.** *Explain* (2 points). In section 2 the NYU-only models already order more than half of the DIW pairs. Why
+# does that depend on reading `>` as r = +1 (A farther)? What would the same cell print with the report's printed
+# convention?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_05_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** NYU training made the output depth-like, larger = farther. A pair is counted right when
+# sign(z_A − z_B) = r, so a model that orders the two points correctly agrees with the annotation exactly when
+# r = +1 means "A farther", which is how depthkit reads `>`. With the printed convention (r = +1 for "A closer")
+# every pair the model orders correctly would be counted wrong and vice versa: the cell would print 100 % minus
+# the accuracy it prints now (e.g. 40 % instead of 60 %), below chance, although the model is the same.
+#
+# *Rubric (2 points):* 1 for the link between the output's meaning (larger = farther after NYU) and r = +1 for A farther; 1 for the printed convention giving 100 % − the current accuracy (below 50 %).
+
+# %% [markdown]
+# **2.** *Explain* (2 points). Why does the DIW stage start from a smaller learning rate than the NYU stage
+# (`PROFILE.budget("diw").lr` vs `PROFILE.budget("nyu").lr`)? What could a large first step do to what NYU taught?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_05_2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** Fine-tuning starts from weights that already predict depth; it should adjust them, not retrain them. The
+# ranking loss is a sparse, noisy signal (one pair per image), and its first gradients can be large where the
+# NYU model misorders pairs. With Adam the first steps move every weight by roughly the learning rate whatever
+# the gradient's size, so at NYU's rate (10× DIW's here) the first few steps could move the network far from the
+# NYU solution and wipe out the dense depth it learned (catastrophic forgetting), before the pairs have taught
+# anything in its place.
+#
+# *Rubric (2 points):* 1 for the reason (start from a trained model: small adjustments; sparse, noisy pair signal); 1 for the risk (large early steps, about lr per weight with Adam, destroy what NYU taught: forgetting).
+
+# %% [markdown]
+# **3.** *Explain* (2 points). Training flips about half of the images of every batch left-right
+# (`depthkit.data.loader.augment`). If it flipped the images but not the pair columns, what would happen to the
+# flipped half of the DIW signal? Would the training loss show it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_05_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** In a flipped image the pair's columns still point at the unflipped positions, i.e. at the mirror images
+# of the annotated points (x → W − 1 − x): other scene points, whose order is unrelated to the annotation. About
+# half of the pairs would carry labels that are noise, diluting the signal (and pairs near the centre line, where
+# the mirrored points are close to the true ones, would look right by accident). Nothing fails and the training
+# loss would still fall, only more slowly and to a higher value (noisy labels can partly be memorised), so it
+# would not clearly show the bug; the validation accuracy, computed on unflipped images, would come out lower,
+# and a unit test of the flip (exercise 05.1) catches it directly.
+#
+# *Rubric (2 points):* 1 for the effect (the flipped half's pairs point at mirrored, unrelated points: label noise for about half of the signal); 1 for the loss not showing it clearly (it still falls; only validation accuracy or a test of the flip reveals it).
+
+# %% [markdown]
+# **4.** *Try it* (2 points). Fine-tune LR-ASPP with a ten times larger rate, into a folder of its own, and compare its
+# test accuracy with section 4, against the noise the "What we got" cell prints:
+# `train_stage(PROFILE.with_budget("diw", lr=10 * PROFILE.budget("diw").lr), "lraspp", "diw", diw, init=run_dir(PROFILE, "lraspp", "nyu") / "best.pt", out_dir=runs_dir() / "exercises" / "lraspp_diw_fast", device=DEVICE, progress=False)`
+# (`from depthkit.runs import run_dir`).
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_05_4", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The outcome depends on the run; a good answer reports the new test accuracy beside section 4's (and ideally
+# the NYU normalized MSE of the new checkpoint, section 6), the difference, and whether it exceeds the printed noise
+# band. What to expect: with one DIW epoch the larger rate moves the model further, which can raise the DIW
+# accuracy or hurt it (and typically costs more NYU accuracy, question 2). With a few hundred test pairs the noise
+# band is several points wide, so a difference of a few points is usually no evidence either way, and one seed
+# per setting cannot separate the two.
+#
+# *Rubric (2 points):* 1 for reporting the new accuracy against section 4's with the difference; 1 for judging it against the noise band (a few points on a few hundred pairs is within the noise; one seed).
+
+# %% [markdown]
+# **5.** *Explain* (2 points). Section 6: the ranking loss sees one pair per image. What holds the rest of the depth
+# map in place during fine-tuning, and why can the NYU error rise while the DIW accuracy rises?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_05_5", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** Nothing in the loss: only two pixels per image are constrained, and only in their order. What keeps the
+# rest of the map roughly as NYU left it is the starting point (the NYU weights), the small learning rate and the
+# few steps, and weight sharing: the same convolutions produce every pixel, so the map changes as a whole rather
+# than pixel by pixel. The NYU error can rise while DIW accuracy rises because the two measure different things:
+# the ranking loss rewards only the correct order of the annotated points, so the model may change the scale,
+# contrast or shape of the rest of the map (even break "larger = farther" elsewhere) at no cost, and the
+# normalized MSE on NYU penalises exactly such changes; DIW's images also differ from NYU's, so adapting to them
+# can cost on NYU.
+#
+# *Rubric (2 points):* 1 for what holds the map (nothing explicit: the NYU initialisation, small rate and few steps, shared weights); 1 for why the two can move apart (order-only loss at two points leaves the rest of the map free; the normalized MSE judges the whole map).
+
+# %% [markdown]
+# **6.** *Implement it.* Exercises 05.1 (the horizontal flip of a batch, pairs included) and 05.2 (the cosine
+# learning-rate schedule of the `demo` profile), below.
+
+# %% nbgrader={"grade": false, "grade_id": "ex_05_1", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # Exercise 05.1 · flip a batch left-right: images, depth maps and the pairs' columns
 import torch
 
@@ -281,12 +372,15 @@ def hflip_batch(batch: dict) -> dict:
     return out
     ### END SOLUTION
 
-# %%
-from depthkit.exercises import check_hflip_batch
+# %% nbgrader={"grade": true, "grade_id": "check_05_1", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_hflip_batch
 
 check_hflip_batch(hflip_batch)
+### BEGIN HIDDEN TESTS
+check_hflip_batch(hflip_batch, hidden=True)
+### END HIDDEN TESTS
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex_05_2", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # Exercise 05.2 · the cosine learning-rate schedule
 import math
 
@@ -302,12 +396,16 @@ def cosine_lr(base: float, epoch: int, total: int) -> float:
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / max(total, 1))))
     ### END SOLUTION
 
-# %%
-from depthkit.exercises import check_cosine_lr
+# %% nbgrader={"grade": true, "grade_id": "check_05_2", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_cosine_lr
 
 check_cosine_lr(cosine_lr)
+### BEGIN HIDDEN TESTS
+check_cosine_lr(cosine_lr, hidden=True)
+### END HIDDEN TESTS
 n = 10
-print(f"a {n}-epoch DIW run at diw_lr {PROFILE.diw_lr:g}: " + ", ".join(f"{cosine_lr(PROFILE.diw_lr, e, n):.2g}" for e in range(n)))
+diw_lr = PROFILE.budget("diw").lr
+print(f"a {n}-epoch DIW run at the DIW learning rate {diw_lr:g}: " + ", ".join(f"{cosine_lr(diw_lr, e, n):.2g}" for e in range(n)))
 
 # %% [markdown]
 # ## References

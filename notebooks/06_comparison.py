@@ -22,6 +22,18 @@
 # questions the report did not: is U-Net++ better because of its architecture or its size (a third,
 # parameter-matched model), which scenes are hard, and what do the failures look like?
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - put the report's table beside a reproduction and say what is and is not comparable
+# - separate architecture from size with a parameter-matched third model
+# - read gaps between models against their noise, and see what one seed cannot tell
+# - find which scenes are hard and what the failures share
+#
+# **It assumes** `03`–`05`. Maths: the standard error of a difference, the binomial spread √(p(1−p)/n).
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes for the questions and several hours for the capstone (an estimate).
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -79,7 +91,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -87,6 +99,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("06_comparison"))
 
 # %%
 # What determines this notebook's numbers: the profile, the generator's version and the training and evaluation
@@ -121,7 +139,7 @@ print(f"profile {PROFILE.name}: figures go to {FIG_WHERE}")
 # this profile are reused, so this is quick after them.
 
 # %%
-from depthkit.reproduce import REPORT_RESULTS, ZERO_SHOT_DIW_WHDR, reproduce
+from depthkit.reproduce import REPORT_RESULTS, reproduce, ZERO_SHOT_DIW_WHDR
 
 results = reproduce(PROFILE, out=FIG_DIR, device=str(DEVICE), progress=False)
 print("written:", ", ".join(results["figures"]))
@@ -187,10 +205,11 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
 # A gap between two models counts only beyond its noise band: two standard errors of the mean of the
 # per-image differences between them, on the same test images (printed in the text). Per-image values
 # come from the checkpoints `reproduce` just used.
-from depthkit import narrative
+from depthkit.checkpoints import load_model
+from depthkit.course import narrative
+from depthkit.evaluate import mean, per_image_scores
 from depthkit.pipeline import load_stage_data, prepare_data
-from depthkit.reproduce import run_dir
-from depthkit.train import load_model
+from depthkit.runs import run_dir
 
 prepared = prepare_data(PROFILE)
 nyu = load_stage_data(PROFILE, "nyu", prepared)
@@ -199,12 +218,13 @@ label = {n: REPORT_RESULTS[n]["label"].split()[0] for n in results["models"]}
 nyu_per_image, diw_per_image = {}, {}  # model name -> per-image normalized MSE / per-pair correctness
 for name in results["models"]:
     for stage, data, out, key in (("nyu", nyu, nyu_per_image, "normalized_mse"), ("diw", diw, diw_per_image, "ordinal_accuracy")):
-        out[name] = narrative.per_image_scores(load_model(run_dir(PROFILE, name, stage) / "best.pt", device=DEVICE),
+        out[name] = per_image_scores(load_model(run_dir(PROFILE, name, stage) / "best.pt", device=DEVICE),
                                                data["test"], stage, device=DEVICE)[key]
 Markdown(narrative.report_comparison({label[n]: v for n, v in nyu_per_image.items()},
                                      {label[n]: v for n, v in diw_per_image.items()}, b["nyu"]["normalized_mse"],
                                      {label[n]: (sum(PROFILE.epochs(n, "nyu")), PROFILE.epochs(n, "diw")[1])
-                                      for n in results["models"]}, PROFILE, p["source_kind"]))
+                                      for n in results["models"]}, PROFILE, p["source_kind"],
+                                     spread=narrative.seed_spread(PROFILE)))
 
 # %% [markdown]
 # The full `results.md` that `reproduce` wrote, standard metrics included:
@@ -247,10 +267,12 @@ Markdown(f"All three see the same data, optimizer and loss. Under the `{PROFILE.
                      for name, ((frozen, full), diw) in epochs.items()) + ".")
 
 # %%
-from depthkit.models import MODEL_NAMES, count_parameters
+from depthkit.checkpoints import load_model
+from depthkit.evaluate import evaluate, predict_depth
+from depthkit.models import count_parameters, MODEL_NAMES
 from depthkit.pipeline import load_stage_data, prepare_data
-from depthkit.reproduce import predict_depth, run_dir, train_stage
-from depthkit.train import evaluate, load_model
+from depthkit.runs import run_dir
+from depthkit.train import train_stage
 
 prepared = prepare_data(PROFILE)
 nyu = load_stage_data(PROFILE, "nyu", prepared)
@@ -260,10 +282,10 @@ third_nyu, _, _ = train_stage(PROFILE, THIRD, "nyu", nyu, device=DEVICE, progres
 third_diw, _, _ = train_stage(PROFILE, THIRD, "diw", diw, device=DEVICE, progress=False)
 matched = {name: {"params_m": r["params_m"], "nyu": r["nyu"]["normalized_mse"], "diw": r["diw"]["ordinal_accuracy"]}
            for name, r in results["models"].items()}
-nyu_per_image[THIRD] = narrative.per_image_scores(third_nyu, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
-diw_per_image[THIRD] = narrative.per_image_scores(third_diw, diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
-matched[THIRD] = {"params_m": count_parameters(third_nyu) / 1e6, "nyu": narrative.mean(nyu_per_image[THIRD]),
-                  "diw": narrative.mean(diw_per_image[THIRD])}  # the means evaluate() prints
+nyu_per_image[THIRD] = per_image_scores(third_nyu, nyu["test"], "nyu", device=DEVICE)["normalized_mse"]
+diw_per_image[THIRD] = per_image_scores(third_diw, diw["test"], "diw", device=DEVICE)["ordinal_accuracy"]
+matched[THIRD] = {"params_m": count_parameters(third_nyu) / 1e6, "nyu": mean(nyu_per_image[THIRD]),
+                  "diw": mean(diw_per_image[THIRD])}  # the means evaluate() prints
 header = ["model", "parameters", "NYU test normalized MSE ↓", "DIW test accuracy ↑"]
 rows = [[name, f"{m['params_m']:.2f} M", f"{m['nyu']:.4f}", f"{100 * m['diw']:.1f} %"]
         for name, m in sorted(matched.items(), key=lambda kv: kv[1]["params_m"])]
@@ -275,7 +297,7 @@ print("saved", viz.save_figure(fig, FIG_DIR / "parameter_matched.png").name, "in
 # ### What we got
 
 # %%
-Markdown(narrative.parameter_matched(nyu_per_image, diw_per_image, THIRD, same, PROFILE))
+Markdown(narrative.parameter_matched(nyu_per_image, diw_per_image, THIRD, same, PROFILE, spread=narrative.seed_spread(PROFILE)))
 
 # %% [markdown]
 # ## 6. Which scenes are hard?
@@ -335,7 +357,7 @@ print("saved", viz.save_figure(fig, FIG_DIR / "failures_nyu.png").name, "in", FI
 # And the DIW-layout test pairs the fine-tuned U-Net++ orders wrongly:
 
 # %%
-from depthkit.losses import pair_values
+from depthkit.tensors import pair_values
 
 unetpp_diw = load_model(run_dir(PROFILE, "unetpp", "diw") / "best.pt", device=DEVICE)
 pred = predict_depth(unetpp_diw, diw["test"], n=None)
@@ -355,43 +377,89 @@ if len(wrong):
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
-# note what moved.
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun and write in the answer cell what moved. The capstone below is an open project,
+# scored by its own check (not part of these points).
 #
-# 1. *Explain.* Section 5 adds `unetpp_mnv2`. Which comparison varies the size at a fixed architecture, and
-#    which varies the architecture at a fixed size? What can one seed per model not tell you about either?
-# 2. *Explain.* The DIW noise the notebooks print is about √(2p(1−p)/n) for two accuracies near p on n test
-#    pairs. Roughly how many test pairs would it take to tell a 2-point gap from noise (a gap of twice that
-#    spread), at p ≈ 0.65?
-# 3. *Try it.* Look at the three hardest NYU-layout test images of section 7. Name one thing they share, and
-#    check it on the next three (`argsort(descending=True)[3:6]`).
-# 4. *Capstone.* Below.
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–3 (points beside each) | 7 | by hand, from your answer cells |
+# | **total** | **7** | |
+
+# %% [markdown]
+# **1.** *Explain* (2 points). Section 5 adds `unetpp_mnv2`. Which comparison varies the size at a fixed
+# architecture, and which varies the architecture at a fixed size? What can one seed per model not tell you
+# about either?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_06_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** `unetpp_mnv2` vs `unetpp` varies the size (3.25 M vs 48 M parameters) with the nested U-Net++ decoder kept;
+# `lraspp` vs `unetpp_mnv2` varies the architecture at about the same size (3.2 M vs 3.25 M). Neither is perfectly
+# clean: the "same architecture" pair also changes the encoder (MobileNetV2 vs ResNeXt-50) and the decoder's width.
+# One seed per model cannot tell how much a score moves with another initialisation and data order: the printed
+# noise bands cover the sampling of the test images only, so a gap inside the seed-to-seed spread can reverse
+# with another seed; that takes several seeds per model.
 #
+# *Rubric (2 points):* 1 for the two pairs named right (mnv2 vs unetpp: size; lraspp vs mnv2: architecture); 1 for the seed point (test-set noise bands say nothing about training randomness; several seeds are needed).
+
+# %% [markdown]
+# **2.** *Explain* (3 points). The DIW noise the notebooks print is about √(2p(1−p)/n) for two accuracies near p
+# on n test pairs. Roughly how many test pairs would it take to tell a 2-point gap from noise (a gap of twice
+# that spread), at p ≈ 0.65?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_06_2", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The gap must be at least twice the spread: 0.02 ≥ 2 √(2p(1−p)/n), i.e. √(2p(1−p)/n) ≤ 0.01, so
+# n ≥ 2p(1−p) / 0.01² = 2 · 0.65 · 0.35 / 0.0001 ≈ 4,550: about 4,600 test pairs (one pair per image, so as many
+# images). The `demo` profile's few hundred DIW test pairs give a spread of several points; real DIW's 74,441 test
+# images are plenty.
+#
+# *Rubric (3 points):* 1 for setting up 0.02 ≥ 2√(2p(1−p)/n); 1 for solving it for n; 1 for the number, about 4,500–4,600 pairs (an answer within ±10 % from a correct setup gets full marks).
+
+# %% [markdown]
+# **3.** *Try it* (2 points). Look at the three hardest NYU-layout test images of section 7. Name one thing they
+# share, and check it on the next three (`argsort(descending=True)[3:6]`).
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_06_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** It depends on the run; a good answer names a visible property and says whether the next three share it.
+# In the committed `demo` run the three hardest images each have a large box close to the camera, covering much
+# of the frame (or a view turned towards a corner), so the near object breaks the usual layout of "floor near at
+# the bottom, far wall in the middle" that the models lean on; the predictions keep the average room and miss the
+# box. Plausible answers also include many occlusion edges or an unusual camera angle, provided the student
+# checks the claim on images 3–6 and reports whether it holds there.
+#
+# *Rubric (2 points):* 1 for a concrete shared property seen in the three images; 1 for checking it on the next three and saying whether it holds (an honest 'it does not hold' counts).
+
+# %% [markdown]
+# **4.** *Capstone.* Below.
+
+# %% [markdown]
 # ### Capstone: beat the committed numbers
 #
-# Improve either report model **within the `demo` budget** (the same epochs: the check flags a checkpoint
-# trained longer than the committed run). Ideas: stronger or different augmentation (`augment` in
-# `depthkit/data/loader.py`), a loss weighting (e.g. add `losses.ssi_loss` to the NYU loss in
-# `depthkit/stages.py`), another learning-rate schedule (`Profile.lr_schedule`, `learning_rate` in
-# `depthkit/train.py`), or a different head (`LRASPPDepth` in `depthkit/models.py`). Train into a folder of
-# your own and score the checkpoint on the held-out synthetic test split:
+# Improve either report model **within the `demo` budget** (the same epochs, batch, learning rate and images as
+# the committed run), **without editing depthkit**: put your idea in a plugin file of your own. It may define
+# `augment` (e.g. noise or another flip), `extra_loss` (e.g. `losses.ssi_loss` beside the report's loss),
+# `learning_rate` (e.g. a warm-up) or `model` (another head); `docs/capstone_plugin.py` is a worked example
+# with the interface in its docstring. Change one thing per run, train into a folder of your own, and score the
+# checkpoint on the held-out synthetic test split:
 #
 # ```bash
-# DEPTHKIT_PROFILE=demo python -m depthkit train --model lraspp --stage nyu --out runs/capstone/lraspp_nyu
+# cp docs/capstone_plugin.py mine.py   # then edit mine.py
+# DEPTHKIT_PROFILE=demo python -m depthkit train --model lraspp --stage nyu --plugin mine.py --out runs/capstone/lraspp_nyu
 # DEPTHKIT_PROFILE=demo python -m depthkit evaluate runs/capstone/lraspp_nyu/best.pt --data nyu --compare
 # ```
 #
-# (for DIW: `--stage diw --init runs/capstone/lraspp_nyu/best.pt`, then `--data diw`). `--compare`, or
-# `check_capstone(path)` in the cell below, compares the test score with the committed
-# `figures/results.json` and says by how much it beats or misses it. The noise band is two standard errors
-# of a difference of two means over the test images, from the spread of the per-image scores (for DIW's
-# right/wrong pairs, the binomial spread above); only a gain beyond it counts, and one seed per run still
-# says nothing about seed-to-seed spread. Below, the check runs on this profile's own LR-ASPP checkpoint:
-# point `CAPSTONE_CHECKPOINT` at yours.
+# (for DIW: `--stage diw --init runs/capstone/lraspp_nyu/best.pt`, then `--data diw`). The checkpoint records
+# the plugin, and `--compare`, or `check_capstone(path)` in the cell below, judges the test score against the
+# committed `figures/results.json` in one line: the gain; the **paired noise band** (both scored on the same
+# test images: two standard errors of the mean per-image difference, against the committed run's
+# `figures/per_image_scores.json`); **what one seed cannot say** (two seeds of the committed recipe differ by
+# up to the band from `figures/seed_spread.json`: a gain inside it may be the seed); what your plugin changed;
+# and every difference of configuration from the committed run (profile, size, batch, learning rate, epochs,
+# training images), named as "not a like-for-like comparison". Below, the check runs on this profile's own
+# LR-ASPP checkpoint: point `CAPSTONE_CHECKPOINT` at yours.
 
 # %%
-from depthkit.exercises import check_capstone
-from depthkit.train import run_dir
+from depthkit.course.capstone import check_capstone
+from depthkit.runs import run_dir
 
 CAPSTONE_CHECKPOINT = run_dir(PROFILE, "lraspp", "nyu") / "best.pt"  # yours: e.g. Path("runs/capstone/lraspp_nyu/best.pt")
 if CAPSTONE_CHECKPOINT.exists():

@@ -21,6 +21,18 @@
 # about two points of your choice: which one is closer? Without an upload the notebook uses a real
 # NYU Depth V2 photograph that ships with the repository, whose Kinect depth lets us check the answer.
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - predict depth for a photo of your own and read it as relative depth (no unit)
+# - ask the model which of two points is closer, and check it against the Kinect where there is one
+# - tell a showcase from an honest number (a selected pair against the share of all clear pairs)
+# - name what separates a real photo from the synthetic training rooms
+#
+# **It assumes** `03`–`05` (a trained model, the ordinal question of DIW). Maths: scale and shift of a depth map.
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes (an estimate).
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -78,7 +90,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -86,6 +98,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("07_your_own_image"))
 
 # %% [markdown]
 # ## 1. A trained model
@@ -97,10 +115,11 @@ print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFIL
 # data is the lesson, not a bug. The `report` profile trains on the real datasets.
 
 # %%
+from depthkit.checkpoints import load_model
 from depthkit.config import runs_dir
 from depthkit.pipeline import load_stage_data, prepare_data
-from depthkit.reproduce import run_dir, train_stage
-from depthkit.train import load_model
+from depthkit.runs import run_dir
+from depthkit.train import train_stage
 
 MODEL_NAME = "unetpp" if (run_dir(PROFILE, "unetpp", "diw") / "best.pt").exists() else "lraspp"
 checkpoint = run_dir(PROFILE, MODEL_NAME, "diw") / "best.pt"
@@ -188,7 +207,7 @@ print(f"{SOURCE}: {photo.shape[1]}×{photo.shape[0]} pixels")
 # reads "relative depth"; the Kinect's is in metres.
 
 # %%
-from depthkit.train import predict
+from depthkit.evaluate import predict
 
 S = PROFILE.size
 small = resize_image(photo, S)
@@ -269,7 +288,7 @@ result = judge(*DEFAULT)  # the default pair, judged once (also for readers with
 # %%
 from IPython.display import Markdown
 
-from depthkit import narrative
+from depthkit.course import narrative
 
 # the bundled frames are from a basement storage room (tests/assets/nyu_real_samples/README.md)
 Markdown(narrative.own_image(result, SOURCE, MARGIN, SHARE, N_CLEAR, PROFILE,
@@ -303,19 +322,82 @@ redraw()  # draw the default pair at once, so the picker never shows sliders wit
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
-# note what moved.
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun and write in the answer cell what moved.
 #
-# 1. *Explain.* The model predicts depth only up to scale and shift. Why can it not tell you how many metres
-#    away a point in your photo is, and what would you need to add to get metres?
-# 2. *Explain.* Section 4's default pair is a showcase chosen for a wide margin. Which number in that section
-#    is the honest one, and why?
-# 3. *Try it.* Put A and B on the same flat wall, one above the other. Does the model call the lower point
-#    closer? What does that suggest about the cue it uses (compare `08`)?
-# 4. *Try it.* Rotate the photo by 180° (`photo = np.ascontiguousarray(photo[::-1, ::-1])`) and rerun section 3. Does the predicted
-#    depth rotate with the picture, or does "near" stay at the bottom?
-# 5. *Explain.* Under `demo` the model was trained on synthetic 64×64 rooms. Name two ways in which a real
-#    photo differs from everything it has seen, and how each could show in the prediction.
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–5 (points beside each) | 10 | by hand, from your answer cells |
+# | **total** | **10** | |
+
+# %% [markdown]
+# **1.** *Explain* (2 points). The model predicts depth only up to scale and shift. Why can it not tell you how many
+# metres away a point in your photo is, and what would you need to add to get metres?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_07_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** It was trained with losses that ignore scale and shift: the normalized MSE min–max scales prediction and
+# truth per image, and the ranking loss sees only the order of two points. Any a · depth + b (a > 0) scores the same,
+# so its output has no unit, and nothing forced it to learn how big a scene is. For metres you need the missing
+# scale and shift: align the prediction to a few measured depths (as the Kinect does for the bundled photo), or
+# know the camera (focal length, its height above the floor) and the size of objects in view, or use a model
+# trained with a metric loss on metric data.
+#
+# *Rubric (2 points):* 1 for the cause (scale- and shift-invariant training: normalized MSE and ordinal loss, so the output has no unit); 1 for what would give metres (alignment to measured depths, or known camera/object sizes, or a metric model).
+
+# %% [markdown]
+# **2.** *Explain* (2 points). Section 4's default pair is a showcase chosen for a wide margin. Which number in that
+# section is the honest one, and why?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_07_2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** The share of the clear pairs the model orders right on this photo (printed in "What we got" with its
+# noise band), not the verdict or margin of the default pair. The default pair was *selected* from thousands of
+# random pairs as the one the model gets right by the widest margin, so it is right by construction and says
+# nothing about the model; the share over all clear pairs (both measured by the Kinect, depths at least 25 %
+# apart) is an unselected sample and estimates how often the model is right (50 % is a coin).
+#
+# *Rubric (2 points):* 1 for naming the share of clear pairs ordered right; 1 for why (the default pair is selected for its margin: selection bias, while the share covers all clear pairs).
+
+# %% [markdown]
+# **3.** *Try it* (2 points). Put A and B on the same flat wall, one above the other. Does the model call the lower point
+# closer? What does that suggest about the cue it uses (compare `08`)?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_07_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** It depends on the model and the photo; report the verdict and z_A − z_B. On a wall facing the camera both
+# points are at about the same depth, so the true answer is "about equal" (for the bundled photo the Kinect says
+# which is nearer, and by how much). If the model calls the lower point clearly closer, it is using the position
+# in the image, the prior that lower means nearer learned from floors that rise towards the horizon (perspective),
+# rather than anything on the wall itself; if it calls them about equal, or answers differently at different
+# heights, it uses local cues. `08` tests such cues by removing them; position/perspective is one it never removes.
+#
+# *Rubric (2 points):* 1 for reporting the verdict (with z_A − z_B) against the truth of about equal depth; 1 for the interpretation (lower = closer reveals an image-position/perspective prior rather than a cue on the wall).
+
+# %% [markdown]
+# **4.** *Try it* (2 points). Rotate the photo by 180° (`photo = np.ascontiguousarray(photo[::-1, ::-1])`) and rerun
+# section 3. Does the predicted depth rotate with the picture, or does "near" stay at the bottom?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_07_4", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** It depends on the model; report which it is. If "near" (bright) stays at the bottom of the rotated picture,
+# the model leans on the position prior learned from rooms whose floor is always at the bottom (the ceiling is
+# now there, and it calls it near); if the depth map rotates with the picture, it reads the content (edges,
+# shading, haze). A model trained only on upright synthetic rooms, as under `smoke` and `demo`, is expected to
+# keep a good part of its bottom-near bias; one trained on varied real data less so.
+#
+# *Rubric (2 points):* 1 for the observation (does the map rotate, or does near stay at the bottom); 1 for the interpretation (position prior from upright training rooms vs image content).
+
+# %% [markdown]
+# **5.** *Explain* (2 points). Under `demo` the model was trained on synthetic 64×64 rooms. Name two ways in which a
+# real photo differs from everything it has seen, and how each could show in the prediction.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_07_5", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** Any two of: (1) content and appearance: real textures, clutter, people, windows and lighting unlike the
+# flat-coloured boxes, striped walls and synthetic haze: its learned cues misfire, so the map follows colour or
+# brightness edges instead of depth; (2) resolution and shape: the photo is squashed to 64 × 64, losing detail and
+# distorting the aspect, so thin or small objects vanish and the map is blurred; (3) geometry and camera: other
+# focal lengths, heights and tilts, or an outdoor scene without a floor-and-walls box, so the room-shaped prior is
+# wrong (e.g. the sky or the ceiling predicted near); (4) haze: indoor photos have almost none, so a model that
+# leans on haze (see `08`) loses its main cue.
+#
+# *Rubric (2 points):* 1 point for each of two differences, each with a plausible effect on the prediction.
 
 # %% [markdown]
 # ## References

@@ -24,6 +24,18 @@
 # picture changes) and measure how much worse the trained models get. A cue whose removal hurts is a
 # cue the network relies on; one whose removal changes nothing it ignores (or can do without).
 
+# %% [markdown]
+# **After this notebook you can**
+#
+# - render the same scenes without one depth cue at a time and score the trained models on them
+# - read a cue ablation against its noise band
+# - explain why a cue whose removal changes nothing is not proven unused
+# - design a test that removes a geometric cue
+#
+# **It assumes** `01` (the cues), `03`–`05` (the trained models). Maths: a mean over scenes, its standard error, paired differences.
+#
+# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1 hour (an estimate).
+
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
 # On Google Colab it fetches depthkit and installs only what Colab lacks; anywhere else it does nothing.
@@ -81,7 +93,7 @@ import torch
 
 from depthkit import viz
 from depthkit.config import get_profile
-from depthkit.train import pick_device
+from depthkit.device import pick_device
 
 plt.rcParams["figure.dpi"] = 100       # legible figures; figures/ is written at viz.SAVE_DPI (120)
 PROFILE = get_profile()               # DEPTHKIT_PROFILE=smoke | demo | report picks it (see 00_setup)
@@ -89,6 +101,12 @@ DEVICE = pick_device(PROFILE.device)  # CUDA if there is a GPU, then Apple MPS, 
 TAG = f"{PROFILE.data} data · {PROFILE.name} profile · {DEVICE.type}"  # goes into every figure title
 print(f"profile {PROFILE.name!r}: {PROFILE.data} data at {PROFILE.size}×{PROFILE.size}, "
       f"batch {PROFILE.batch_size}, device {DEVICE}")
+
+# %%
+# How long this notebook takes to run, measured (notebooks/run_times.json):
+from depthkit.course.runtimes import describe
+
+print(describe("08_depth_cues"))
 
 # %% [markdown]
 # ## 1. Switching cues off
@@ -179,9 +197,9 @@ print(f"{N_SCENES} scenes at {S}×{S}, {PAIRS.shape[0] * PAIRS.shape[1]} point p
 # notebooks `03`–`05` left in `runs/<profile>/`, and trains only what is missing.
 
 # %%
+from depthkit.evaluate import evaluate, evaluate_baseline
 from depthkit.pipeline import load_stage_data, prepare_data
-from depthkit.reproduce import train_stage
-from depthkit.train import evaluate, evaluate_baseline
+from depthkit.train import train_stage
 
 MODELS = {"lraspp": "LR-ASPP", "unetpp": "U-Net++"}
 prepared = prepare_data(PROFILE)
@@ -198,19 +216,20 @@ print("; ".join(f"{MODELS[n]}: {e[0]} NYU epoch(s), then {e[1]} DIW epoch(s)" fo
 # %% [markdown]
 # ## 4. Scores without each cue
 #
-# Each condition scored per scene with the metrics `depthkit.train.evaluate` averages (`narrative.per_image_scores`),
+# Each condition scored per scene with the metrics `depthkit.evaluate.evaluate` averages (`per_image_scores`),
 # then averaged: normalized MSE of the NYU models (lower is better) and
 # ordinal accuracy of the DIW models (higher is better). The mean-depth-map baseline's normalized MSE
 # is the same for every condition (the depths do not change), and 50 % is chance for the pairs.
 
 # %%
-from depthkit import narrative
+from depthkit.course import narrative
+from depthkit.evaluate import mean, MIN_IMAGES, NOISE_Z, per_image_scores, standard_error
 
 # per scene: normalized MSE of the NYU model, share of its pairs the DIW model orders right (what evaluate averages)
-per_scene = {(cue, name): {"nmse": narrative.per_image_scores(nyu_models[name], data, "nyu", device=DEVICE)["normalized_mse"],
-                           "acc": narrative.per_image_scores(diw_models[name], data, "diw", device=DEVICE)["ordinal_accuracy"]}
+per_scene = {(cue, name): {"nmse": per_image_scores(nyu_models[name], data, "nyu", device=DEVICE)["normalized_mse"],
+                           "acc": per_image_scores(diw_models[name], data, "diw", device=DEVICE)["ordinal_accuracy"]}
              for cue, data in cue_sets.items() for name in MODELS}
-scores = {cue: {name: {k: narrative.mean(v) for k, v in per_scene[(cue, name)].items()} for name in MODELS}
+scores = {cue: {name: {k: mean(v) for k, v in per_scene[(cue, name)].items()} for name in MODELS}
           for cue in CONDITIONS}
 baseline_nmse = evaluate_baseline(nyu["train"], cue_sets["none"])["normalized_mse"]
 n_pairs = PAIRS.numel() // 4
@@ -235,9 +254,9 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
 bars = dict(capsize=3, error_kw={"lw": 1})  # error bars: ±2 standard errors of the mean over the scenes
 for k, (name, label) in enumerate(MODELS.items()):
     axes[0].bar(x + k * width, [scores[c][name]["nmse"] for c in CONDITIONS], width, label=f"{label} (after NYU)",
-                yerr=[narrative.NOISE_Z * narrative.standard_error(per_scene[(c, name)]["nmse"]) for c in CONDITIONS], **bars)
+                yerr=[NOISE_Z * standard_error(per_scene[(c, name)]["nmse"]) for c in CONDITIONS], **bars)
     axes[1].bar(x + k * width, [100 * scores[c][name]["acc"] for c in CONDITIONS], width, label=f"{label} (after DIW)",
-                yerr=[100 * narrative.NOISE_Z * narrative.standard_error(per_scene[(c, name)]["acc"]) for c in CONDITIONS],
+                yerr=[100 * NOISE_Z * standard_error(per_scene[(c, name)]["acc"]) for c in CONDITIONS],
                 **bars)
 axes[0].axhline(baseline_nmse, color="0.3", ls="--", lw=1, label="mean-depth baseline")
 axes[1].axhline(50, color="0.3", ls="--", lw=1, label="chance")
@@ -250,8 +269,8 @@ for ax in axes:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     ax.grid(axis="y", alpha=0.3)
 fig.suptitle(f"Removing one depth cue at a time from {N_SCENES} unseen synthetic test scenes ({TAG})\n"
-             f"error bars: ±{narrative.NOISE_Z:g} standard errors of the mean over the {N_SCENES} scenes"
-             + ("" if N_SCENES >= narrative.MIN_IMAGES else f" (not drawn: fewer than {narrative.MIN_IMAGES} scenes)"),
+             f"error bars: ±{NOISE_Z:g} standard errors of the mean over the {N_SCENES} scenes"
+             + ("" if N_SCENES >= MIN_IMAGES else f" (not drawn: fewer than {MIN_IMAGES} scenes)"),
              fontsize=10);
 
 # %%
@@ -278,20 +297,73 @@ Markdown(narrative.depth_cues({key: v["nmse"] for key, v in per_scene.items()}, 
 # %% [markdown]
 # ## Exercises
 #
-# Answer the *explain* questions in a sentence or two; for the *try it* ones, change one thing, rerun and
-# note what moved.
+# Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
+# change one thing, rerun and write in the answer cell what moved.
 #
-# 1. *Explain.* Which cue does your "What we got" cell say each model leans on most, and is that change
-#    larger than twice its printed noise? Why does "removing this cue changes nothing" not prove that the
-#    model ignores it?
-# 2. *Try it.* Switch off two cues at once in section 2, e.g. `cues_off=("haze", "texture gradient")`.
-#    Does the damage add up, or is it larger than the sum (a sign that the two cues stand in for each other)?
-# 3. *Try it on a real photo.* In `07` (bundled NYU photo), add haze with the photo's own Kinect depth: blend
-#    `small`, the photo at the model's size, towards grey by `a = 1 - np.exp(-kinect / 5)` per pixel
-#    (`kinect` is already at that size; holes get no haze), predict again and compare with and without.
-#    Does the prediction move towards the Kinect's depth?
-# 4. *Explain.* Perspective, occlusion and relative size are never switched off here. Which of them could a
-#    model use on every test picture of section 2, and how would you design a test scene that removes it?
+# | exercise | points | graded |
+# |---|---|---|
+# | questions 1–4 (points beside each) | 9 | by hand, from your answer cells |
+# | **total** | **9** | |
+
+# %% [markdown]
+# **1.** *Explain* (2 points). Which cue does your "What we got" cell say each model leans on most, and is that change
+# larger than twice its printed noise? Why does "removing this cue changes nothing" not prove that the model
+# ignores it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_08_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** Read from the run: name, per model, the cue whose removal costs most and compare the change with its noise
+# band (the printed band already is two standard errors). In the committed `demo` run at the time of writing
+# that was haze for both models, well beyond its band, with shading second. "No change" does not prove the cue is ignored: the model may use it but get the same
+# information from another cue that is still there (haze and texture density both grow with distance), so
+# removing one of two redundant cues costs nothing; and a small effect can hide inside the noise of a few dozen
+# scenes.
+#
+# *Rubric (2 points):* 1 for naming each model's main cue from the run with a correct comparison against the noise band; 1 for why no change is no proof (redundant cues can substitute; small effects within the noise).
+
+# %% [markdown]
+# **2.** *Try it* (2 points). Switch off two cues at once in section 2, e.g. `cues_off=("haze", "texture gradient")`.
+# Does the damage add up, or is it larger than the sum (a sign that the two cues stand in for each other)?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_08_2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** It depends on the run; a good answer computes the change with both cues off and compares it with the sum of
+# the two single-cue changes, each against the noise. About equal to the sum: the model uses the two independently.
+# Clearly larger than the sum: each cue was covering for the other (removing either alone cost little because the
+# other remained), which is the redundancy of question 1. Smaller than the sum: the two overlap in what they cost.
+# With few scenes the differences between these are often within the noise, and then the honest answer says so.
+#
+# *Rubric (2 points):* 1 for the measurement (the two-cue change against the sum of the single-cue changes); 1 for a correct reading (larger than the sum = substitutes; about the sum = independent), judged against the noise.
+
+# %% [markdown]
+# **3.** *Try it on a real photo* (3 points). In `07` (bundled NYU photo), add haze with the photo's own Kinect depth:
+# blend `small`, the photo at the model's size, towards grey by `a = 1 - np.exp(-kinect / 5)` per pixel (`kinect` is
+# already at that size; holes get no haze), predict again and compare with and without. Does the prediction move
+# towards the Kinect's depth?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_08_3", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** For example `hazy = ((1 - a[..., None]) * small + a[..., None] * 128).astype(np.uint8)` with
+# `a = np.where(kinect > 0, 1 - np.exp(-kinect / 5), 0)`,
+# then the prediction of section 3 on `hazy`. The outcome depends on the model: compare, with and without haze,
+# how well the prediction matches the Kinect, e.g. the share of clear pairs ordered right (section 4) or the
+# correlation over the measured pixels. If the model leans on haze (as `08` measured on synthetic scenes), the
+# depth-consistent haze gives it the cue it learned, and the prediction should follow the Kinect more closely;
+# if it barely changes, the model's failure on the real photo lies elsewhere (textures, geometry, the 64×64
+# squashing). One photo is one sample: a change is a hint, not a measurement.
+#
+# *Rubric (3 points):* 1 for a correct haze blend (grey weighted by a per pixel, holes unhazed); 1 for a quantitative comparison with the Kinect, with and without haze; 1 for a sound interpretation (moves towards the Kinect = relies on haze; no change = other gaps), hedged for one photo.
+
+# %% [markdown]
+# **4.** *Explain* (2 points). Perspective, occlusion and relative size are never switched off here. Which of them could
+# a model use on every test picture of section 2, and how would you design a test scene that removes it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_08_4", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** Perspective: every scene is a box-shaped room seen by a similar camera, so the converging floor and wall
+# edges (and the image position of the floor, near at the bottom) are in every picture, while occlusion and
+# relative size need boxes that overlap or match in size at different depths (`01`, exercise 5). To remove
+# perspective: render with an orthographic camera (no convergence, no size change with distance), or show only a
+# fronto-parallel wall with objects in front of it, or randomise the camera's tilt and roll so that position in
+# the image no longer predicts depth; the depth map stays the truth to score against.
+#
+# *Rubric (2 points):* 1 for perspective (present in every scene; occlusion and relative size are not); 1 for a test design that removes it (orthographic projection, a fronto-parallel view without floor, or random tilt/roll) while keeping the ground truth.
 
 # %% [markdown]
 # ## References

@@ -9,7 +9,7 @@ import pytest
 
 from depthkit.cli import build_parser, main
 
-COMMANDS = ("prepare", "train", "evaluate", "reproduce", "bench", "rehearse", "download", "publish-url", "student")
+COMMANDS = ("prepare", "train", "evaluate", "reproduce", "compare", "bench", "rehearse", "download", "publish-url", "student")
 PROFILE_COMMANDS = ("prepare", "train", "evaluate", "reproduce", "bench")
 
 

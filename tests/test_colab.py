@@ -16,7 +16,7 @@ import jupytext
 import pytest
 
 from depthkit.cli import main
-from depthkit.colab import address_files, address_pattern, current_slug
+from depthkit.course.colab import address_files, address_pattern, current_slug
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -166,19 +166,44 @@ def test_publish_url_refuses_other_addresses_in_one_line(tmp_path, capsys, url):
     assert {p: p.read_bytes() for p in address_files(tmp_path)} == before
 
 
-def test_publish_url_covers_every_file_that_holds_the_address():
-    """A new file naming the repository (a docs page, a badge) must be one that publish-url rewrites."""
-    pattern, covered = address_pattern(current_slug(ROOT)), set(address_files(ROOT))
-    skip = {".git", ".venv", "data", "runs", "figures", "node_modules", ".ipynb_checkpoints"}
-    holders = set()
-    for dirpath, dirnames, filenames in os.walk(ROOT):
+def project_files(root: Path) -> list[Path]:
+    """The files of the project: tracked or new, never what git ignores (student/, runs/, data caches, .venv)."""
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True)
+    if listed.returncode == 0:
+        return [root / name for name in listed.stdout.split("\0") if name and (root / name).is_file()]
+    skip = {".git", ".venv", "data", "runs", "figures", "student", "node_modules", ".ipynb_checkpoints"}  # no git here
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in skip]
-        for name in filenames:
-            path = Path(dirpath, name)
-            if path.suffix in {".md", ".py", ".txt", ".ipynb", ".toml", ".cfg", ".yml", ".yaml", ".rst"}:
-                if pattern.search(path.read_text(encoding="utf-8", errors="replace")):
-                    holders.add(path)
+        found += [Path(dirpath, name) for name in filenames]
+    return found
+
+
+def test_publish_url_covers_every_file_that_holds_the_address():
+    """A new file naming the repository (a docs page, a badge) must be one that publish-url rewrites.
+
+    Only the project's own files count: git-ignored outputs such as ``student/`` (``make student``) are not
+    the project's, and a test must not depend on whether they exist."""
+    pattern, covered = address_pattern(current_slug(ROOT)), set(address_files(ROOT))
+    holders = set()
+    for path in project_files(ROOT):
+        if path.suffix in {".md", ".py", ".txt", ".ipynb", ".toml", ".cfg", ".yml", ".yaml", ".rst"}:
+            if pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+                holders.add(path)
     assert holders and holders <= covered, sorted(str(p.relative_to(ROOT)) for p in holders - covered)
+
+
+def test_the_address_scan_ignores_what_git_ignores(tmp_path):
+    """Catches: the scan walking into student/ (git-ignored, written by make student), which made the test above
+    fail after ``make student``."""
+    subprocess.run([*GIT, "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("student/\n")
+    (tmp_path / "student").mkdir()
+    (tmp_path / "student" / "02.ipynb").write_text("copy")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "02.py").write_text("source")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in project_files(tmp_path)) == [".gitignore", "notebooks/02.py"]
 
 
 def test_the_notebooks_readme_describes_what_the_cell_does():

@@ -756,7 +756,7 @@ def test_download_urlerror_is_reported(tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno 101] Network is unreachable")
 
     monkeypatch.setattr(download_module.urllib.request, "urlopen", offline)
-    monkeypatch.setattr(download_module.network, "reach", lambda url, timeout=None: None)  # the probe passes
+    monkeypatch.setattr(download_module, "reach", lambda url, timeout=None: None)  # the probe passes
     monkeypatch.setitem(data.DOWNLOADS, "nyu", [_entry("http://127.0.0.1:9/nyu.mat", size=10)])
     with pytest.raises(ConnectionError, match="Network is unreachable.*no network\\?"):
         data.download("nyu", tmp_path)

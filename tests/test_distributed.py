@@ -53,14 +53,14 @@ def test_torchrun_two_gloo_processes_train_and_write_once(tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [1, 2] and "val_normalized_mse" in history
 
-    from depthkit.train import load_model
+    from depthkit.checkpoints import load_model
 
     model = load_model(out / "last.pt")  # a single process reads what two processes trained
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)
     # the validation metric summed over the two ranks' shards equals one process scoring the whole split
     from depthkit.config import get_profile
     from depthkit.pipeline import load_stage_data
-    from depthkit.train import evaluate
+    from depthkit.evaluate import evaluate
 
     os.environ.update(DEPTHKIT_DATA=str(data), DEPTHKIT_RUNS=str(tmp_path / "runs"))
     try:

@@ -31,7 +31,8 @@ from depthkit.data.loader import DepthData, augment, batches
 from depthkit.models import build_model
 from depthkit.pipeline import load_stage_data, prepare_data
 from depthkit.stages import STAGES
-from depthkit.train import predict, train_one_epoch
+from depthkit.evaluate import predict
+from depthkit.train import train_one_epoch
 
 SIZE = 64  # the cache size (the smoke profile's)
 
@@ -207,8 +208,8 @@ def test_diw_ranking_steps_raise_the_farther_point(diw_train, smoke_profile, fli
         profile = dataclasses.replace(smoke_profile, batch_size=len(data), seed=0, num_workers=0)
         scaler = torch.amp.GradScaler("cpu", enabled=False)
         for epoch in range(epochs):
-            train_one_epoch(model, optimizer, scaler, spy, data, profile, epoch, torch.device("cpu"),
-                            progress=False)
+            train_one_epoch(model, optimizer, scaler=scaler, stage=spy, data=data, profile=profile, epoch=epoch,
+                            device=torch.device("cpu"), progress=False)
     else:
         for epoch in range(epochs):
             model.train()

@@ -48,6 +48,22 @@ def test_committed_results_json_is_fresh():
         pytest.fail(problem, pytrace=False)
 
 
+def test_committed_seed_spread_is_of_the_committed_results():
+    """figures/seed_spread.json (``make seeds``) carries the fingerprint of figures/results.json and covers both models."""
+    path = REPO / "figures" / "seed_spread.json"
+    if not path.exists():
+        pytest.fail("figures/seed_spread.json is missing: measure it with `make seeds` (about an hour)", pytrace=False)
+    spread = json.loads(path.read_text(encoding="utf-8"))
+    results = committed_results()
+    problem = stale_message("figures/seed_spread.json", spread.get("fingerprint"),
+                            code_fingerprint(get_profile(results["provenance"]["profile"])))
+    if problem:
+        pytest.fail(problem.replace("make reproduce", "make reproduce && make seeds", 1), pytrace=False)
+    assert spread["profile"] == results["provenance"]["profile"]
+    assert set(spread["models"]) >= {"lraspp", "unetpp"}
+    assert len(spread["seeds"]["lraspp"]) >= 5 and len(spread["seeds"]["unetpp"]) >= 3
+
+
 def test_committed_notebook_06_outputs_are_fresh():
     """Notebook 06's saved outputs were made by the code and profile in this working tree."""
     cells = json.loads(NOTEBOOK_06.read_text(encoding="utf-8"))["cells"]
@@ -179,10 +195,10 @@ def fingerprint_of_checkout(root: Path, profile: str) -> dict:
 
 def test_a_profile_edit_changes_that_profile_only(tree):
     before = code_fingerprint(get_profile("demo"))
-    plant(tree, "depthkit/config.py", 'nyu_epochs={"*": 7, "unetpp": 6}', 'nyu_epochs={"*": 8, "unetpp": 6}')
+    plant(tree, "depthkit/config.py", 'epochs={"*": 7, "unetpp": 6}', 'epochs={"*": 8, "unetpp": 6}')
     plant(tree, "depthkit/config.py", "        num_workers=0,\n    ),\n}", "        num_workers=0, seed=1,\n    ),\n}")  # report's
     after = fingerprint_of_checkout(tree, "demo")
-    assert describe_changes(before, after) == ["profile demo changed: nyu_epochs"]
+    assert describe_changes(before, after) == ["profile demo changed: budgets.nyu.epochs"]
     assert fingerprint_of_checkout(tree, "report") != code_fingerprint(get_profile("report"))
     assert code_fingerprint(get_profile("demo").replace(num_workers=2)) == before  # workers change no result
 
@@ -193,7 +209,8 @@ def test_a_profile_edit_changes_that_profile_only(tree):
 def run_as_other_code(monkeypatch, tree: Path) -> None:
     """From now on the running code's fingerprint is that of ``tree`` (a copy with an edit planted)."""
     real = fp.code_fingerprint
-    for where in ("depthkit.fingerprint.code_fingerprint", "depthkit.train.code_fingerprint"):
+    for where in ("depthkit.fingerprint.code_fingerprint", "depthkit.train.code_fingerprint",
+                  "depthkit.runs.code_fingerprint"):
         monkeypatch.setattr(where, lambda profile, root=None: real(profile, tree))
 
 
@@ -220,10 +237,10 @@ def test_a_run_of_the_same_code_is_kept_to_resume(run, smoke_profile, capsys):
     assert torch.load(out / "last.pt", weights_only=False)["config"]["code_fingerprint"] == code_fingerprint(smoke_profile)
     assert retire_stale_run(out, smoke_profile, strict=True) is None and (out / "last.pt").exists()
     assert capsys.readouterr().out == ""
-    more = smoke_profile.replace(nyu_epochs={"*": 5})  # more epochs extend a run (train --epochs) ...
+    more = smoke_profile.with_budget("nyu", epochs={"*": 5})  # more epochs extend a run (train --epochs) ...
     assert retire_stale_run(out, more) is None and (out / "last.pt").exists()
     aside = retire_stale_run(out, more, strict=True)  # ... but reproduce retrains under a changed profile
-    assert aside is not None and "profile smoke changed: nyu_epochs" in capsys.readouterr().out
+    assert aside is not None and "profile smoke changed: budgets.nyu.epochs" in capsys.readouterr().out
 
 
 @pytest.mark.slow  # trains an epoch
@@ -262,5 +279,5 @@ def test_fit_refuses_to_resume_a_checkpoint_of_other_code(smoke_profile, tree):
     _optimizer(tree)
     with pytest.raises(ConfigChangedError, match=r"code: depthkit/train\.py changed"):
         check_resume_config(dict(code_fingerprint=code_fingerprint(smoke_profile, tree)), now, "runs/x/last.pt")
-    more = dict(code_fingerprint=code_fingerprint(smoke_profile.replace(nyu_epochs={"*": 5})))
+    more = dict(code_fingerprint=code_fingerprint(smoke_profile.with_budget("nyu", epochs={"*": 5})))
     assert check_resume_config(now, more, "runs/x/last.pt")  # the profile's fields are compared as keys of their own

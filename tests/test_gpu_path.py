@@ -29,6 +29,9 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from depthkit import checkpoints
+from depthkit import device as dk_device
+from depthkit import evaluate as dk_eval
 from depthkit import train as dk_train
 from depthkit.data.loader import DepthData, Rows, augment
 from depthkit.models import build_model
@@ -119,8 +122,8 @@ def _train_step(kind: str, resident: bool, smoke_profile) -> tuple[list, set]:
     optimizer = dk_train.build_optimizer(model, 1e-3, 0.0, META)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     with record() as events:
-        stats = dk_train.train_one_epoch(model, optimizer, scaler, get_stage(kind), data, profile, 0, META,
-                                         progress=False)
+        stats = dk_train.train_one_epoch(model, optimizer, scaler=scaler, stage=get_stage(kind), data=data, profile=profile,
+                                         epoch=0, device=META, progress=False)
     assert stats["steps"] == 1
     return events, _batch_shapes(data, profile.batch_size)
 
@@ -142,7 +145,7 @@ def test_an_evaluation_batch_crosses_only_with_its_batch(kind):
     torch.manual_seed(0)
     model = build_model("lraspp").to(META)
     with record() as events:
-        dk_train.evaluate(model, data, kind, batch_size=2, device=META)
+        dk_eval.evaluate(model, data, kind, batch_size=2, device=META)
     copies = [e for e in events if e[0] != "read"]
     reads = [e for e in events if e[0] == "read"]
     assert sorted(copies) == sorted(("cpu -> meta", s) for s in _batch_shapes(data, 2)), copies
@@ -184,7 +187,7 @@ def test_a_device_resident_split_trains_as_the_streamed_one(smoke_profile, diw_s
     calls = []
     original = Rows.materialize
     monkeypatch.setattr(Rows, "materialize", lambda self, *a, **k: calls.append(len(self)) or original(self, *a, **k))
-    monkeypatch.setenv(dk_train.RESIDENT_ENV, "1")
+    monkeypatch.setenv(dk_device.RESIDENT_ENV, "1")
     _, resident = _fit(diw_splits, "diw", smoke_profile, tmp_path / "b", epochs=(0, 2))
     assert calls == [len(diw_splits["train"])]  # the training split went resident, once
     assert _losses(resident) == _losses(streamed)
@@ -208,11 +211,11 @@ def test_mixed_precision_training_and_the_scalers_resume(amp, smoke_profile, nyu
     smoke_profile = smoke_profile.replace(batch_size=2)  # reduced precision is emulated, slowly, on most CPUs
     _, history = _fit(nyu_splits, "nyu", smoke_profile, tmp_path, epochs=(0, 2), stop_after=1, max_steps=2)
     assert np.isfinite(history["train_loss"]).all()
-    saved = dk_train.load_checkpoint(tmp_path / "last.pt")
+    saved = checkpoints.load_checkpoint(tmp_path / "last.pt")
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**5, enabled=amp == torch.float16)
     model = build_model("lraspp")
     optimizer = dk_train.build_optimizer(model, 1e-3, 0.0, torch.device("cpu"))
-    dk_train._resume(model, optimizer, scaler, tmp_path / "last.pt", "lraspp", "nyu", saved["fingerprint"],
+    checkpoints.resume(model, optimizer, scaler, tmp_path / "last.pt", "lraspp", "nyu", saved["fingerprint"],
                      dict(saved["config"]), torch.device("cpu"))
     if amp == torch.float16:  # the trained scale comes back, not the fresh one
         assert scaler.get_scale() == saved["scaler"]["scale"] != 2.0**5
@@ -223,7 +226,8 @@ def test_mixed_precision_training_and_the_scalers_resume(amp, smoke_profile, nyu
 def test_channels_last_training_matches_contiguous(smoke_profile, nyu_splits, tmp_path, monkeypatch):
     """CUDA's channels_last branch (model and inputs) on the CPU: the same losses within float noise."""
     _, plain = _fit(nyu_splits, "nyu", smoke_profile, tmp_path / "a", epochs=(0, 1))
-    monkeypatch.setattr(dk_train, "channels_last", lambda device: True)
+    monkeypatch.setattr(dk_device, "channels_last", lambda device: True)  # the model's memory (to_device) ...
+    monkeypatch.setattr(dk_eval, "channels_last", lambda device: True)  # ... and the inputs' (predict)
     model, last = _fit(nyu_splits, "nyu", smoke_profile, tmp_path / "b", epochs=(0, 1))
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
@@ -233,7 +237,7 @@ def test_channels_last_training_matches_contiguous(smoke_profile, nyu_splits, tm
 def test_resume_sets_fused_adam_from_the_device(smoke_profile, diw_splits, tmp_path):
     """A last.pt written by fused Adam on CUDA resumes unfused on the CPU, and a CPU one resumes fused on CUDA."""
     _fit(diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 2), stop_after=1)
-    state = dk_train.load_checkpoint(tmp_path / "last.pt")
+    state = checkpoints.load_checkpoint(tmp_path / "last.pt")
     for group in state["optimizer"]["param_groups"]:
         group["fused"] = True  # as fit writes it on CUDA
     torch.save(state, tmp_path / "last.pt")
@@ -241,11 +245,11 @@ def test_resume_sets_fused_adam_from_the_device(smoke_profile, diw_splits, tmp_p
     optimizer = dk_train.build_optimizer(model, 1e-3, 0.0, torch.device("cpu"))
     args = (model, optimizer, torch.amp.GradScaler("cpu", enabled=False), tmp_path / "last.pt", "lraspp", "diw",
             state["fingerprint"], dict(state["config"]))
-    dk_train._resume(*args, torch.device("cpu"))
+    checkpoints.resume(*args, torch.device("cpu"))
     assert all(g["fused"] is None and g["foreach"] is None for g in optimizer.param_groups)
     model(torch.zeros(1, 3, 64, 64)).mean().backward()
     optimizer.step()  # the unfused CPU step runs on the loaded state
-    dk_train.set_fused(optimizer, torch.device("cuda"))  # what _resume does on a GPU (flags only: no GPU here)
+    checkpoints.set_fused(optimizer, torch.device("cuda"))  # what _resume does on a GPU (flags only: no GPU here)
     assert all(g["fused"] is True for g in optimizer.param_groups)
     assert all(s["step"].dtype == torch.float32 for s in optimizer.state.values())
     _, history = _fit(diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 2))  # and fit itself resumes
@@ -255,7 +259,7 @@ def test_resume_sets_fused_adam_from_the_device(smoke_profile, diw_splits, tmp_p
 @pytest.mark.slow
 def test_gpucheck_runs_on_the_cpu_and_marks_what_needs_a_gpu():
     """``make gpu-check`` end to end on a CPU (``--quick``): one table, the GPU rows marked, the rest measured."""
-    from depthkit import gpucheck
+    from depthkit.tools import gpucheck
 
     result = gpucheck.gpucheck(quick=True, device="cpu")
     table = gpucheck.format_check(result)
@@ -270,7 +274,7 @@ def test_gpucheck_runs_on_the_cpu_and_marks_what_needs_a_gpu():
 def test_random_split_makes_each_loaders_layout_and_needs_a_folder_to_stream(tmp_path):
     """Catches: gpucheck and bench drawing different random data, or a streamed split without a folder
     failing deep inside numpy instead of with one line."""
-    from depthkit.bench import random_split
+    from depthkit.tools.bench import random_split
 
     nyu = random_split("nyu", 4, 32)
     assert nyu.depths is not None and tuple(nyu.images.shape) == (4, 3, 32, 32)

@@ -7,15 +7,8 @@ import pytest
 import torch
 
 from depthkit import losses
-from depthkit.losses import (
-    align_scale_shift,
-    check_pairs,
-    normalize_depth,
-    normalized_mse,
-    pair_values,
-    ranking_loss,
-    ssi_loss,
-)
+from depthkit.losses import normalized_mse, ranking_loss, ssi_loss
+from depthkit.tensors import align_scale_shift, check_pairs, normalize_depth, pair_values
 
 from helpers import GRID, t  # tests/helpers.py: shared with the metric (loss) tests
 
@@ -290,11 +283,10 @@ def test_ranking_loss_is_stable_for_large_differences():
     assert torch.isfinite(pred.grad).all()
 
 
-def test_check_pairs_shapes_and_old_name():
+def test_check_pairs_shapes():
     pairs, relation, mask = check_pairs(torch.tensor([[0, 0, 1, 1], [1, 1, 0, 0]]), torch.tensor([1, -1]))
     assert pairs.shape == (2, 1, 4) and pairs.dtype == torch.long
     assert relation.shape == (2, 1) and mask.dtype == torch.bool and mask.all()
-    assert losses._as_pairs is check_pairs  # the old private name still works
     with pytest.raises(ValueError, match=r"pairs must be \[B, P, 4\]"):
         check_pairs(torch.zeros(1, 2, 3, dtype=torch.long), torch.zeros(1, 2))
     with pytest.raises(ValueError, match="pair mask"):

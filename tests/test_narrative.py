@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from depthkit import narrative
+from depthkit import evaluate as dk_eval
+from depthkit import metrics
+from depthkit.course import narrative
 from depthkit.config import get_profile
 
 CLAIMS = ("better", "worse", "lost", "fell", "gained", "rose", "lower", "higher", "lucky", "comes from")
@@ -45,10 +47,10 @@ RISE = BASE + 0.010
 
 def test_noise_band_is_two_paired_standard_errors():
     a, b = per_image(0.05, seed=1), per_image(0.04, seed=2)
-    assert narrative.noise_band(a, b) == pytest.approx(2 * (a - b).std(ddof=1) / np.sqrt(N))
-    assert narrative.noise_band(a, a + 0.01) == pytest.approx(0.0, abs=1e-12)  # the same shift on every image
+    assert dk_eval.noise_band(a, b) == pytest.approx(2 * (a - b).std(ddof=1) / np.sqrt(N))
+    assert dk_eval.noise_band(a, a + 0.01) == pytest.approx(0.0, abs=1e-12)  # the same shift on every image
     with pytest.raises(ValueError, match="same images"):
-        narrative.noise_band(a, b[:10])
+        dk_eval.noise_band(a, b[:10])
 
 
 def test_compare_inside_the_noise_claims_nothing():
@@ -164,8 +166,8 @@ def test_depth_cues_inside_noise_claims_nothing_and_a_real_drop_is_named():
 def test_depth_order_reports_a_reversed_map():
     depth = torch.linspace(1, 5, 64).view(1, 1, 8, 8).repeat(12, 1, 1, 1)  # a ramp: near at the top, far at the bottom
     noise = 0.05 * torch.randn(12, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    r_keep = narrative.depth_correlation(depth + noise, depth)
-    r_flip = narrative.depth_correlation(-depth + noise, depth)
+    r_keep = metrics.depth_correlation(depth + noise, depth)
+    r_flip = metrics.depth_correlation(-depth + noise, depth)
     assert (r_keep > 0.9).all() and (r_flip < -0.9).all()
     text = narrative.depth_order({"LR-ASPP after DIW": r_flip, "U-Net++ after DIW": r_keep})
     assert "**LR-ASPP after DIW**: mean correlation r = -" in text and "**reversed**" in text, text
@@ -188,17 +190,17 @@ def test_epoch_times_say_where_a_slow_epoch_went():
 @pytest.mark.parametrize("stage", ["nyu", "diw"])
 def test_per_image_scores_average_to_what_evaluate_prints(stage, nyu_splits, diw_splits):
     from depthkit.models import build_model
-    from depthkit.train import evaluate, evaluate_baseline
+    from depthkit.evaluate import evaluate, evaluate_baseline
 
     torch.manual_seed(0)
     model = build_model("lraspp")
     split = (nyu_splits if stage == "nyu" else diw_splits)["test"]
-    values = narrative.per_image_scores(model, split, stage, device="cpu")
+    values = dk_eval.per_image_scores(model, split, stage, device="cpu")
     for key, mean in evaluate(model, split, stage, device="cpu").items():
         assert len(values[key]) == len(split)
-        assert narrative.mean(values[key]) == pytest.approx(mean, rel=1e-9), key
+        assert dk_eval.mean(values[key]) == pytest.approx(mean, rel=1e-9), key
     if stage == "nyu":
-        assert narrative.mean(narrative.baseline_per_image(nyu_splits["train"], split)) == pytest.approx(
+        assert dk_eval.mean(dk_eval.baseline_per_image(nyu_splits["train"], split)) == pytest.approx(
             evaluate_baseline(nyu_splits["train"], split)["normalized_mse"], rel=1e-9)
 
 
@@ -206,7 +208,7 @@ def test_too_few_images_never_make_a_difference():
     a = np.array([0.05, 0.06, 0.04])
     text = narrative.nyu_cost({"LR-ASPP": a}, {"LR-ASPP": a + 0.02}, DEMO)  # the same shift on 3 images: std 0
     assert "no clear difference" in text and "too few images" in text and "inf" not in text and not words(text), text
-    assert narrative.format_band(narrative.noise_band(a, a + 0.02)).startswith("not estimated")
+    assert narrative.format_band(dk_eval.noise_band(a, a + 0.02)).startswith("not estimated")
     assert narrative.format_band(0.00123, ".1f", 1000, " ‰") == "±1.2 ‰"
 
 
@@ -217,3 +219,47 @@ def test_no_builder_prints_an_infinite_band():
     for t in (text, order):
         assert "inf" not in t.replace("information", "") and not words(t), t
     assert "too few images to tell" in order, order
+
+
+# ---- the seed-to-seed spread -------------------------------------------------------------------------
+
+
+def _spread(sd: float) -> dict:
+    """A seed_spread.json record for the demo profile: both report models' test metrics over 3 seeds, spread ``sd``."""
+    from depthkit.tools.compare import spread_summary
+
+    def over_seeds(centre: float) -> dict:
+        return spread_summary({"0": centre, "1": centre + sd, "2": centre - sd})
+
+    keys = ("nyu.normalized_mse", "diw.ordinal_accuracy", "diw_after_nyu.ordinal_accuracy", "nyu_after_diw.normalized_mse")
+    return {"profile": "demo", "seeds": {"lraspp": [0, 1, 2], "unetpp": [0, 1, 2]},
+            "models": {m: {k: over_seeds(0.05) for k in keys} for m in ("lraspp", "unetpp")}}
+
+
+def test_a_gap_inside_the_seed_spread_is_no_clear_difference():
+    """Catches: model comparisons gated by the paired test noise alone, which one seed per model cannot support."""
+    gap = DROP.mean() - BASE.mean()
+    assert "**U-Net++** is better" in narrative.unetpp_nyu({"U-Net++": DROP, "LR-ASPP": BASE}, BASE + 0.01,
+                                                           {"U-Net++": 7, "LR-ASPP": 7}, 1, DEMO, 300)
+    wide = narrative.unetpp_nyu({"U-Net++": DROP, "LR-ASPP": BASE}, BASE + 0.01, {"U-Net++": 7, "LR-ASPP": 7}, 1,
+                                DEMO, 300, spread=_spread(abs(gap)))
+    assert "no clear difference between U-Net++ and LR-ASPP" in wide, wide
+    assert "one run with one seed" not in wide and "3 training seeds" in wide, wide
+    band = narrative.with_seeds(dk_eval.noise_band(DROP, BASE), abs(gap), abs(gap))
+    assert f"noise band ±{band:.4f}" in wide, wide
+    narrow = narrative.unetpp_nyu({"U-Net++": DROP, "LR-ASPP": BASE}, BASE + 0.01, {"U-Net++": 7, "LR-ASPP": 7}, 1,
+                                  DEMO, 300, spread=_spread(abs(gap) / 100))
+    assert "**U-Net++** is better" in narrow, narrow
+
+
+def test_seed_sd_of_a_difference_comes_from_the_per_seed_differences():
+    spread = _spread(0.01)
+    same = spread["models"]["lraspp"]
+    assert narrative.seed_sd(spread, "LR-ASPP", "nyu.normalized_mse") == pytest.approx(0.01)
+    # after - before moves together on every seed here: the fine-tuning effect itself does not vary
+    assert narrative.seed_sd(spread, "LR-ASPP", "diw.ordinal_accuracy", minus="diw_after_nyu.ordinal_accuracy") == 0.0
+    same["diw.ordinal_accuracy"]["values"] = {"0": 0.6, "1": 0.7, "2": 0.5}
+    assert narrative.seed_sd(spread, "lraspp", "diw.ordinal_accuracy", minus="diw_after_nyu.ordinal_accuracy") \
+        == pytest.approx(np.std([0.55, 0.64, 0.46], ddof=1))
+    assert narrative.seed_sd(None, "LR-ASPP", "nyu.normalized_mse") == 0.0
+    assert narrative.seed_spread(get_profile("smoke"), folder="/nonexistent") is None

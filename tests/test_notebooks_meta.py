@@ -236,7 +236,7 @@ RESULT_NOTEBOOKS = ["03_lraspp", "04_unetpp", "05_diw_finetuning", "06_compariso
 def test_results_are_followed_by_a_what_we_got_cell_filled_from_the_code(stem):
     """After a result, a "What we got" heading and a code cell that writes its interpretation from the objects.
 
-    The text comes from a builder in :mod:`depthkit.narrative` (tested there: every claim gated by
+    The text comes from a builder in :mod:`depthkit.course.narrative` (tested there: every claim gated by
     the noise), so the cell ends in one call, ``Markdown(narrative.<builder>(...))``.
     """
     cells = _read(stem).cells
@@ -258,20 +258,20 @@ def test_notebook_07_uses_colabs_uploader_and_keeps_widget_state_small():
 
 @pytest.mark.parametrize("stem", EXPECTED)
 def test_saved_output_widgets_hold_no_pictures(stem):
-    """Catches: ``make notebooks`` without its ``depthkit.widget_state`` step (interact and Output areas save
+    """Catches: ``make notebooks`` without its ``depthkit.course.widget_state`` step (interact and Output areas save
     every drawn figure a second time into the notebook's metadata)."""
-    from depthkit.widget_state import OUTPUT_MODEL
+    from depthkit.course.widget_state import OUTPUT_MODEL
 
     state = _read(stem).metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
     full = [k for k, m in state.get("state", {}).items()
             if m.get("model_name") == OUTPUT_MODEL and m.get("state", {}).get("outputs")]
-    assert not full, f"{stem}: Output widgets {full} keep their outputs: run python -m depthkit.widget_state"
+    assert not full, f"{stem}: Output widgets {full} keep their outputs: run python -m depthkit.course.widget_state"
 
 
 def test_widget_state_trim_empties_outputs_only(tmp_path):
     """Catches: a trim that drops other widgets' state, writes a notebook nbformat cannot read, or fails on
     a broken file without naming it."""
-    from depthkit.widget_state import main, trim_file
+    from depthkit.course.widget_state import main, trim_file
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
     picture = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}
@@ -296,3 +296,152 @@ def test_notebook_08_evaluates_cue_removal_with_depthkit():
     src = "\n".join(c.source for c in _code_cells(_read("08_depth_cues")))
     for needle in ("cues_off=", "per_image_scores(", "DepthData(", "train_stage(", "viz.table_figure", "set(ylabel="):
         assert needle in src, needle
+
+
+# ---- the notebooks as nbgrader assignments (tests/test_nbgrader.py runs nbgrader itself on them) -------------
+
+MARKERS = {"### BEGIN SOLUTION": "solution", "### END SOLUTION": "solution",
+           "### BEGIN HIDDEN TESTS": "grade", "### END HIDDEN TESTS": "grade"}
+QUESTION = re.compile(r"^\*\*(\d+)\.\*\* \*(Explain|Try it[^*]*)\* \((\d+) points?\)\.", re.M)
+RUBRIC = re.compile(r"^\*Rubric \((\d+) points?\):\* \S", re.M)
+
+
+def grading(cell) -> dict:
+    """A cell's nbgrader metadata ({} for a cell nbgrader ignores)."""
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_nbgrader_markers_stand_only_in_cells_that_may_hold_them(stem):
+    """Catches: prose naming a marker (nbgrader's "No end solution statement found"), a solution region in a
+    cell without metadata ("Solution region detected in a non-solution cell"), hidden tests outside a test cell.
+    nbgrader matches the marker text anywhere in a line of any cell, markdown included."""
+    for cell in _read(stem).cells:
+        for marker, kind in MARKERS.items():
+            if marker.removeprefix("### ") in cell.source:
+                assert grading(cell).get(kind) and cell.cell_type == "code", \
+                    f"{stem}: cell {cell.id} holds {marker!r} but is no {kind} cell"
+        assert "YOUR ANSWER HERE" not in cell.source and "BEGIN MARK SCHEME" not in cell.source, f"{stem}: cell {cell.id}"
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_implement_it_and_check_cells_carry_nbgrader_metadata(stem):
+    """Every implement-it cell is a solution cell, every check cell an autograded, locked test cell with points and
+    hidden cases that call the same check with ``hidden=True``; grade ids are unique and name the exercise."""
+    cells, ids = _read(stem).cells, []
+    for i, cell in enumerate(cells):
+        meta = grading(cell)
+        if meta:
+            assert meta["schema_version"] == 3 and meta["task"] is False, f"{stem}: cell {cell.id}"
+            ids.append(meta["grade_id"])
+        exercise = re.match(r"# Exercise (\d\d)\.(\d)\b", cell.source)
+        if cell.cell_type == "code" and exercise:
+            number = "_".join(exercise.groups())
+            assert meta == {"grade": False, "grade_id": f"ex_{number}", "locked": False, "schema_version": 3,
+                            "solution": True, "task": False}, f"{stem}: cell {cell.id}"
+            lines = [line.strip() for line in cell.source.splitlines() if line.strip()]
+            begin = lines.index("### BEGIN SOLUTION")
+            assert lines[begin - 1].endswith('"""') and lines[-1] == "### END SOLUTION", \
+                f"{stem}: exercise {number}: code outside the solution markers would reach the student copy"
+            check = cells[i + 1]
+            call = re.search(r"^(check_\w+)\((\w+)\)$", check.source, re.M)
+            assert call, f"{stem}: no check call in the cell after exercise {number}"
+            assert grading(check) == {"grade": True, "grade_id": f"check_{number}", "locked": True,
+                                      "points": grading(check).get("points"), "schema_version": 3, "solution": False,
+                                      "task": False} and grading(check)["points"] > 0, f"{stem}: cell {check.id}"
+            hidden = check.source.split("### BEGIN HIDDEN TESTS\n")[1].split("### END HIDDEN TESTS")[0]
+            assert hidden == f"{call.group(1)}({call.group(2)}, hidden=True)\n", f"{stem}: cell {check.id}"
+    assert len(ids) == len(set(ids)), f"{stem}: grade ids used twice: {ids}"
+    assert all(gid.endswith(tuple("0123456789")) and f"_{stem[:2]}_" in gid for gid in ids), ids
+
+
+def _questions(stem: str) -> list[tuple]:
+    """(question cell, answer cell) for every written question of the notebook."""
+    cells = _read(stem).cells
+    return [(c, cells[i + 1]) for i, c in enumerate(cells) if c.cell_type == "markdown" and QUESTION.match(c.source)]
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_every_written_question_has_an_answer_cell_with_its_points_and_a_rubric(stem):
+    """Catches: a question without an answer cell, points said in the question that differ from the ones graded,
+    a rubric whose points differ, an answer cell nbgrader would not grade by hand."""
+    for number, (question, answer) in enumerate(_questions(stem), 1):
+        said = QUESTION.match(question.source)
+        assert int(said.group(1)) == number, f"{stem}: question {said.group(1)} out of order"
+        meta = grading(answer)
+        assert answer.cell_type == "markdown" and meta == {
+            "grade": True, "grade_id": f"answer_{stem[:2]}_{number}", "locked": False, "points": int(said.group(3)),
+            "schema_version": 3, "solution": True, "task": False}, f"{stem}: the cell after question {number}"
+        assert answer.source.startswith("**Answer.** "), f"{stem}: answer {number}"
+        rubric = RUBRIC.findall(answer.source)
+        assert rubric == [said.group(3)], f"{stem}: answer {number} needs one rubric line of {said.group(3)} points"
+    markdown_answers = [c for c in _read(stem).cells if c.cell_type == "markdown" and grading(c)]
+    assert len(markdown_answers) == len(_questions(stem)), f"{stem}: an answer cell without its question"
+
+
+def test_the_written_questions_of_01_to_08_all_have_answers():
+    counts = {stem: len(_questions(stem)) for stem in EXPECTED}
+    assert counts["00_setup"] == 0 and all(counts[s] >= 3 for s in EXPECTED[1:]), counts
+    assert sum(counts.values()) >= 30, counts
+
+
+@pytest.mark.parametrize("stem", EXPECTED[1:])
+def test_the_points_table_states_what_is_graded(stem):
+    """The Exercises cell's table: written questions, each autograded exercise, the total; all from the metadata."""
+    cells = _read(stem).cells
+    table = next(c.source for c in cells if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
+    written = [grading(a)["points"] for _, a in _questions(stem)]
+    checks = {grading(c)["grade_id"]: grading(c)["points"] for c in cells if grading(c).get("grade") and c.cell_type == "code"}
+    rows = dict(re.findall(r"^\| (.+?) \| \**(\d+)\** \|", table, re.M))
+    expected = {f"questions 1–{len(written)} (points beside each)": str(sum(written)), "**total**": str(sum(written) + sum(checks.values()))}
+    expected.update({f"Exercise {gid[6:8]}.{gid[9:]}": str(p) for gid, p in checks.items()})
+    assert rows == expected, f"{stem}: the points table says {rows}, the cells {expected}"
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_jupytext_pairs_carry_the_same_nbgrader_metadata(stem):
+    """nbgrader reads the .ipynb; people edit the .py: the metadata on each `# %%` line must reach the .ipynb."""
+    source = jupytext.reads((NB_DIR / f"{stem}.py").read_text(encoding="utf-8"), fmt="py:percent")
+    assert [grading(c) for c in source.cells] == [grading(c) for c in _read(stem).cells], \
+        f"{stem}: run jupytext --sync notebooks/{stem}.py"
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_every_notebook_opens_with_its_goals_prerequisites_and_measured_times(stem):
+    """After the title: 3-5 things the student can do after it, what it assumes, how long (the exercises an estimate);
+    the run times are printed from notebooks/run_times.json by the cell after the profile cell, for this notebook."""
+    cells = _read(stem).cells
+    opening = cells[1].source
+    assert cells[1].cell_type == "markdown" and opening.startswith("**After this notebook you can**"), stem
+    goals = re.findall(r"^- \S", opening.split("**It assumes**")[0], re.M)
+    assert 3 <= len(goals) <= 5, f"{stem}: {len(goals)} goals"
+    assert "**It assumes** " in opening and "**How long.**" in opening and "(an estimate)" in opening, stem
+    assert not re.search(r"\d+\s*(s|min|seconds|minutes)\b.*(smoke|demo)", opening), f"{stem}: a typed run time"
+    timing = _code_cells(_read(stem))[2].source
+    assert f'print(describe("{stem}"))' in timing and "from depthkit.course.runtimes import describe" in timing, stem
+
+
+def test_the_points_in_docs_teaching_are_the_notebooks():
+    """docs/teaching.md's table of points per notebook (and its totals row), and the README's counts, against the cells."""
+    text = (NB_DIR.parent / "docs" / "teaching.md").read_text(encoding="utf-8")
+    rows = {m[0]: m[1:] for m in re.findall(r"^\| `(\d\d_\w+)` \| (\d+) questions?, (\d+) \| (.+?) \| (\d+) \|$", text, re.M)}
+    total_questions = total_written = total_auto = 0
+    for stem in EXPECTED[1:]:
+        cells = _read(stem).cells
+        written = [grading(a)["points"] for _, a in _questions(stem)]
+        auto = {grading(c)["grade_id"]: grading(c)["points"] for c in cells if grading(c).get("grade") and c.cell_type == "code"}
+        said = ", ".join(f"{g[6:8]}.{g[9:]}: {p}" for g, p in auto.items())
+        assert stem in rows, f"docs/teaching.md: no row for {stem}"
+        n, w, a, t = rows[stem]
+        assert (int(n), int(w), int(t)) == (len(written), sum(written), sum(written) + sum(auto.values())), stem
+        assert a.startswith(said or "–"), f"{stem}: docs say {a!r}, the cells {said!r}"
+        total_questions, total_written, total_auto = total_questions + len(written), total_written + sum(written), total_auto + sum(auto.values())
+    assert f"| **all** | **{total_questions} questions, {total_written}** | **{len(autograded_ids())} exercises, {total_auto}** | " \
+           f"**{total_written + total_auto}** |" in text
+    readme = " ".join((NB_DIR.parent / "README.md").read_text(encoding="utf-8").split())
+    assert f"{total_questions} written questions" in readme and f"{len(autograded_ids())} implement-it exercises" in readme
+
+
+def autograded_ids() -> list[str]:
+    """Every autograded cell of the series."""
+    return [grading(c)["grade_id"] for stem in EXPECTED for c in _read(stem).cells if grading(c).get("grade") and c.cell_type == "code"]

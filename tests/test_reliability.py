@@ -2,7 +2,6 @@
 clear errors for unwritable folders, full disks, changed configurations, bad numbers and bad files."""
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -13,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -216,16 +216,19 @@ def test_run_killed_with_sigkill_in_the_middle_of_an_epoch_resumes_to_the_uninte
 # 2. Resume with a changed configuration
 # --------------------------------------------------------------------------------------------
 def fit_config(profile, model: str = "lraspp", stage: str = "nyu") -> dict:
-    """The configuration ``fit`` stores in a checkpoint for ``profile``."""
+    """The configuration ``fit`` stores in a checkpoint for ``profile`` (``depthkit.train.run_config`` itself)."""
+    from depthkit.train import run_config
+
     frozen, full = profile.epochs(model, stage)
-    return dict(dataclasses.asdict(profile), model=model, stage=stage, frozen_epochs=frozen, epochs=full)
+    return run_config(profile, types.SimpleNamespace(name=model), stage, frozen, full, None)
 
 
 def cli_profile(epochs: int):
     """The smoke profile as ``train --epochs N`` changes it."""
     from depthkit.config import get_profile
 
-    return get_profile("smoke").replace(nyu_frozen_epochs={}, nyu_epochs={"*": epochs}, diw_epochs={"*": epochs})
+    return get_profile("smoke").with_budget("nyu", frozen_epochs={}, epochs={"*": epochs}).with_budget(
+        "diw", epochs={"*": epochs})
 
 
 def test_compare_config_lists_each_difference(smoke_profile):
@@ -264,7 +267,7 @@ def test_resume_under_another_configuration_is_refused_with_the_differences(one_
     assert compare_config(saved, fit_config(cli_profile(3))) == []
     assert compare_config(saved, fit_config(cli_profile(4))) == []
     with pytest.raises(ConfigChangedError) as info:
-        check_resume_config(saved, fit_config(cli_profile(3).replace(lr=0.01, seed=1)), one_epoch_run)
+        check_resume_config(saved, fit_config(cli_profile(3).with_budget("nyu", lr=0.01).replace(seed=1)), one_epoch_run)
     message = str(info.value)
     assert str(one_epoch_run) in message and "lr: 0.001 then, 0.01 now" in message
     assert "seed: 0 then, 1 now" in message and "--out" in message
@@ -301,7 +304,7 @@ def test_pretrained_auto_falls_back_loudly_behind_a_silent_proxy(silent_proxy, e
     model, caught = in_thread(lambda: models.build_model("lraspp", pretrained="auto"))
     assert model.weights_source.startswith("random (fallback: ")
     assert any("PRETRAINED WEIGHTS NOT LOADED" in w and "random initialisation" in w for w in caught)
-    from depthkit.train import fit  # the run records the fallback: its configuration and history.json
+    from depthkit.train import fit
 
     fit(model, nyu_splits, "nyu", smoke_profile, tmp_path, device="cpu", progress=False, max_steps=1)
     assert checkpoint(tmp_path / "last.pt")["config"]["weights_source"] == model.weights_source

@@ -13,7 +13,9 @@ import pytest
 from depthkit.fingerprint import code_fingerprint
 from depthkit.pipeline import load_stage_data
 from depthkit.reproduce import _fmt, reproduce
-from depthkit.train import evaluate, load_model, run_dir
+from depthkit.checkpoints import load_model
+from depthkit.evaluate import evaluate
+from depthkit.runs import run_dir
 
 
 @pytest.mark.slow

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from depthkit import checkpoints
+from depthkit import device as dk_device
+from depthkit import evaluate as dk_eval
 from depthkit import train as dk_train
 from depthkit.data.loader import Rows, batches
 from depthkit.models import build_model
@@ -54,8 +57,8 @@ def test_training_step_never_waits_for_the_device(stage, smoke_profile, nyu_spli
         train = splits["train"].to("cpu")  # resident, as on a GPU: the loader itself reads nothing back
         with monkeypatch.context() as m:
             calls = _count_syncs(m)
-            done = dk_train.train_one_epoch(model, optimizer, scaler, get_stage(stage), train, profile, 0,
-                                            torch.device("cpu"), max_steps=steps, progress=False)["steps"]
+            done = dk_train.train_one_epoch(model, optimizer, scaler=scaler, stage=get_stage(stage), data=train, profile=profile,
+                                            epoch=0, device=torch.device("cpu"), max_steps=steps, progress=False)["steps"]
         assert done == steps
         counts.append(calls["n"])
     assert counts[0] == counts[1], f"host syncs grew with steps: {counts} for 2 and 4 steps: {calls['where']}"
@@ -71,7 +74,7 @@ def test_evaluation_reads_the_device_once_not_per_batch(stage, nyu_splits, diw_s
     for n_batches in (1, 3):
         with monkeypatch.context() as m:
             calls = _count_syncs(m)
-            dk_train.evaluate(model, test, stage, batch_size=2, device="cpu", max_batches=n_batches)
+            dk_eval.evaluate(model, test, stage, batch_size=2, device="cpu", max_batches=n_batches)
         counts.append(calls["n"])
     assert counts[0] == counts[1], f"evaluation syncs grew with batches: {counts} for 1 and 3: {calls['where']}"
 
@@ -84,10 +87,10 @@ def test_evaluate_is_the_mean_over_images_of_the_float_metrics(stage, nyu_splits
     test = {"nyu": nyu_splits, "diw": diw_splits}[stage]["test"]
     torch.manual_seed(0)
     model = build_model("lraspp").eval()
-    got = dk_train.evaluate(model, test, stage, batch_size=3, device="cpu")  # batches of uneven use: 3 does not divide
+    got = dk_eval.evaluate(model, test, stage, batch_size=3, device="cpu")  # batches of uneven use: 3 does not divide
     batch = next(batches(test, len(test)))
     with torch.no_grad():
-        pred = dk_train.predict(model, batch["images"])
+        pred = dk_eval.predict(model, batch["images"])
     if stage == "nyu":
         mask = batch["depths"] > 0
         expected = {"normalized_mse": metrics.normalized_mse(pred, batch["depths"], mask),
@@ -108,9 +111,9 @@ def test_an_image_without_valid_depth_is_left_out_of_the_mean(nyu_splits):
     depths[1] = 0  # Kinect holes everywhere: no pixel to score
     torch.manual_seed(0)
     model = build_model("lraspp").eval()
-    with_hole = dk_train.evaluate(model, DepthData(images=whole["images"], depths=depths), "nyu", batch_size=2)
+    with_hole = dk_eval.evaluate(model, DepthData(images=whole["images"], depths=depths), "nyu", batch_size=2)
     keep = [i for i in range(len(depths)) if i != 1]
-    without = dk_train.evaluate(model, DepthData(images=whole["images"][keep], depths=depths[keep]), "nyu", batch_size=2)
+    without = dk_eval.evaluate(model, DepthData(images=whole["images"][keep], depths=depths[keep]), "nyu", batch_size=2)
     assert with_hole == pytest.approx(without, rel=1e-6)
 
 
@@ -126,14 +129,14 @@ def test_a_nan_prediction_fails_evaluation_by_name(diw_splits):
             return out
 
     with pytest.raises(ValueError, match=r"predictions on .* hold \d+ non-finite"):
-        dk_train.evaluate(Diverged(), diw_splits["test"], "diw", device="cpu")
+        dk_eval.evaluate(Diverged(), diw_splits["test"], "diw", device="cpu")
 
 
 def test_train_one_epoch_counts_the_time_spent_waiting_for_data(smoke_profile, nyu_splits, monkeypatch):
     """A loader that takes 0.2 s per batch shows up as >= 0.2 s of data wait per step, never more than the epoch."""
     import time
 
-    slow_batches = dk_train.batches
+    slow_batches = dk_eval.batches
 
     def slow(*args, **kwargs):
         for batch in slow_batches(*args, **kwargs):
@@ -146,23 +149,22 @@ def test_train_one_epoch_counts_the_time_spent_waiting_for_data(smoke_profile, n
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     t0 = time.perf_counter()
-    stats = dk_train.train_one_epoch(model, optimizer, scaler, get_stage("nyu"), nyu_splits["train"],
-                                     smoke_profile.replace(batch_size=2), 0, torch.device("cpu"), max_steps=3,
-                                     progress=False)
+    stats = dk_train.train_one_epoch(model, optimizer, scaler=scaler, stage=get_stage("nyu"), data=nyu_splits["train"],
+                                     profile=smoke_profile.replace(batch_size=2), epoch=0, device=torch.device("cpu"),
+                                     max_steps=3, progress=False)
     assert stats["steps"] == 3
     assert 0.6 <= stats["data_seconds"] <= time.perf_counter() - t0
 
 
 def test_bench_times_fits_own_step_on_both_stages(monkeypatch):
     """The model table runs train_one_epoch (fit's step) with the stage's data placement, warm-up then timed."""
-    from depthkit import bench
+    from depthkit.tools import bench
 
     calls = []
 
-    def spy(model, optimizer, scaler, stage, train, profile, epoch, device, max_steps=None, progress=True, desc=""):
-        calls.append((stage.name, type(train.images).__name__, max_steps))
-        return dk_train.train_one_epoch(model, optimizer, scaler, stage, train, profile, epoch, device, max_steps,
-                                        progress, desc)
+    def spy(model, optimizer, **kw):
+        calls.append((kw["stage"].name, type(kw["data"].images).__name__, kw["max_steps"]))
+        return dk_train.train_one_epoch(model, optimizer, **kw)
 
     monkeypatch.setattr(bench, "train_one_epoch", spy)
     result = bench.bench(("lraspp",), size=32, batch=2, steps=1, device="cpu")
@@ -178,7 +180,7 @@ def test_cuda_sync_warnings_collects_what_torch_reports_and_resets_the_mode(monk
     """The CUDA sync counter of bench, without a GPU: torch's warning text is collected, the debug mode reset."""
     import warnings
 
-    from depthkit import bench
+    from depthkit.tools import bench
 
     modes = []
     monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
@@ -219,8 +221,9 @@ def test_the_fp16_scaler_step_waits_only_without_fused_adam(fused, smoke_profile
         scaler = torch.amp.GradScaler("cpu", enabled=True)
         with monkeypatch.context() as m:
             calls = _count_syncs(m, everywhere=True)
-            dk_train.train_one_epoch(model, optimizer, scaler, get_stage("nyu"), train, smoke_profile.replace(batch_size=2),
-                                     0, torch.device("cpu"), max_steps=steps, progress=False)
+            dk_train.train_one_epoch(model, optimizer, scaler=scaler, stage=get_stage("nyu"), data=train,
+                                     profile=smoke_profile.replace(batch_size=2), epoch=0, device=torch.device("cpu"),
+                                     max_steps=steps, progress=False)
         counts.append(calls["n"])
     assert (counts[0] == counts[1]) == fused, f"read-backs for 2 and 4 steps: {counts}: {calls['where']}"
 
@@ -237,9 +240,9 @@ def test_bf16_only_on_compute_capability_8(monkeypatch):
 def test_evaluate_scores_in_fp32_even_when_training_uses_amp(diw_splits, monkeypatch):
     torch.manual_seed(0)
     model = build_model("lraspp").eval()
-    fp32 = dk_train.evaluate(model, diw_splits["test"], "diw", device="cpu")
+    fp32 = dk_eval.evaluate(model, diw_splits["test"], "diw", device="cpu")
     monkeypatch.setattr(dk_train, "autocast_dtype", lambda device: torch.bfloat16)  # CPU autocast exists
-    assert dk_train.evaluate(model, diw_splits["test"], "diw", device="cpu") == fp32
+    assert dk_eval.evaluate(model, diw_splits["test"], "diw", device="cpu") == fp32
 
 
 def test_resume_in_another_precision_starts_a_fresh_scaler(smoke_profile, diw_splits, tmp_path):
@@ -248,8 +251,8 @@ def test_resume_in_another_precision_starts_a_fresh_scaler(smoke_profile, diw_sp
     dk_train.fit(model, diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 1), device="cpu", progress=False)
     optimizer = torch.optim.Adam(model.parameters())
     enabled = torch.amp.GradScaler("cpu", enabled=True)  # as on a T4 after a CPU or bf16 run
-    config = dk_train.load_checkpoint(tmp_path / "last.pt")["config"]
-    history, _ = dk_train._resume(model, optimizer, enabled, tmp_path / "last.pt", "lraspp", "diw",
+    config = checkpoints.load_checkpoint(tmp_path / "last.pt")["config"]
+    history, _ = checkpoints.resume(model, optimizer, enabled, tmp_path / "last.pt", "lraspp", "diw",
                                   dk_train.data_fingerprint(diw_splits), dict(config))
     assert history["epoch"] == [1]
 
@@ -294,10 +297,10 @@ def test_batched_baseline_equals_the_whole_split_at_once(nyu_splits):
     from depthkit import metrics
 
     train, test = nyu_splits["train"], nyu_splits["test"]
-    mean_map = dk_train.mean_depth_baseline(train)
+    mean_map = dk_eval.mean_depth_baseline(train)
     d = test.depths[:].float()
     whole = metrics.normalized_mse(mean_map.expand(len(d), -1, -1, -1), d, d > 0)
-    assert dk_train.evaluate_baseline(train, test, batch_size=2)["normalized_mse"] == pytest.approx(whole, rel=1e-5)
+    assert dk_eval.evaluate_baseline(train, test, batch_size=2)["normalized_mse"] == pytest.approx(whole, rel=1e-5)
 
 
 def test_bad_pairs_in_a_cache_are_refused_on_loading(smoke_profile, smoke_prepared):
@@ -312,7 +315,7 @@ def test_bad_pairs_in_a_cache_are_refused_on_loading(smoke_profile, smoke_prepar
 
 def test_rehearsal_files_read_through_the_real_readers(tmp_path):
     from depthkit import data
-    from depthkit.rehearse import write_rehearsal_data
+    from depthkit.tools.rehearse import write_rehearsal_data
 
     paths = write_rehearsal_data(tmp_path, diw_images=25, nyu_frames=3, distinct=4)
     images, depths = data.read_nyu_mat(paths["nyu"], [2])
@@ -343,8 +346,8 @@ def test_a_checkpoint_of_another_model_is_refused_in_one_line(smoke_profile, diw
     torch.manual_seed(0)
     dk_train.fit(build_model("lraspp"), diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 1), device="cpu",
                  progress=False)
-    state = dk_train.load_checkpoint(tmp_path / "last.pt")
+    state = checkpoints.load_checkpoint(tmp_path / "last.pt")
     with pytest.raises(ValueError) as err:
-        dk_train.load_weights(build_model("unetpp_mnv2"), state, tmp_path / "last.pt")
+        checkpoints.load_weights(build_model("unetpp_mnv2"), state, tmp_path / "last.pt")
     message = str(err.value)
     assert "'lraspp'" in message and "'unetpp_mnv2'" in message and len(message) < 400 and "\n" not in message

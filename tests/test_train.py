@@ -11,8 +11,9 @@ import torch
 from depthkit.models import build_model, encoder_parameters
 from depthkit.pipeline import describe_splits, split_train_val
 from depthkit.data.loader import DepthData, augment, batches
-from depthkit.train import (evaluate, evaluate_baseline, fit, load_checkpoint,
-                            load_model, save_checkpoint)
+from depthkit.checkpoints import load_checkpoint, load_model, save_checkpoint
+from depthkit.evaluate import evaluate, evaluate_baseline
+from depthkit.train import fit
 
 
 def _params(params) -> list[torch.Tensor]:
@@ -235,7 +236,7 @@ def test_learning_rate_schedules():
 
 
 def test_predict_depth_batches_give_the_same_result(nyu_splits):
-    from depthkit.reproduce import predict_depth
+    from depthkit.evaluate import predict_depth
 
     model = build_model("lraspp").eval()
     all_at_once = predict_depth(model, nyu_splits["test"], n=None, batch_size=64)

@@ -4,8 +4,9 @@
 (``data/cache/<kind>_<hash>_<size>.h5``) with uncompressed, contiguous datasets: ``images``
 ``(N, S, S, 3)`` uint8, and ``depths`` ``(N, S, S)`` float32 metres (NYU) or ``pairs`` ``(N, 4)`` and
 ``relation`` ``(N,)`` (DIW). Rows are written as they are decoded, so preparing never holds the
-partition in memory. The file is renamed into place only when complete: it is flushed and closed
-explicitly (h5py reports a full disk only then), read back against the CRC-32 of every dataset
+partition in memory. Its whole size is reserved on disk before HDF5 writes into it (a full disk is
+one clean error, never a failed write inside HDF5: see ``depthkit.files.hdf5_writer``). The file is
+renamed into place only when complete: closed, read back against the CRC-32 of every dataset
 computed while writing, and only a verified file carries the current ``cache_version``; any other
 file in its place is rebuilt, with a one-line notice. :func:`load_nyu_cache`
 and :func:`load_diw_cache` memory-map the image rows, so opening a cache of 74,441 images costs
@@ -32,7 +33,7 @@ from depthkit.config import data_dir
 from depthkit.data.diw import DIWPair, _read_diw
 from depthkit.data.images import PathLike, load_rgb, rescale_pair, resize_depth, resize_image
 from depthkit.data.nyu import _as_indices, _nyu_datasets, _open_nyu, _read_nyu
-from depthkit.files import atomic_write, free_space, hdf5_writer
+from depthkit.files import atomic_write, free_space, hdf5_need, hdf5_writer
 
 CACHE_VERSION = 2  # bump when the cache layout changes: old caches are then rebuilt (2: verified after writing)
 VERIFY_ROWS = 256  # rows read at a time when a written cache is checked against its checksums
@@ -119,17 +120,19 @@ def _verify(tmp: Path, path: Path, rows: int, sums: dict[str, int]) -> None:
 
 
 def _write_atomically(path: Path, fill: Callable[[h5py.File, _Checksums], None], fingerprint: str,
-                      rows: int, need: int) -> Path:
+                      rows: int, data_bytes: int) -> Path:
     """Write an HDF5 cache of ``rows`` rows through ``fill`` into a temp file beside ``path``, verify it, rename it.
 
-    ``fill(h5, sums)`` writes every row-wise dataset through ``sums`` (checksummed). The file is
-    flushed and closed explicitly (a full disk may show only then), then read back and compared
-    with the checksums; any failure removes the temporary file and raises one ``OSError`` that
-    names ``path``, the ``need`` bytes and the free space.
+    ``fill(h5, sums)`` writes every dataset, ``data_bytes`` in all, row-wise ones through ``sums``
+    (checksummed). The file's space is reserved before HDF5 writes into it (:func:`hdf5_writer`);
+    once closed, it is read back and compared with the checksums. Any failure removes the
+    temporary file and raises one ``OSError`` that names ``path``, the bytes needed and the free space.
     """
+    need = hdf5_need(data_bytes)
+
     def write(tmp: Path) -> None:
         sums = _Checksums()
-        with hdf5_writer(tmp) as f:
+        with hdf5_writer(tmp, need) as f:
             f.attrs.update(cache_version=CACHE_VERSION, rows=rows)
             fill(f, sums)
             f.attrs["checksums"] = json.dumps(sums, sort_keys=True)
@@ -174,7 +177,7 @@ def prepare_nyu(mat_path: PathLike, cache_dir: PathLike | None = None, size: int
                     sums.put(dep_ds, start, np.stack([resize_depth(d, size) for d in dep]))
                     bar.update(len(img))
 
-        return _write_atomically(out, fill, fingerprint, len(idx), need=len(idx) * size * size * (3 + 4))
+        return _write_atomically(out, fill, fingerprint, len(idx), len(idx) * (8 + size * size * (3 + 4)))
 
 
 def _load_resized(path: str, size: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -251,7 +254,9 @@ def prepare_diw(csv_path: PathLike, cache_dir: PathLike | None = None, size: int
             warnings.warn(f"{csv_path}: {mismatched} image(s) differ in size from the CSV's "
                           f"width x height; their pairs were rescaled from the CSV's size.")
 
-    return _write_atomically(out, fill, fingerprint, n, need=n * (size * size * 3 + 8 * 4 + 1 + 8 * 2 + 8))
+    # per record: image, pairs, relation, orig_hw, lines; a path is 16 bytes in its dataset, its text in the heap
+    paths_bytes = sum(40 + len(p.encode()) for p in paths)
+    return _write_atomically(out, fill, fingerprint, n, n * (size * size * 3 + 8 * 4 + 1 + 8 * 2 + 8) + paths_bytes)
 
 
 def _cpu_count() -> int:

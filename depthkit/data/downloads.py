@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from depthkit import network
+from depthkit.data.network import reach, with_retries
 from depthkit.config import data_dir
 from depthkit.data.images import PathLike
 from depthkit.data.nyu import NYU_SIZE
@@ -92,9 +92,9 @@ def _fetch_with_retries(item: dict, dest: Path, timeout: float) -> Path:
     """:func:`_fetch`, tried again (resuming from the ``.part`` file) after a timeout or a dropped connection.
 
     At most :data:`DOWNLOAD_ATTEMPTS` tries, the pause doubling from :data:`RETRY_PAUSE_S`: the retry
-    policy of the weight downloads (:func:`depthkit.network.with_retries`).
+    policy of the weight downloads (:func:`depthkit.data.network.with_retries`).
     """
-    return network.with_retries(lambda: _fetch(item, dest, timeout), item["file"], attempts=DOWNLOAD_ATTEMPTS,
+    return with_retries(lambda: _fetch(item, dest, timeout), item["file"], attempts=DOWNLOAD_ATTEMPTS,
                                 pause=RETRY_PAUSE_S)
 
 
@@ -113,7 +113,7 @@ def _fetch(item: dict, dest: Path, timeout: float) -> Path:
         if have:
             headers["Range"] = f"bytes={have}-"
         try:
-            network.reach(item["url"], timeout)  # offline: fails in seconds, DNS included
+            reach(item["url"], timeout)  # offline: fails in seconds, DNS included
             response = urllib.request.urlopen(urllib.request.Request(item["url"], headers=headers),
                                               timeout=timeout)
         except urllib.error.HTTPError as e:

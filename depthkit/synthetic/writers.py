@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from depthkit.files import atomic_write, atomic_write_bytes, hdf5_writer
+from depthkit.files import atomic_write, atomic_write_bytes, hdf5_need, hdf5_writer
 from depthkit.synthetic.pairs import diw_flags, diw_image_size, position_prior, sample_pair
 from depthkit.synthetic.rendering import render_scene
 from depthkit.synthetic.scenes import scene_rng
@@ -66,9 +66,10 @@ def _progress(iterable, total: int, desc: str):
 def write_nyu_mat(path: Path, n: int, seed: int, size: tuple[int, int], workers: int) -> None:
     """Render ``n`` scenes into a MATLAB-v7.3-layout .mat (HDF5): images (N,3,W,H), depths (N,W,H)."""
     height, width = size
+    need = hdf5_need(512 + n * height * width * (3 + 4), chunks=2 * n)  # user block (MATLAB header), images, depths
 
     def write(tmp: Path) -> None:
-        with hdf5_writer(tmp, userblock_size=512) as f:  # every write error raises here, none in a destructor
+        with hdf5_writer(tmp, need, userblock_size=512) as f:  # the space is reserved before HDF5 writes
             images = f.create_dataset("images", (n, 3, width, height), np.uint8, chunks=(1, 3, width, height))
             depths = f.create_dataset("depths", (n, width, height), np.float32, chunks=(1, width, height))
             images.attrs["MATLAB_class"] = np.bytes_("uint8")
@@ -80,7 +81,7 @@ def write_nyu_mat(path: Path, n: int, seed: int, size: tuple[int, int], workers:
         with open(tmp, "r+b") as f:  # the 512-byte MATLAB header that real v7.3 files start with
             f.write(MATLAB_HEADER.ljust(116) + b"\0" * 8 + b"\x00\x02" + b"IM")
 
-    atomic_write(path, write)
+    atomic_write(path, write, need=need)
 
 
 def write_splits(path: Path, n: int, seed: int, test_fraction: float = 0.2) -> None:

@@ -7,7 +7,7 @@ none on a CPU; channels_last on CUDA), for every model on the data of both stage
 of the stage's loader (``Stage.loader``) and placed where ``fit`` places it:
 
 * ``nyu`` (depth maps): images with depth maps in memory, on the GPU when they fit
-  (:func:`depthkit.train.fits_on_device`);
+  (:func:`depthkit.device.fits_on_device`);
 * ``diw`` (point pairs): images with a point pair each, streamed from a memory-mapped cache on disk
   (DIW at report scale on a Colab T4), through a DataLoader with ``--workers`` processes.
 
@@ -38,10 +38,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from depthkit.config import get_profile
 from depthkit.data.loader import DepthData, Rows, augment, batches
-from depthkit.memory import PeakMemory
+from depthkit.device import autocast_dtype, fits_on_device, pick_device, to_device
+from depthkit.evaluate import predict
+from depthkit.files import reserve_file
 from depthkit.models import build_model
 from depthkit.stages import get_stage
-from depthkit.train import autocast_dtype, build_optimizer, fits_on_device, pick_device, predict, train_one_epoch
+from depthkit.tools.memory import PeakMemory
+from depthkit.train import build_optimizer, train_one_epoch
 
 WARMUP = 2  # untimed steps first: cuDNN autotuning, allocator growth, first-call overheads
 
@@ -73,7 +76,8 @@ def random_split(stage: str, n: int, size: int, folder: Path | None = None) -> D
     if folder is None:
         raise ValueError(f"the {stage} stage streams its images from disk: random_split needs a folder for them")
     path, rng = folder / "images.u8", np.random.default_rng(0)
-    array = np.memmap(path, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
+    reserve_file(path, n * size * size * 3)  # a memory map that meets a full disk ends the process (SIGBUS)
+    array = np.memmap(path, dtype=np.uint8, mode="r+", shape=(n, size, size, 3))
     for start in range(0, n, 256):  # a chunk at a time: memory does not grow with n
         array[start:start + 256] = rng.integers(0, 256, size=array[start:start + 256].shape, dtype=np.uint8)
     array.flush()
@@ -125,23 +129,22 @@ def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, 
     st, amp = get_stage(stage), autocast_dtype(device)
     with tempfile.TemporaryDirectory(prefix="depthkit-bench-") as tmp:
         data = random_split(stage, batch * (steps + WARMUP), size, Path(tmp))
-        resident = not data.on_disk and fits_on_device(data, device)
+        resident = not data.on_disk and fits_on_device(data.nbytes, device)
         data = data.to(device) if resident else data
         torch.manual_seed(0)
-        model = build_model(name).to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(model, st.lr(profile), profile.weight_decay, device)
+        model = to_device(build_model(name), device)
+        optimizer = build_optimizer(model, profile.budget(stage).lr, profile.weight_decay, device)
         scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
         flops = train_step_flops(model, data, batch, device)
-        train_one_epoch(model, optimizer, scaler, st, data, profile, 0, device, max_steps=WARMUP, progress=False)
+        train_one_epoch(model, optimizer, scaler=scaler, stage=st, data=data, profile=profile, epoch=0, device=device,
+                        max_steps=WARMUP, progress=False)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         with PeakMemory() as memory:
             _sync(device)
             t0 = time.perf_counter()
             with cuda_sync_warnings(device) as syncs:
-                stats = train_one_epoch(model, optimizer, scaler, st, data, profile, 1, device, max_steps=steps,
+                stats = train_one_epoch(model, optimizer, scaler=scaler, stage=st, data=data, profile=profile, epoch=1, device=device, max_steps=steps,
                                         progress=False)
             _sync(device)
             seconds = time.perf_counter() - t0
@@ -149,7 +152,8 @@ def bench_model(name: str, stage: str = "nyu", size: int = 224, batch: int = 8, 
             one_step: list[str] = []
             if device.type == "cuda":  # an epoch of one step: what an epoch costs beyond its steps
                 with cuda_sync_warnings(device) as one_step:
-                    train_one_epoch(model, optimizer, scaler, st, data, profile, 2, device, max_steps=1, progress=False)
+                    train_one_epoch(model, optimizer, scaler=scaler, stage=st, data=data, profile=profile, epoch=2, device=device,
+                                    max_steps=1, progress=False)
         peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else memory.peak_bytes
         data_on_disk = data.on_disk
         del data

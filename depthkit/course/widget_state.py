@@ -6,7 +6,7 @@ in it* there too: notebook 07 draws its depth picture into one, about 70 KB of P
 notebook already shows in an ordinary output cell. ``make notebooks`` runs this module after
 executing the notebooks::
 
-    python -m depthkit.widget_state notebooks/07_your_own_image.ipynb
+    python -m depthkit.course.widget_state notebooks/07_your_own_image.ipynb
 
 It empties the ``outputs`` of every saved ``OutputModel`` and leaves everything else as it was; the
 live notebook is unaffected (a kernel redraws the area). ``tests/test_notebooks_meta.py`` checks the
@@ -44,18 +44,18 @@ def trim_file(path: str | Path) -> int:
         raise ValueError(f"{path}: not a readable notebook ({type(exc).__name__}: {exc})") from None
     trimmed = trim_output_widgets(notebook)
     if trimmed:
-        atomic_write(path, lambda tmp: nbformat.write(notebook, str(tmp)))  # as depthkit.student writes its copies
+        atomic_write(path, lambda tmp: nbformat.write(notebook, str(tmp)))  # as depthkit.course.student writes its copies
     return trimmed
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m depthkit.widget_state NOTEBOOK...``: trim each; prints what it did."""
+    """``python -m depthkit.course.widget_state NOTEBOOK...``: trim each; prints what it did."""
     paths = sys.argv[1:] if argv is None else argv
     for path in paths:
         try:
             print(f"{path}: emptied {trim_file(path)} Output widget(s) in the saved widget state")
         except ValueError as exc:
-            print(f"depthkit.widget_state: error: {exc}", file=sys.stderr)
+            print(f"depthkit.course.widget_state: error: {exc}", file=sys.stderr)
             return 1
     return 0
 

@@ -5,11 +5,14 @@ exceeds the **noise band**: :data:`NOISE_Z` standard errors of the mean of the p
 differences, taken on the same test images (a paired comparison; a model against the mean-depth
 baseline, one model against another, a model before and after fine-tuning). A difference inside
 the band is called "no clear difference", with both numbers and the band beside it. Each text also
-says that it describes **one run** (one seed): a gap between two models, even one beyond the band,
-says what this run shows, not why; another seed can reorder close models.
+says how much a second training seed could move it: where the seed-to-seed spread of the recipe was
+measured (``figures/seed_spread.json``, :mod:`depthkit.tools.seeds`; the ``demo`` profile), every band
+below includes it (:func:`with_seeds`), so a gap between two models inside the seed spread is "no clear
+difference"; without it, the text says it describes **one run** (one seed).
 
-Per-image values come from the stage's own metrics (:func:`per_image_scores`, the same per-image
-values :func:`depthkit.train.evaluate` averages), so the means printed here are the means it prints.
+Per-image values come from the stage's own metrics (:func:`depthkit.evaluate.per_image_scores`, the
+same per-image values :func:`depthkit.evaluate.evaluate` averages), so the means printed here are the
+means it prints; the statistics (mean, standard error, noise band) are :mod:`depthkit.evaluate`'s.
 """
 from __future__ import annotations
 
@@ -19,73 +22,40 @@ import re
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from depthkit.config import Profile
-from depthkit.data.loader import DepthData, batches
-from depthkit.stages import Stage, get_stage
+from depthkit.evaluate import MIN_IMAGES, NOISE_Z, Values, as_array, is_clear, mean, noise_band, standard_error
+from depthkit.reproduce import REPORT_RESULTS, SEED_SPREAD_FILE, read_figures_json
 
-NOISE_Z = 2.0  # a difference counts when it exceeds this many standard errors (about 95 %)
-MIN_IMAGES = 10  # below this many images a standard error is not estimated (inf: nothing is called a difference)
 ALIGNMENT_WORDS = {  # depthkit.stages.NYU_ALIGN -> what the standard metrics are computed after
     "lstsq": "per-image least-squares scale-and-shift alignment",
     "median": "per-image median scaling",
     None: "no alignment (the prediction read as metres)",
 }
-Values = Sequence[float] | np.ndarray | torch.Tensor
+
+MODEL_OF = {r["label"].split()[0]: name for name, r in REPORT_RESULTS.items()}  # "LR-ASPP" -> "lraspp" (the texts' labels)
 
 
-# --------------------------------------------------------------------------------------------
-# Per-image values and their noise
-# --------------------------------------------------------------------------------------------
-@torch.no_grad()
-def per_image_scores(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: int = 16,
-                     device: str | torch.device | None = None) -> dict[str, np.ndarray]:
-    """The stage's metrics of ``model`` on every image of ``data`` (NaN: not scored), as float64 arrays."""
-    from depthkit.train import predict  # train imports the stage table; import here keeps this module light
-
-    stage = get_stage(stage) if isinstance(stage, str) else stage
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    parts: dict[str, list[torch.Tensor]] = {}
-    for batch in batches(data, batch_size, device=device):
-        for key, value in stage.metrics(predict(model, batch["images"]), batch).items():
-            parts.setdefault(key, []).append(value.double().cpu())
-    model.train(was_training)
-    return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}
+def seed_spread(profile: Profile, folder: str | None = None) -> dict | None:
+    """The committed seed-to-seed spread (``figures/seed_spread.json``) when it was measured under ``profile``; else None."""
+    spread = read_figures_json(SEED_SPREAD_FILE, folder)
+    return spread if spread and spread.get("profile") == profile.name else None
 
 
-@torch.no_grad()
-def baseline_per_image(train: DepthData, test: DepthData, batch_size: int = 64) -> np.ndarray:
-    """Normalized MSE of the training-set mean depth map on every image of ``test`` (NaN: no valid pixel)."""
-    from depthkit import metrics
-    from depthkit.train import mean_depth_baseline
-
-    mean_map, out = mean_depth_baseline(train), []
-    for batch in batches(test, batch_size):
-        d = batch["depths"].float()
-        out.append(metrics.normalized_mse(mean_map.expand(len(d), -1, -1, -1), d, d > 0, reduction="none").double())
-    return torch.cat(out).numpy()
+def seed_sd(spread: dict | None, model: str, key: str, minus: str | None = None) -> float:
+    """Standard deviation over training seeds of ``model``'s ``key`` (e.g. ``"nyu.normalized_mse"``), or of its
+    per-seed difference ``key - minus``; 0.0 when not measured. ``model``: a name or a label ("LR-ASPP")."""
+    entry = ((spread or {}).get("models", {}).get(MODEL_OF.get(model, model)) or {})
+    values = (entry.get(key) or {}).get("values", {})
+    if minus is not None:
+        other = (entry.get(minus) or {}).get("values", {})
+        values = {k: v - other[k] for k, v in values.items() if k in other}
+    return float(np.std(list(values.values()), ddof=1)) if len(values) >= 2 else 0.0
 
 
-def _array(values: Values) -> np.ndarray:
-    a = values.detach().double().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values, float)
-    return a.reshape(-1)
-
-
-def mean(values: Values) -> float:
-    """The mean over the scored (finite) images."""
-    a = _array(values)
-    return float(a[np.isfinite(a)].mean())
-
-
-def standard_error(values: Values) -> float:
-    """Standard error of the mean of the finite per-image values (sample std / sqrt(n)); inf below MIN_IMAGES values."""
-    a = _array(values)
-    a = a[np.isfinite(a)]
-    return float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) >= MIN_IMAGES else math.inf
+def with_seeds(band: float, *sds: float) -> float:
+    """A paired noise band widened by seed spreads: ``hypot(band, NOISE_Z * sqrt(sum sd^2))`` (each a mean's sd over seeds)."""
+    return math.hypot(band, NOISE_Z * math.sqrt(sum(sd**2 for sd in sds)))
 
 
 def _tidy(build: Callable[..., str]) -> Callable[..., str]:
@@ -97,29 +67,19 @@ def _tidy(build: Callable[..., str]) -> Callable[..., str]:
     return wrapper
 
 
-def noise_band(a: Values, b: Values) -> float:
-    """Half-width of the noise band of ``mean(a) - mean(b)`` on the same images: NOISE_Z paired standard errors."""
-    a, b = _array(a), _array(b)
-    if a.shape != b.shape:
-        raise ValueError(f"a paired comparison needs the same images: got {a.size} and {b.size} values")
-    return NOISE_Z * standard_error(a - b)
-
-
 def format_band(band: float, fmt: str = ".4f", scale: float = 1.0, unit: str = "") -> str:
     """``"±0.0012"`` (``scale``, ``fmt`` and ``unit`` applied), or words when there were too few images to estimate it."""
     return f"±{scale * band:{fmt}}{unit}" if math.isfinite(band) else f"not estimated (under {MIN_IMAGES} images)"
 
 
-def is_clear(difference: float, band: float) -> bool:
-    """Whether a difference lies outside its noise band (the one gate of every claim in this module)."""
-    return abs(difference) > band
-
-
 @_tidy
 def compare(name_a: str, a: Values, name_b: str, b: Values, lower_is_better: bool, fmt: str = ".4f",
-            scale: float = 1.0, unit: str = "") -> str:
-    """``a`` against ``b`` in words: which is better, or "no clear difference", each name beside its own number."""
-    ma, mb, band = mean(a), mean(b), noise_band(a, b)
+            scale: float = 1.0, unit: str = "", seed_sds: tuple[float, float] = (0.0, 0.0)) -> str:
+    """``a`` against ``b`` in words: which is better, or "no clear difference", each name beside its own number.
+
+    ``seed_sds``: each model's standard deviation over training seeds, added to the paired band (:func:`with_seeds`).
+    """
+    ma, mb, band = mean(a), mean(b), with_seeds(noise_band(a, b), *seed_sds)
     band_unit = " points" if unit.strip() == "%" else unit  # a difference of percentages is in points
     numbers = (f"{name_a} {scale * ma:{fmt}}{unit} vs {name_b} {scale * mb:{fmt}}{unit}, "
                f"noise band ±{scale * band:{fmt}}{band_unit}")
@@ -129,7 +89,11 @@ def compare(name_a: str, a: Values, name_b: str, b: Values, lower_is_better: boo
     return f"**{winner}** is better ({numbers})"
 
 
-def _one_run(profile: Profile) -> str:
+def _one_run(profile: Profile, spread: dict | None = None) -> str:
+    if spread:
+        seeds = max(len(v) for v in spread.get("seeds", {}).values())
+        return (f"The noise bands include the seed-to-seed spread of this recipe, measured over up to {seeds} training "
+                "seeds (`figures/seed_spread.json`): a gap inside a band is one another seed could reverse.")
     return (f"This is one run with one seed ({profile.seed}): it shows what happened here, not why, and another seed "
             "can reorder models that are close.")
 
@@ -142,8 +106,8 @@ def _smoke(profile: Profile) -> str:
 # --------------------------------------------------------------------------------------------
 # 03 and 04: the NYU models against the mean-depth baseline and each other
 # --------------------------------------------------------------------------------------------
-def _against_baseline(label: str, model: Values, baseline: Values) -> str:
-    m, b, band = mean(model), mean(baseline), noise_band(model, baseline)
+def _against_baseline(label: str, model: Values, baseline: Values, sd: float = 0.0) -> str:
+    m, b, band = mean(model), mean(baseline), with_seeds(noise_band(model, baseline), sd)  # the baseline has no seed
     numbers = f"**{m:.4f}** against {b:.4f} for the mean-depth baseline, noise band ±{band:.4f}"
     if not is_clear(m - b, band):
         return f"{label} reached a test normalized MSE of {numbers}: no clear difference from the baseline"
@@ -166,23 +130,25 @@ def _validation_trend(history: Mapping[str, list]) -> str:
 
 @_tidy
 def lraspp_nyu(model: Values, baseline: Values, history: Mapping[str, list], profile: Profile, n_train: int,
-               report_mse: float | None = None) -> str:
+               report_mse: float | None = None, spread: dict | None = None) -> str:
     """03: LR-ASPP's per-image test normalized MSE against the mean-depth baseline's, and its validation curve."""
     epochs = len(history["epoch"])
     context = {"demo": "The scenes are synthetic rooms, so the number says the pipeline learns, not how it would do on NYU.",
                "report": f"The report measured {report_mse} on real NYU Depth V2 at the same size."
                if report_mse is not None else ""}.get(profile.name, "")
-    return (f"{_against_baseline('LR-ASPP', model, baseline)}, after {epochs} epoch(s) on {n_train} {profile.data} "
-            f"training images. {_validation_trend(history)} {context} {_one_run(profile)}{_smoke(profile)}").replace("  ", " ")
+    against = _against_baseline("LR-ASPP", model, baseline, seed_sd(spread, "lraspp", "nyu.normalized_mse"))
+    return (f"{against}, after {epochs} epoch(s) on {n_train} {profile.data} training images. "
+            f"{_validation_trend(history)} {context} {_one_run(profile, spread)}{_smoke(profile)}").replace("  ", " ")
 
 
 @_tidy
 def unetpp_nyu(scores: Mapping[str, Values], baseline: Values, epochs: Mapping[str, int], frozen: int,
-               profile: Profile, n_train: int) -> str:
+               profile: Profile, n_train: int, spread: dict | None = None) -> str:
     """04: U-Net++ against the baseline and, when it ran, against LR-ASPP on the same test images."""
-    text = _against_baseline("U-Net++", scores["U-Net++"], baseline) + ". "
+    sd = {label: seed_sd(spread, label, "nyu.normalized_mse") for label in scores}
+    text = _against_baseline("U-Net++", scores["U-Net++"], baseline, sd["U-Net++"]) + ". "
     if "LR-ASPP" in scores:
-        text += f"Against LR-ASPP on the same images: {compare('U-Net++', scores['U-Net++'], 'LR-ASPP', scores['LR-ASPP'], True)}. "
+        text += (f"Against LR-ASPP on the same images: {compare('U-Net++', scores['U-Net++'], 'LR-ASPP', scores['LR-ASPP'], True, seed_sds=(sd['U-Net++'], sd['LR-ASPP']))}. ")
         eu, el = epochs["U-Net++"], epochs["LR-ASPP"]
         text += (f"Both trained {eu} epochs on the same images (U-Net++'s first {frozen} with the encoder frozen), "
                  "so training time does not separate them in this run; " if eu == el else
@@ -192,7 +158,7 @@ def unetpp_nyu(scores: Mapping[str, Values], baseline: Values, epochs: Mapping[s
                  f"{n_train} images, while with ImageNet weights (`report` on Colab) its encoder starts out knowing "
                  "edges and textures. " if not profile.pretrained else
                  "the encoders start from pretrained weights where they could be fetched. ")
-    return text + _one_run(profile) + _smoke(profile)
+    return text + _one_run(profile, spread) + _smoke(profile)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,12 +166,14 @@ def unetpp_nyu(scores: Mapping[str, Values], baseline: Values, epochs: Mapping[s
 # --------------------------------------------------------------------------------------------
 @_tidy
 def diw_finetuning(before: Mapping[str, Values], after: Mapping[str, Values], diw_epochs: Mapping[str, int],
-                   n_val: int, profile: Profile) -> str:
+                   n_val: int, profile: Profile, spread: dict | None = None) -> str:
     """05: each model's DIW test accuracy before and after fine-tuning (per-pair correctness, same pairs)."""
-    lines, fell = [], []
+    lines, fell, bands = [], [], {}
     for label in before:
-        b, a, band = mean(before[label]), mean(after[label]), noise_band(after[label], before[label])
-        n = int(np.isfinite(_array(before[label])).sum())
+        sd = seed_sd(spread, label, "diw.ordinal_accuracy", minus="diw_after_nyu.ordinal_accuracy")
+        b, a = mean(before[label]), mean(after[label])
+        band = bands[label] = with_seeds(noise_band(after[label], before[label]), sd)
+        n = int(np.isfinite(as_array(before[label])).sum())
         if not is_clear(a - b, band):
             change = "no clear difference"
         else:
@@ -217,7 +185,7 @@ def diw_finetuning(before: Mapping[str, Values], after: Mapping[str, Values], di
     if fell:
         epochs = max(diw_epochs[label] for label in fell)
         why = (f"Fine-tuning lowered the accuracy of {' and '.join(fell)} beyond the noise in this run. Possible "
-               f"reasons, from this run's settings: {epochs} DIW epoch(s) at learning rate {profile.diw_lr:g} is "
+               f"reasons, from this run's settings: {epochs} DIW epoch(s) at learning rate {profile.budget('diw').lr:g} is "
                "short; the ranking loss sees one pair per image, a much weaker signal per image than a dense depth map; ")
         why += (f"best.pt is picked among {epochs} epochs on only {n_val} validation pairs, so the pick is noisy; "
                 if epochs > 1 else f"with one epoch, best.pt is simply that epoch (its {n_val} validation pairs picked nothing); ")
@@ -225,19 +193,21 @@ def diw_finetuning(before: Mapping[str, Values], after: Mapping[str, Values], di
                 "model already orders them well and there is little left to learn." if profile.data == "synthetic" else
                 "and real DIW photos differ from NYU's indoor rooms, so the first steps may trade NYU habits for DIW "
                 "ones before paying off.")
-    elif any(mean(after[k]) > mean(before[k]) + noise_band(after[k], before[k]) for k in before):
+    elif any(mean(after[k]) > mean(before[k]) + bands[k] for k in before):
         why = "Where an accuracy moved beyond the noise, it rose."
     else:
         why = "Neither model's accuracy moved beyond the noise: on these pairs, this run cannot tell fine-tuning from no fine-tuning."
-    return "\n".join(lines) + "\n\n" + why + " " + _one_run(profile) + _smoke(profile)
+    return "\n".join(lines) + "\n\n" + why + " " + _one_run(profile, spread) + _smoke(profile)
 
 
 @_tidy
-def nyu_cost(before: Mapping[str, Values], after: Mapping[str, Values], profile: Profile) -> str:
+def nyu_cost(before: Mapping[str, Values], after: Mapping[str, Values], profile: Profile,
+             spread: dict | None = None) -> str:
     """05: each model's NYU test normalized MSE before and after DIW fine-tuning (per image, same images)."""
     parts = []
     for label in before:
-        b, a, band = mean(before[label]), mean(after[label]), noise_band(after[label], before[label])
+        sd = seed_sd(spread, label, "nyu_after_diw.normalized_mse", minus="nyu.normalized_mse")
+        b, a, band = mean(before[label]), mean(after[label]), with_seeds(noise_band(after[label], before[label]), sd)
         if is_clear(a - b, band):
             parts.append(f"{label}'s NYU error {'rose' if a > b else 'fell'} from {b:.4f} to {a:.4f} "
                          f"({100 * (a / b - 1):+.0f} %, beyond the noise band ±{band:.4f}).")
@@ -245,20 +215,8 @@ def nyu_cost(before: Mapping[str, Values], after: Mapping[str, Values], profile:
             parts.append(f"{label}'s NYU error went from {b:.4f} to {a:.4f}: no clear difference (noise band ±{band:.4f}).")
     return (" ".join(parts) + " The ranking loss scores only the *order* of two points per image; nothing holds the "
             "rest of the map, or its contrast, to what NYU taught, so dense accuracy is free to drift. Fine-tuning on "
-            "both losses at once (or a scale-invariant loss, see `02`) is the usual remedy. " + _one_run(profile)
+            "both losses at once (or a scale-invariant loss, see `02`) is the usual remedy. " + _one_run(profile, spread)
             + _smoke(profile))
-
-
-def depth_correlation(pred: torch.Tensor, depth: torch.Tensor) -> np.ndarray:
-    """Per image, the Pearson correlation of predicted and true depth over the valid (> 0) pixels (NaN: too few)."""
-    p, d = pred.detach().double().cpu().flatten(1), depth.detach().double().cpu().flatten(1)
-    out = []
-    for pi, di in zip(p, d):
-        valid = torch.isfinite(di) & (di > 0)
-        x, y = pi[valid] - pi[valid].mean(), di[valid] - di[valid].mean()
-        denom = float(x.norm() * y.norm())
-        out.append(float((x * y).sum()) / denom if valid.sum() > 2 and denom > 0 else math.nan)
-    return np.asarray(out)
 
 
 @_tidy
@@ -266,7 +224,7 @@ def depth_order(correlations: Mapping[str, Values]) -> str:
     """05: whether each model's maps still grow with the true depth (larger = farther), from per-image correlations."""
     parts = []
     for label, r in correlations.items():
-        a = _array(r)
+        a = as_array(r)
         a = a[np.isfinite(a)]
         m, band = float(a.mean()), NOISE_Z * standard_error(a)
         if not math.isfinite(band):
@@ -288,12 +246,15 @@ def depth_order(correlations: Mapping[str, Values]) -> str:
 # --------------------------------------------------------------------------------------------
 @_tidy
 def report_comparison(nyu: Mapping[str, Values], diw: Mapping[str, Values], baseline_nyu: float,
-                      budgets: Mapping[str, tuple[int, int]], profile: Profile, data_kind: str) -> str:
-    """06: the report's two models on the NYU test images and the DIW test pairs, gated by the paired noise."""
+                      budgets: Mapping[str, tuple[int, int]], profile: Profile, data_kind: str,
+                      spread: dict | None = None) -> str:
+    """06: the report's two models on the NYU test images and the DIW test pairs, gated by the paired noise and the seeds."""
     (a, b) = list(nyu)[:2]
-    text = (f"On the NYU-layout test split: {compare(a, nyu[a], b, nyu[b], True)}; mean-depth baseline "
+    sd_nyu = (seed_sd(spread, a, "nyu.normalized_mse"), seed_sd(spread, b, "nyu.normalized_mse"))
+    sd_diw = (seed_sd(spread, a, "diw.ordinal_accuracy"), seed_sd(spread, b, "diw.ordinal_accuracy"))
+    text = (f"On the NYU-layout test split: {compare(a, nyu[a], b, nyu[b], True, seed_sds=sd_nyu)}; mean-depth baseline "
             f"{baseline_nyu:.4f}. On the DIW-layout test pairs: "
-            f"{compare(a, diw[a], b, diw[b], False, '.1f', 100, ' %')}. The report found U-Net++ ahead on both. ")
+            f"{compare(a, diw[a], b, diw[b], False, '.1f', 100, ' %', seed_sds=sd_diw)}. The report found U-Net++ ahead on both. ")
     if len(set(budgets.values())) == 1:
         nyu_e, diw_e = next(iter(budgets.values()))
         text += (f"Here every model trained {nyu_e} NYU and {diw_e} DIW epoch(s) on the same images, so training time "
@@ -303,23 +264,28 @@ def report_comparison(nyu: Mapping[str, Values], diw: Mapping[str, Values], base
                  + "), as in the report (LR-ASPP 100 NYU epochs, U-Net++ 10): training time is mixed into any gap. ")
     if data_kind == "synthetic":
         text += "And the data is synthetic: this ranks the models on our rooms, not on NYU or DIW. "
-    return text + _one_run(profile) + _smoke(profile)
+    return text + _one_run(profile, spread) + _smoke(profile)
 
 
 @_tidy
 def parameter_matched(nyu: Mapping[str, Values], diw: Mapping[str, Values], third: str, same_budget: bool,
-                      profile: Profile) -> str:
-    """06: architecture (``lraspp`` vs ``third``, same size) and size (``third`` vs ``unetpp``), each model beside its number."""
+                      profile: Profile, spread: dict | None = None) -> str:
+    """06: architecture (``lraspp`` vs ``third``, same size) and size (``third`` vs ``unetpp``), each model beside its number.
+
+    The report models' bands include their seed spread; the third model's seed spread is not measured.
+    """
     def both(x: str, y: str) -> str:
-        return (f"NYU: {compare(f'`{x}`', nyu[x], f'`{y}`', nyu[y], True)}; "
-                f"DIW: {compare(f'`{x}`', diw[x], f'`{y}`', diw[y], False, '.1f', 100, ' %')}")
+        sds = {key: tuple(seed_sd(spread, m, key) for m in (x, y)) for key in ("nyu.normalized_mse", "diw.ordinal_accuracy")}
+        return (f"NYU: {compare(f'`{x}`', nyu[x], f'`{y}`', nyu[y], True, seed_sds=sds['nyu.normalized_mse'])}; "
+                f"DIW: {compare(f'`{x}`', diw[x], f'`{y}`', diw[y], False, '.1f', 100, ' %', seed_sds=sds['diw.ordinal_accuracy'])}")
 
     return (f"Same size, different architecture: {both('lraspp', third)}. "
             f"Same architecture, 15× the size: {both(third, 'unetpp')}. "
             + ("All three trained the same epochs, so training time does not separate them. " if same_budget else
                "The epochs differ between them (see above), which muddies both comparisons. ")
-            + "One seed per model cannot settle architecture against size; it shows how to ask the question. "
-            + _one_run(profile) + _smoke(profile))
+            + "The third model's own seed-to-seed spread is not measured, so its comparisons count only half of the seed noise; "
+            + "one seed of it cannot settle architecture against size: it shows how to ask the question. "
+            + _one_run(profile, spread) + _smoke(profile))
 
 
 @_tidy
@@ -327,7 +293,7 @@ def scene_types(errors: Mapping[str, Values], groups: Sequence[str], profile: Pr
     """06: per model, the scene type with the highest mean error, and whether it stands out from the next one."""
     labels, parts = sorted(set(groups)), []
     for name, err in errors.items():
-        e = _array(err)
+        e = as_array(err)
         stats = {lab: (mean(e[[g == lab for g in groups]]), standard_error(e[[g == lab for g in groups]]),
                        groups.count(lab)) for lab in labels}
         order = sorted(labels, key=lambda lab: stats[lab][0], reverse=True)

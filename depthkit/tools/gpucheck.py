@@ -1,4 +1,4 @@
-"""The CUDA path against its targets, in one table: ``make gpu-check`` (``python -m depthkit.gpucheck [--quick]``).
+"""The CUDA path against its targets, in one table: ``make gpu-check`` (``python -m depthkit.tools.gpucheck [--quick]``).
 
 For the day a GPU is lent: at most about 10 minutes on one GPU. It runs, on the best device present,
 
@@ -7,9 +7,9 @@ For the day a GPU is lent: at most about 10 minutes on one GPU. It runs, on the 
   ``GRAD_TOL`` of the model's largest gradient;
 * **syncs**: ``torch.cuda.set_sync_debug_mode`` over a training epoch and an evaluation pass
   (per step and per batch, from an N-step and a 1-step run; target 0);
-* **bench**: :func:`depthkit.bench.bench` at the report's size, both models, both stages (data
+* **bench**: :func:`depthkit.tools.bench.bench` at the report's size, both models, both stages (data
   wait < 5 %; U-Net++ at >= 40 % of the device's bf16 matmul rate);
-* **rehearsal**: :func:`depthkit.rehearse.rehearse` at 74,441 DIW images with both report models,
+* **rehearsal**: :func:`depthkit.tools.rehearse.rehearse` at 74,441 DIW images with both report models,
   capped steps, with the peak anonymous host memory of the process tree (target <= 3 GB) and the
   peak GPU memory torch allocated.
 
@@ -25,12 +25,14 @@ from dataclasses import dataclass
 
 import torch
 
-from depthkit import bench as dk_bench
-from depthkit.memory import PeakMemory
+from depthkit.device import channels_last, fits_on_device, pick_device
+from depthkit.evaluate import evaluate, predict
 from depthkit.models import build_model
-from depthkit.rehearse import DIW_TEST_IMAGES, rehearse
 from depthkit.stages import get_stage
-from depthkit.train import build_optimizer, channels_last, evaluate, fits_on_device, pick_device, predict, train_one_epoch
+from depthkit.tools import bench as dk_bench
+from depthkit.tools.memory import PeakMemory
+from depthkit.tools.rehearse import DIW_TEST_IMAGES, rehearse
+from depthkit.train import build_optimizer, train_one_epoch
 
 LOSS_RTOL = 1e-4  # fp32, TF32 off: cuDNN and the CPU sum in other orders, nothing more
 GRAD_TOL = 1e-3  # max |g_gpu - g_cpu| over the largest |g_cpu| of the model
@@ -93,17 +95,19 @@ def sync_counts(device: torch.device, size: int = 64, batch: int = 4, steps: int
     if device.type != "cuda":
         return {"train_per_step": None, "eval_per_batch": None, "train_per_epoch": None, "eval_per_pass": None}
     data = dk_bench.random_split("nyu", batch * steps, size)
-    data = data.to(device) if fits_on_device(data, device) else data
+    data = data.to(device) if fits_on_device(data.nbytes, device) else data
     profile, stage = get_profile("report").replace(batch_size=batch), get_stage("nyu")
     torch.manual_seed(0)
     net = build_model(model).to(device, memory_format=torch.channels_last)
     optimizer = build_optimizer(net, 1e-4, 0.0, device)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
-    train_one_epoch(net, optimizer, scaler, stage, data, profile, 0, device, max_steps=2, progress=False)  # warm-up
+    train_one_epoch(net, optimizer, scaler=scaler, stage=stage, data=data, profile=profile, epoch=0, device=device,
+                    max_steps=2, progress=False)  # warm-up
     counts = {}
     for n in (steps, 1):
         with dk_bench.cuda_sync_warnings(device) as found:
-            train_one_epoch(net, optimizer, scaler, stage, data, profile, 1, device, max_steps=n, progress=False)
+            train_one_epoch(net, optimizer, scaler=scaler, stage=stage, data=data, profile=profile, epoch=1, device=device,
+                            max_steps=n, progress=False)
         with dk_bench.cuda_sync_warnings(device) as seen:
             evaluate(net, data, stage, batch, device, max_batches=n)
         counts[n] = (len(found), len(seen))
@@ -181,8 +185,8 @@ def format_check(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m depthkit.gpucheck [--quick] [--device D]``; exit status 1 when a row fails."""
-    parser = argparse.ArgumentParser(prog="python -m depthkit.gpucheck", description=__doc__.splitlines()[0])
+    """Command line: ``python -m depthkit.tools.gpucheck [--quick] [--device D]``; exit status 1 when a row fails."""
+    parser = argparse.ArgumentParser(prog="python -m depthkit.tools.gpucheck", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: seconds to a minute on a CPU")
     parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: auto)")
     args = parser.parse_args(argv)

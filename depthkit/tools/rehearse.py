@@ -19,16 +19,15 @@ import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
 from depthkit.config import get_profile, repo_root
-from depthkit.files import atomic_write_bytes
-from depthkit.memory import PeakMemory
+from depthkit.files import atomic_write_bytes, environment
+from depthkit.tools.memory import PeakMemory
 from depthkit.synthetic import available_cores, render_scene, scene_rng, write_nyu_mat
 
 DIW_TEST_IMAGES = 74_441  # images in the published DIW_test partition (MiDaS's paper; Chen et al.)
@@ -75,20 +74,9 @@ def _random_pair(depth: np.ndarray, rng: np.random.Generator) -> str:
             return f"{ya + 1},{xa + 1},{yb + 1},{xb + 1},{rel},{w},{h}"
 
 
-@contextmanager
-def _data_folders(root: Path) -> Iterator[None]:
+def _data_folders(root: Path) -> AbstractContextManager[None]:
     """Point DEPTHKIT_DATA / _RUNS / _FIGURES into ``root`` for the duration."""
-    keys = ("DEPTHKIT_DATA", "DEPTHKIT_RUNS", "DEPTHKIT_FIGURES")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.update(DEPTHKIT_DATA=str(root), DEPTHKIT_RUNS=str(root / "runs"), DEPTHKIT_FIGURES=str(root / "figures"))
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return environment(DEPTHKIT_DATA=str(root), DEPTHKIT_RUNS=str(root / "runs"), DEPTHKIT_FIGURES=str(root / "figures"))
 
 
 def _folder_bytes(folder: Path) -> int:
