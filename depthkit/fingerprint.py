@@ -178,9 +178,9 @@ def fingerprint_line(profile: Profile, root: str | Path | None = None) -> str:
     return f"code fingerprint ({profile.name} profile): {code_fingerprint(profile, root)['fingerprint']}"
 
 
-def stale_message(what: str, recorded: dict | None, now: dict) -> str | None:
-    """None when ``recorded`` matches ``now``; else one line naming ``what`` is stale, what changed, and the fix."""
+def stale_message(what: str, recorded: dict | None, now: dict, regenerate: str = REGENERATE) -> str | None:
+    """None when ``recorded`` matches ``now``; else one line naming ``what`` is stale, what changed, and ``regenerate``."""
     if recorded and recorded.get("fingerprint") == now["fingerprint"]:
         return None
     changes = describe_changes(recorded, now)
-    return f"{what} was made by other code ({'; '.join(changes)}): regenerate with `{REGENERATE}`"
+    return f"{what} was made by other code ({'; '.join(changes)}): regenerate with `{regenerate}`"
