@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
-from depthkit.config import PROFILE_NAMES, figures_dir, get_profile
+from depthkit.config import DIW_IMAGES_ENV, PROFILE_NAMES, figures_dir, get_profile
 
 
 def at_least(minimum: int, unit: str = "") -> Callable[[str], int]:
@@ -54,6 +55,22 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                    help="smoke | demo | report (default: $DEPTHKIT_PROFILE, else report with real data and a GPU, else demo)")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the profile's, i.e. auto)")
+
+
+def _add_image_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image-root", default=None, metavar="DIR",
+                   help="real DIW: the folder holding DIW_test/ (default: beside the CSVs, data/real/diw)")
+
+
+def use_image_root(args: argparse.Namespace) -> None:
+    """``--image-root DIR``: check the folder and hand it to the data code (``DEPTHKIT_DIW_IMAGES``)."""
+    folder = getattr(args, "image_root", None)
+    if folder is None:
+        return
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(errno.ENOENT, "--image-root: no such folder (expected the folder that holds "
+                                              "DIW_test/ with the .thumb images)", folder)
+    os.environ[DIW_IMAGES_ENV] = str(Path(folder).resolve())
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -258,6 +275,7 @@ def _add_data_commands(sub) -> None:
 
     p = sub.add_parser("prepare", help=cmd_prepare.__doc__)
     _add_profile(p)
+    _add_image_root(p)
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("train", help=cmd_train.__doc__)
@@ -272,6 +290,7 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--plugin", default=None, metavar="FILE",
                    help="your own augment / extra_loss / learning_rate / model hooks (docs/capstone_plugin.py)")
     _add_profile(p)
+    _add_image_root(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__)
@@ -285,6 +304,7 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--compare", action="store_true",
                    help="the capstone: compare the checkpoint's test score with figures/results.json, with a noise band")
     _add_profile(p)
+    _add_image_root(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("reproduce", help=cmd_reproduce.__doc__)
@@ -294,6 +314,7 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--diw-protocol", choices=("report", "chen"), default=None,
                    help="report: seeded split inside DIW_test (as the report); chen: DIW_train / DIW_val -> DIW_test")
     _add_profile(p)
+    _add_image_root(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("compare", help=cmd_compare.__doc__.splitlines()[0])
@@ -400,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     (also a diverging run), 130 interrupted (Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
+        use_image_root(args)
         return args.func(args)
     except OSError as exc:  # includes missing files, permissions, full disks, connections
         print(f"depthkit {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)

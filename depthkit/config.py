@@ -123,6 +123,15 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+DIW_IMAGES_ENV = "DEPTHKIT_DIW_IMAGES"  # the CLI's --image-root sets it
+
+
+def diw_image_root() -> Path | None:
+    """Where the real DIW images are, when not beside their CSVs (``DEPTHKIT_DIW_IMAGES``, ``--image-root``); else None."""
+    value = os.environ.get(DIW_IMAGES_ENV)
+    return Path(value) if value else None
+
+
 def data_dir() -> Path:
     """Where datasets, the split file and caches live (``DEPTHKIT_DATA`` overrides)."""
     return Path(os.environ.get("DEPTHKIT_DATA", repo_root() / "data"))

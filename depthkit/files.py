@@ -324,22 +324,28 @@ class _KeptFailures:
 
 
 @contextmanager
-def hdf5_writer(path: Path, need: int, **kwargs) -> Iterator:
-    """``h5py.File(path, "w", **kwargs)`` with ``need`` bytes reserved on disk first; closed on leaving.
+def hdf5_writer(path: Path, need: int, mode: str = "w", **kwargs) -> Iterator:
+    """``h5py.File(path, mode, **kwargs)`` with ``need`` bytes reserved on disk first; closed on leaving.
 
     A full disk (quota, ``ulimit -f``) raises an ``OSError`` before HDF5 writes anything, or, if a
     write fails all the same (``need`` too small, a file system that cannot reserve), after HDF5
     has closed the file cleanly: never inside HDF5, whose clean-up after a failed write can crash
     the process. Give ``need`` with :func:`hdf5_need`; what is not used is freed at close.
+    ``mode="r+"`` adds to an existing file: ``need`` bytes are reserved beyond its current end.
     """
     import h5py
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    if mode not in ("w", "r+"):
+        raise ValueError(f"hdf5_writer: mode must be 'w' or 'r+', got {mode!r}")
+    flags = os.O_RDWR | getattr(os, "O_BINARY", 0) | (os.O_CREAT | os.O_TRUNC if mode == "w" else 0)
+    fd = os.open(path, flags, 0o600)
     try:
-        reserve_space(fd, path, need)
+        end = os.fstat(fd).st_size
+        reserve_space(fd, path, end + need)
         sink = _KeptFailures(fd)
+        sink.end = end
         try:
-            with h5py.File(sink, "w", **kwargs) as f:
+            with h5py.File(sink, mode, **kwargs) as f:
                 yield f
         except Exception:
             if sink.error is not None:  # what failed after a lost write is a consequence of it

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from depthkit import data as dk_data
-from depthkit.config import Profile, data_dir, repo_root
+from depthkit.config import Profile, data_dir, diw_image_root, repo_root
 from depthkit.data.loader import DepthData, Rows
 from depthkit.stages import get_stage
 
@@ -84,6 +84,7 @@ def prepare_data(profile: Profile) -> PreparedData:
                 "(see data/README.md), or use --profile demo for the embedded synthetic data.")
     else:
         raise ValueError(f"profile {profile.name!r}: unknown data source {profile.data!r}")
+    image_root = (diw_image_root() if profile.data == "real" else None) or diw_root  # --image-root: real DIW only
     seconds, t0 = {}, time.perf_counter()
     nyu_cache = dk_data.prepare_nyu(nyu_mat, cache_dir, size=profile.size)
     seconds["nyu"] = time.perf_counter() - t0
@@ -91,7 +92,7 @@ def prepare_data(profile: Profile) -> PreparedData:
     for part in DIW_PARTS[profile.diw_protocol]:
         t0 = time.perf_counter()
         diw_caches[part] = dk_data.prepare_diw(diw_root / f"{part}.csv", cache_dir, size=profile.size,
-                                               image_root=diw_root, limit=profile.max_diw_images)
+                                               image_root=image_root, limit=profile.max_diw_images)
         seconds[part] = time.perf_counter() - t0
     return PreparedData(profile.data, root, nyu_mat, nyu_splits, nyu_cache, diw_caches, seconds)
 

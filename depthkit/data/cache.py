@@ -15,7 +15,9 @@ nothing until a batch is read.
 from __future__ import annotations
 
 import concurrent.futures
+import csv
 import errno
+import io
 import hashlib
 import json
 import math
@@ -30,12 +32,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from depthkit.config import data_dir
-from depthkit.data.diw import DIWPair, _read_diw
-from depthkit.data.images import PathLike, load_rgb, rescale_pair, resize_depth, resize_image
+from depthkit.data.diw import DIWPair, DIWReject, _read_diw
+from depthkit.data.images import PathLike, load_stored_rgb, rescale_pair, resize_depth, resize_image
 from depthkit.data.nyu import _as_indices, _nyu_datasets, _open_nyu, _read_nyu
-from depthkit.files import atomic_write, free_space, hdf5_need, hdf5_writer
+from depthkit.files import (atomic_write, atomic_write_bytes, disk_full_error, free_space, hdf5_need, hdf5_writer,
+                            space_errno)
 
-CACHE_VERSION = 2  # bump when the cache layout changes: old caches are then rebuilt (2: verified after writing)
+CACHE_VERSION = 3  # bump when the cache layout changes: old caches are then rebuilt (2: verified after writing;
+# 3: DIW holds stored pixels, no EXIF transpose, skips bad records; its image rows may have room beyond ``rows``)
 VERIFY_ROWS = 256  # rows read at a time when a written cache is checked against its checksums
 
 def _digest(*items: object) -> str:
@@ -79,7 +83,7 @@ def _cache_problem(path: Path) -> str | None:
             version, rows = f.attrs.get("cache_version"), f.attrs.get("rows")
             if version != CACHE_VERSION or "checksums" not in f.attrs or "fingerprint" not in f.attrs:
                 return f"incomplete, or written by an older depthkit (cache version {version}, now {CACHE_VERSION})"
-            short = [k for k in json.loads(f.attrs["checksums"]) if k not in f or f[k].shape[0] != rows]
+            short = [k for k in json.loads(f.attrs["checksums"]) if k not in f or f[k].shape[0] < rows]
             end = max((f[k].id.get_offset() or 0) + f[k].id.get_storage_size() for k in f)
     except (OSError, KeyError, ValueError) as err:  # not HDF5, truncated metadata
         return f"damaged ({type(err).__name__}: {' '.join(str(err).split())[:120]})"
@@ -109,10 +113,10 @@ def _verify(tmp: Path, path: Path, rows: int, sums: dict[str, int]) -> None:
     with h5py.File(tmp, "r") as f:
         for name, expected in sums.items():
             ds, crc = f[name], 0
-            if ds.shape[0] != rows:
+            if ds.shape[0] < rows:
                 raise OSError(errno.EIO, f"{path}: dataset {name} holds {ds.shape[0]} rows after writing, not {rows}")
             for start in range(0, rows, VERIFY_ROWS):
-                crc = zlib.crc32(np.ascontiguousarray(ds[start:start + VERIFY_ROWS]), crc)
+                crc = zlib.crc32(np.ascontiguousarray(ds[start:min(start + VERIFY_ROWS, rows)]), crc)
             if crc != expected:
                 raise OSError(errno.EIO, f"{path}: dataset {name} does not read back as written (CRC-32 "
                                          f"{crc:08x}, written {expected:08x}): the disk may be full or failing; "
@@ -180,17 +184,25 @@ def prepare_nyu(mat_path: PathLike, cache_dir: PathLike | None = None, size: int
         return _write_atomically(out, fill, fingerprint, len(idx), len(idx) * (8 + size * size * (3 + 4)))
 
 
-def _load_resized(path: str, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Load one image as RGB resized to ``size`` x ``size``; also return its original ``(H, W)``."""
-    rgb = load_rgb(path)
-    return resize_image(rgb, size), rgb.shape[:2]
+def _load_chunk(paths: list[str], size: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]], int]:
+    """Worker: a chunk's stored pixels resized to ``size``, their original ``(H, W)``, the failures, the EXIF-tagged count.
 
-
-def _load_chunk(paths: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Worker: a chunk of images resized to ``size`` and their original ``(H, W)``."""
-    loaded = [_load_resized(p, size) for p in paths]
-    images = np.stack([im for im, _ in loaded]) if loaded else np.zeros((0, size, size, 3), np.uint8)
-    return images, np.array([hw for _, hw in loaded], np.int64).reshape(-1, 2)
+    No EXIF transpose (see :func:`load_stored_rgb`). A missing, unreadable or truncated image is a
+    failure ``(position in the chunk, reason)``, not an exception: the caller skips its record.
+    """
+    images, hw, failed, oriented = [], [], [], 0
+    for k, path in enumerate(paths):
+        try:
+            rgb, orientation = load_stored_rgb(path)
+        except (ValueError, FileNotFoundError) as err:
+            text = str(err)
+            failed.append((k, text[len(path) + 2:] if text.startswith(f"{path}: ") else text))
+            continue
+        oriented += orientation != 1
+        images.append(resize_image(rgb, size))
+        hw.append(rgb.shape[:2])
+    stacked = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    return stacked, np.array(hw, np.int64).reshape(-1, 2), failed, oriented
 
 
 def _in_order(fn: Callable, jobs: list, workers: int) -> Iterator:
@@ -212,15 +224,30 @@ def _in_order(fn: Callable, jobs: list, workers: int) -> Iterator:
             yield future.result()
 
 
+# Above this share of rejected records a DIW preparation stops: a wrong folder or a broken download, not bad luck.
+MAX_REJECT_FRACTION = 0.01
+SAVE_PROGRESS_EVERY = 1024  # records decoded between two saves of a preparation's progress (what a resume keeps)
+
+
 def prepare_diw(csv_path: PathLike, cache_dir: PathLike | None = None, size: int = 200,
                 image_root: PathLike | None = None, workers: int | None = None,
-                limit: int | None = None) -> Path:
+                limit: int | None = None, max_reject_fraction: float = MAX_REJECT_FRACTION) -> Path:
     """Resize DIW images to ``size`` x ``size`` (all cores) and rescale their pairs into a cache.
 
     ``workers``: processes to use (default: all cores; ``1`` runs serially). ``limit``: keep only
     the first ``limit`` records of the CSV. Images are decoded in chunks and written as they
     arrive, so memory does not grow with the number of images. The cache is rebuilt when the CSV,
     ``size``, ``image_root`` or ``limit`` change (edits to the image files themselves are not noticed).
+
+    The pixels are the stored ones (no EXIF transpose: the annotators saw those); images carrying an
+    EXIF orientation are counted. A record that cannot be used (see :mod:`depthkit.data.diw`: a
+    missing, unreadable or truncated image, A == B, a non-integer coordinate; points off the image
+    are clamped, as Chen et al.'s loader does) is skipped and listed with its CSV line and reason in
+    ``<cache>.rejects.csv`` beside the cache; one line sums it up at the end. More than
+    ``max_reject_fraction`` of the records rejected stops the preparation with one line. A
+    preparation killed part-way resumes from the rows it had saved (``<cache>.partial`` and its
+    ``.json`` progress, checked against their CRC-32 first); only a complete, verified file is
+    ever renamed to the cache's name.
     """
     csv_path = Path(csv_path)
     root = Path(image_root) if image_root is not None else csv_path.parent
@@ -229,34 +256,246 @@ def prepare_diw(csv_path: PathLike, cache_dir: PathLike | None = None, size: int
     fingerprint = _digest("diw", CACHE_VERSION, _source_id(csv_path), size, selection)
     if _cache_is_current(out, fingerprint):
         return out
-    records = _read_diw(csv_path, root, check_images=True, limit=limit)
-    n = len(records)
-    paths = [str(r.image) for r in records]
+    rejects: list[DIWReject] = []
+    clamped: list[int] = []
+    records = _read_diw(csv_path, root, check_images=True, limit=limit, rejects=rejects, clamped=clamped)
+    total = len(records) + len(rejects)
+    _check_rejects(csv_path, out, total, rejects, max_reject_fraction)
+    if not records:
+        raise ValueError(f"{csv_path}: none of its {total:,} records can be used; see {_write_rejects(out, rejects)}.")
+    row_bytes = size * size * 3
+    need = hdf5_need(len(records) * (row_bytes + 8 * 4 + 1 + 8 * 2 + 8) + sum(40 + len(str(r.image)) for r in records))
+    n_workers = workers or (_cpu_count() if len(records) >= 256 else 1)  # small sets: processes cost more
+    try:
+        progress = _resume(out, fingerprint, len(records), size)
+        _decode_rows(csv_path, out, records, size, n_workers, progress, rejects, total, max_reject_fraction)
+        failed = {index for index, _ in progress["failed"]}
+        kept = [r for i, r in enumerate(records) if i not in failed]
+        if not kept:
+            _abandon(out)
+            raise ValueError(f"{csv_path}: none of its {total:,} records could be prepared; see "
+                             f"{_write_rejects(out, _decode_rejects(records, progress['failed']) + rejects)}.")
+        all_rejects = sorted(rejects + _decode_rejects(records, progress["failed"]), key=lambda r: r.line)
+        summary = _summary(csv_path, total, len(kept), all_rejects, len(clamped), progress["oriented"], out)
+        _finish(out, fingerprint, csv_path, size, kept, progress, all_rejects, summary)
+    except OSError as err:  # a full disk: one line naming the cache; nothing is left to be mistaken for progress
+        if not space_errno(err):
+            raise
+        _abandon(out)
+        raise disk_full_error(out, err, need) from None
+    tqdm.write(summary)
+    if progress["mismatched"]:
+        warnings.warn(f"{csv_path}: {progress['mismatched']} image(s) differ in size from the CSV's "
+                      f"width x height; their pairs were rescaled from the CSV's size.")
+    return out
 
-    def fill(h5: h5py.File, sums: _Checksums) -> None:
+
+def _decode_rejects(records: list[DIWPair], failed: list[list]) -> list[DIWReject]:
+    """The records whose image failed to decode, as rejects (named by their image line)."""
+    return [DIWReject(records[i].image_line, str(records[i].image), reason) for i, reason in failed]
+
+
+def _rejects_path(out: Path) -> Path:
+    """``<cache>.rejects.csv``: the records a DIW cache left out, beside it."""
+    return out.with_name(out.stem + ".rejects.csv")
+
+
+def _write_rejects(out: Path, rejects: list[DIWReject]) -> Path:
+    """Write the rejects file (CSV: line, image, reason) atomically; return its path."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["line", "image", "reason"])
+    writer.writerows([r.line, r.image, r.reason] for r in rejects)
+    return atomic_write_bytes(_rejects_path(out), text.getvalue().encode())
+
+
+def _check_rejects(csv_path: Path, out: Path, total: int, rejects: list[DIWReject], max_fraction: float,
+                   so_far: bool = False) -> None:
+    """Stop with one line (the rejects written first) when more than ``max_fraction`` of ``total`` records are rejected.
+
+    ``so_far``: the images are still being decoded, and the rejects already exceed the share.
+    """
+    if len(rejects) <= max_fraction * total:
+        return
+    rejects = sorted(rejects, key=lambda r: r.line)
+    path = _write_rejects(out, rejects)
+    share = f"{100 * len(rejects) / total:.1f} %{' already' if so_far else ''}, more than {100 * max_fraction:g} %"
+    raise ValueError(f"{csv_path}: {len(rejects):,} of {total:,} records rejected{' so far' if so_far else ''} "
+                     f"({share}): a wrong image folder (--image-root) or a broken download, not bad luck. "
+                     f"First: line {rejects[0].line}: {rejects[0].reason} All: {path}")
+
+
+def _summary(csv_path: Path, total: int, kept: int, rejects: list[DIWReject], clamped: int, oriented: int,
+             out: Path) -> str:
+    """The one line a preparation ends with: records, prepared, skipped by reason, clamped, EXIF-tagged."""
+    kinds: dict[str, int] = {}
+    for r in rejects:
+        kinds[_reject_kind(r.reason)] = kinds.get(_reject_kind(r.reason), 0) + 1
+    why = ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    skipped = f"{len(rejects):,} skipped ({why}): see {_rejects_path(out)}" if rejects else "none skipped"
+    return (f"{csv_path.name}: {total:,} records: {kept:,} prepared, {skipped}; {clamped:,} with a point clamped "
+            f"onto its image; {oriented:,} images carry an EXIF orientation (their stored pixels are used, as annotated).")
+
+
+def _reject_kind(reason: str) -> str:
+    """A short name for a reject's reason, for the summary line."""
+    for words, kind in (("not found", "missing image"), ("cannot read", "unreadable image"),
+                        ("identical", "A == B"), ("not an integer", "non-integer coordinate")):
+        if words in reason:
+            return kind
+    return "malformed line"
+
+
+def _partial_paths(out: Path) -> tuple[Path, Path]:
+    """A preparation in progress: ``<cache>.partial`` (the rows so far) and ``<cache>.partial.json`` (what they are)."""
+    return out.with_name(out.name + ".partial"), out.with_name(out.name + ".partial.json")
+
+
+def _resume(out: Path, fingerprint: str, n: int, size: int) -> dict:
+    """The progress of an earlier, interrupted preparation of ``out`` whose rows check out, or a fresh start."""
+    partial, journal = _partial_paths(out)
+    progress = None
+    if partial.is_file() and journal.is_file():
+        try:
+            progress = json.loads(journal.read_text())
+        except (OSError, ValueError):
+            progress = None
+        if progress is not None and (progress.get("fingerprint"), progress.get("n"), progress.get("size")) != (fingerprint, n, size):
+            progress = None
+        if progress is not None and _rows_crc(partial, progress["rows"]) != progress["crc"]:
+            warnings.warn(f"{partial}: its rows do not match the saved progress; starting over.", stacklevel=3)
+            progress = None
+        if progress is not None and progress["done"]:
+            tqdm.write(f"{out.name}: resuming after {progress['done']:,} of {n:,} records ({partial.name}).")
+    if progress is None:
+        journal.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+        _start_partial(partial, n, size)
+        progress = {"fingerprint": fingerprint, "n": n, "size": size, "done": 0, "rows": 0, "crc": 0,
+                    "failed": [], "oriented": 0, "mismatched": 0}
+        _save_progress(journal, progress)
+    return progress
+
+
+def _start_partial(partial: Path, n: int, size: int) -> None:
+    """Create ``partial`` with room for ``n`` image rows, reserved on disk and allocated (contiguous) at once."""
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with hdf5_writer(partial, hdf5_need(n * size * size * 3)) as f:
+        f.attrs["cache_version"] = CACHE_VERSION  # no rows, no checksums, no fingerprint: never taken for a cache
+        images = f.create_dataset("images", (n, size, size, 3), np.uint8)
+        images[n - 1] = 0  # the first write allocates the whole contiguous dataset
+
+
+def _images_offset(partial: Path) -> int:
+    """Byte offset of the (contiguous) image rows inside ``partial``."""
+    with h5py.File(partial, "r") as f:
+        return int(f["images"].id.get_offset())
+
+
+def _rows_crc(partial: Path, rows: int) -> int | None:
+    """CRC-32 of the first ``rows`` image rows of ``partial`` (None when it cannot be read)."""
+    try:
+        with h5py.File(partial, "r") as f:
+            ds = f["images"]
+            if ds.shape[0] < rows or ds.id.get_offset() is None:
+                return None
+            crc = 0
+            for start in range(0, rows, VERIFY_ROWS):
+                crc = zlib.crc32(np.ascontiguousarray(ds[start:min(start + VERIFY_ROWS, rows)]), crc)
+            return crc
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save_progress(journal: Path, progress: dict) -> None:
+    """Replace the progress file atomically (a kill leaves the old one or the new one, never a mix)."""
+    atomic_write_bytes(journal, json.dumps(progress).encode())
+
+
+def _decode_rows(csv_path: Path, out: Path, records: list[DIWPair], size: int, workers: int, progress: dict,
+                 rejects: list[DIWReject], total: int, max_fraction: float) -> None:
+    """Decode the records after ``progress["done"]`` into the partial file's rows, saving progress as it goes."""
+    partial, journal = _partial_paths(out)
+    row_bytes, done = size * size * 3, progress["done"]
+    chunk = max(1, min(64, math.ceil((len(records) - done) / (4 * workers))))  # small sets: keep all cores busy
+    starts = range(done, len(records), chunk)
+    jobs = [([str(r.image) for r in records[s:s + chunk]], size) for s in starts]
+    offset, saved = _images_offset(partial), done
+    fd = os.open(partial, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    try:
+        with tqdm(total=len(records), initial=done, desc=f"DIW -> {size}x{size}", unit="img") as bar:
+            for start, (images, hw, failed, oriented) in zip(starts, _in_order(_load_chunk, jobs, workers)):
+                ok = [k for k in range(min(chunk, len(records) - start)) if k not in {f for f, _ in failed}]
+                _pwrite_all(fd, partial, np.ascontiguousarray(images).tobytes(), offset + progress["rows"] * row_bytes)
+                progress["crc"] = zlib.crc32(np.ascontiguousarray(images), progress["crc"])
+                progress["rows"] += len(images)
+                progress["failed"] += [[start + k, reason] for k, reason in failed]
+                progress["oriented"] += oriented
+                progress["mismatched"] += sum((h, w) != (records[start + k].height, records[start + k].width)
+                                              for k, (h, w) in zip(ok, hw))
+                progress["done"] = start + chunk if start + chunk < len(records) else len(records)
+                bar.update(progress["done"] - bar.n)
+                if failed and len(rejects) + len(progress["failed"]) > max_fraction * total:
+                    _abandon(out)
+                    _check_rejects(csv_path, out, total, rejects + _decode_rejects(records, progress["failed"]),
+                                   max_fraction, so_far=True)
+                if progress["done"] - saved >= SAVE_PROGRESS_EVERY or progress["done"] == len(records):
+                    _save_progress(journal, progress)
+                    saved = progress["done"]
+    finally:
+        os.close(fd)
+
+
+def _pwrite_all(fd: int, path: Path, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (space reserved beforehand); a failure names ``path``."""
+    view, done = memoryview(data), 0
+    try:
+        while done < len(view):
+            done += os.pwrite(fd, view[done:], offset + done)
+    except OSError as err:
+        raise (disk_full_error(path, err, len(data)) if space_errno(err) else err) from err
+
+
+def _abandon(out: Path) -> None:
+    """Remove an interrupted preparation's files (its images are not to be resumed from)."""
+    for path in _partial_paths(out):
+        path.unlink(missing_ok=True)
+
+
+def _finish(out: Path, fingerprint: str, csv_path: Path, size: int, kept: list[DIWPair], progress: dict,
+            rejects: list[DIWReject], summary: str) -> None:
+    """Add the kept records' pairs and the checksums to the partial file, verify it, and rename it to ``out``."""
+    partial, journal = _partial_paths(out)
+    paths = [str(r.image) for r in kept]
+    rows = len(kept)
+    small = rows * (8 * 4 + 1 + 8 * 2 + 8) + sum(40 + len(p.encode()) for p in paths)
+    with hdf5_writer(partial, hdf5_need(small), mode="r+") as h5:
+        for name in ("pairs", "relation", "orig_hw", "lines", "paths"):  # left by a kill during an earlier finish
+            if name in h5:
+                del h5[name]
+        sums = _Checksums(images=progress["crc"])
         h5.attrs.update(source=str(csv_path.resolve()), size=size)
-        sums.create(h5, "pairs", np.array([rescale_pair(r, (r.height, r.width), (size, size)) for r in records],
+        sums.create(h5, "pairs", np.array([rescale_pair(r, (r.height, r.width), (size, size)) for r in kept],
                                           np.int64).reshape(-1, 4))
-        sums.create(h5, "relation", np.array([r.relation for r in records], np.int8))
-        sums.create(h5, "orig_hw", np.array([(r.height, r.width) for r in records], np.int64).reshape(-1, 2))
-        sums.create(h5, "lines", np.array([r.line for r in records], np.int64))
+        sums.create(h5, "relation", np.array([r.relation for r in kept], np.int8))
+        sums.create(h5, "orig_hw", np.array([(r.height, r.width) for r in kept], np.int64).reshape(-1, 2))
+        sums.create(h5, "lines", np.array([r.line for r in kept], np.int64))
         h5.create_dataset("paths", data=paths, dtype=h5py.string_dtype())
-        img_ds = h5.create_dataset("images", (n, size, size, 3), np.uint8)
-        # workers=None: all cores, except for small sets where starting processes costs more
-        n_workers = workers or (_cpu_count() if n >= 256 else 1)
-        chunk = max(1, min(64, math.ceil(n / (4 * n_workers))))  # small sets: keep all cores busy
-        starts = range(0, n, chunk)
-        jobs = [(paths[s:s + chunk], size) for s in starts]
-        with tqdm(total=n, desc=f"DIW -> {size}x{size}", unit="img") as bar:
-            mismatched = _store_chunks(_in_order(_load_chunk, jobs, n_workers), starts, img_ds, records, bar, sums)
-        h5.attrs["size_mismatches"] = mismatched
-        if mismatched:
-            warnings.warn(f"{csv_path}: {mismatched} image(s) differ in size from the CSV's "
-                          f"width x height; their pairs were rescaled from the CSV's size.")
-
-    # per record: image, pairs, relation, orig_hw, lines; a path is 16 bytes in its dataset, its text in the heap
-    paths_bytes = sum(40 + len(p.encode()) for p in paths)
-    return _write_atomically(out, fill, fingerprint, n, n * (size * size * 3 + 8 * 4 + 1 + 8 * 2 + 8) + paths_bytes)
+        h5.attrs.update(rows=rows, size_mismatches=progress["mismatched"], exif_oriented=progress["oriented"],
+                        summary=summary)
+        h5.attrs["checksums"] = json.dumps(sums, sort_keys=True)
+        h5.attrs["fingerprint"] = fingerprint  # last: only a complete file carries it
+    try:
+        _verify(partial, out, rows, sums)
+    except OSError:  # the rows do not read back as written: nothing of this file is to be resumed from
+        _abandon(out)
+        raise
+    if rejects:  # before the cache: a complete cache always has its list of what it left out
+        _write_rejects(out, rejects)
+    else:
+        _rejects_path(out).unlink(missing_ok=True)
+    os.replace(partial, out)
+    journal.unlink(missing_ok=True)
 
 
 def _cpu_count() -> int:
@@ -267,24 +506,13 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _store_chunks(results: Iterable[tuple[np.ndarray, np.ndarray]], starts: range,
-                  img_ds: h5py.Dataset, records: list[DIWPair], bar: tqdm, sums: _Checksums) -> int:
-    """Write worker results in order (checksummed); count images whose real size differs from the CSV's."""
-    mismatched = 0
-    for start, (images, hw) in zip(starts, results):
-        sums.put(img_ds, start, images)
-        for r, (h, w) in zip(records[start:start + len(images)], hw):
-            mismatched += (h, w) != (r.height, r.width)
-        bar.update(len(images))
-    return mismatched
-
-
-def _read_array(ds: h5py.Dataset, path: Path, mmap: bool) -> np.ndarray:
-    """Read a cache dataset, or memory-map it (contiguous, uncompressed) when ``mmap``."""
+def _read_array(ds: h5py.Dataset, path: Path, mmap: bool, rows: int | None = None) -> np.ndarray:
+    """Read a cache dataset's first ``rows`` rows (default: all), or memory-map them (contiguous, uncompressed) when ``mmap``."""
+    rows = ds.shape[0] if rows is None else rows
     offset = ds.id.get_offset() if mmap else None
     if offset is None:
-        return ds[()]
-    return np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
+        return ds[:rows]
+    return np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=(rows,) + ds.shape[1:])
 
 
 def _open_cache(path: PathLike, kind: str, keys: Sequence[str]) -> tuple[Path, h5py.File]:
@@ -319,8 +547,8 @@ def load_nyu_cache(path: PathLike, mmap: bool = True) -> dict:
 def load_diw_cache(path: PathLike, mmap: bool = True) -> dict:
     """Open a :func:`prepare_diw` cache: ``images`` (memory-mapped), ``pairs``, ``relation``, ``orig_hw``, ``paths``."""
     path, f = _open_cache(path, "diw", ("images", "pairs", "relation", "orig_hw", "paths"))
-    with f:
-        return {"images": _read_array(f["images"], path, mmap),
+    with f:  # the image dataset may hold room for more rows than were kept (records skipped while decoding)
+        return {"images": _read_array(f["images"], path, mmap, int(f.attrs["rows"])),
                 "pairs": f["pairs"][()].astype(np.int64),
                 "relation": f["relation"][()].astype(np.int8),
                 "orig_hw": f["orig_hw"][()].astype(np.int64),

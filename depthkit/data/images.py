@@ -26,18 +26,42 @@ class PointPair(Protocol):
     yb: int
     xb: int
 
-def load_rgb(path: PathLike | bytes | io.BufferedIOBase) -> np.ndarray:
-    """Load any image (grayscale, palette, CMYK, RGBA, 16-bit) as ``(H, W, 3)`` uint8 RGB, from a path, bytes or a file."""
+EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the picture (1: as stored)
+
+
+def load_rgb(path: PathLike | bytes | io.BufferedIOBase, exif_transpose: bool = True) -> np.ndarray:
+    """Load any image (grayscale, palette, CMYK, RGBA, 16-bit) as ``(H, W, 3)`` uint8 RGB, from a path, bytes or a file.
+
+    ``exif_transpose`` (default) turns the pixels upright as a phone's EXIF orientation says, which
+    is right for a student's own photo; ``False`` keeps the stored pixels (see :func:`load_stored_rgb`).
+    """
+    return _decode(path, exif_transpose)[0]
+
+
+def load_stored_rgb(path: PathLike) -> tuple[np.ndarray, int]:
+    """The stored pixels of an image as RGB (no EXIF transpose) and its EXIF orientation tag (1 when absent).
+
+    DIW's annotators (2016 browsers) and Chen et al.'s Torch loader saw the stored pixels, so the
+    points of a DIW CSV refer to them: turning an orientation-3 image upright would put A where B is.
+    """
+    return _decode(path, False)
+
+
+def _decode(path: PathLike | bytes | io.BufferedIOBase, exif_transpose: bool) -> tuple[np.ndarray, int]:
+    """Decode ``path`` to RGB (upright per EXIF when ``exif_transpose``) and return its EXIF orientation."""
     if isinstance(path, (bytes, bytearray, memoryview)):
         path = io.BytesIO(bytes(path))
     source = path if hasattr(path, "read") else Path(path)
     path = getattr(source, "name", "<uploaded image>") if hasattr(source, "read") else source
     try:
         with Image.open(source) as im:
-            return _to_rgb(ImageOps.exif_transpose(im))  # phones store portrait photos sideways + EXIF
+            orientation = int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+            if exif_transpose:
+                im = ImageOps.exif_transpose(im)  # phones store portrait photos sideways + EXIF
+            return _to_rgb(im), orientation
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such image.") from None
-    except (OSError, Image.DecompressionBombError) as e:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:  # SyntaxError: PIL's word for a corrupt header
         raise ValueError(f"{path}: cannot read the image ({e}).") from e
 
 
