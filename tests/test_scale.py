@@ -328,6 +328,31 @@ def test_rehearsal_files_read_through_the_real_readers(tmp_path):
         assert 250 <= h <= 500 and 250 <= w <= 500 and (r.height, r.width) == (h, w)
 
 
+def test_the_rehearsal_sprinkles_the_real_releases_faults_and_prepare_counts_them(tmp_path, monkeypatch, capsys):
+    """Each fault of FAULTS once (FAULT_EVERY lowered to 5): prepare skips exactly the unusable ones, counts the
+    EXIF-tagged images, and the rejects file names them. Catches: a fault the rehearsal no longer writes."""
+    import csv as csv_module
+    from pathlib import Path
+
+    from depthkit import data
+    from depthkit.tools import rehearse
+
+    monkeypatch.setattr(rehearse, "FAULT_EVERY", 5)
+    n = 5 * len(rehearse.FAULTS)
+    paths = rehearse.write_rehearsal_data(tmp_path, diw_images=n, nyu_frames=2, distinct=4)
+    cache = data.prepare_diw(paths["diw_csv"], tmp_path / "cache", size=16, workers=1, max_reject_fraction=1.0)
+    summary = capsys.readouterr().out
+    skipped = len(rehearse.SKIPPED_FAULTS)
+    assert f"{n} records: {n - skipped} prepared, {skipped} skipped" in summary, summary
+    assert "1 with a point clamped" in summary and "2 images carry an EXIF orientation" in summary
+    row = rehearse._diw_preparation(cache)
+    assert (row["diw_records"], row["diw_prepared"], row["diw_skipped"], row["diw_exif_oriented"]) == (n, n - 3, 3, 2)
+    with open(row["rejects_file"], newline="") as f:
+        named = [Path(r["image"]).name for r in csv_module.DictReader(f)]
+    faulty = {f: f"rehearsal_{5 * k + 4:06d}.thumb" for k, f in enumerate(rehearse.FAULTS)}
+    assert sorted(named) == sorted(faulty[f] for f in rehearse.SKIPPED_FAULTS)
+
+
 def test_a_deleted_history_is_restored_from_the_checkpoint(smoke_profile, diw_splits, tmp_path):
     """#11.3: a finished run whose history.json was deleted writes it again when run once more."""
     torch.manual_seed(0)

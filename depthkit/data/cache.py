@@ -481,8 +481,8 @@ def _finish(out: Path, fingerprint: str, csv_path: Path, size: int, kept: list[D
         sums.create(h5, "orig_hw", np.array([(r.height, r.width) for r in kept], np.int64).reshape(-1, 2))
         sums.create(h5, "lines", np.array([r.line for r in kept], np.int64))
         h5.create_dataset("paths", data=paths, dtype=h5py.string_dtype())
-        h5.attrs.update(rows=rows, size_mismatches=progress["mismatched"], exif_oriented=progress["oriented"],
-                        summary=summary)
+        h5.attrs.update(rows=rows, records=rows + len(rejects), rejected=len(rejects), size_mismatches=progress["mismatched"],
+                        exif_oriented=progress["oriented"], summary=summary)
         h5.attrs["checksums"] = json.dumps(sums, sort_keys=True)
         h5.attrs["fingerprint"] = fingerprint  # last: only a complete file carries it
     try:

@@ -9,7 +9,11 @@ real run will cost: cache preparation speed, seconds per training step, peak mem
 process tree, and the size of the caches on disk.
 
 The pictures are the embedded synthetic scenes; only a few hundred distinct DIW images are drawn,
-and the N records point at hard links to them (distinct names, the real count of files).
+and the N records point at hard links to them (distinct names, the real count of files). As in the
+real release, a sprinkling of records is bad (:data:`FAULTS`, one every :data:`FAULT_EVERY` records:
+truncated and missing JPEGs, A == B, a point off its image, a coordinate written ``118.0``) and some
+images carry an EXIF orientation; the summary says how many were skipped, and the rejects file is
+part of the output.
 """
 from __future__ import annotations
 
@@ -32,6 +36,10 @@ from depthkit.synthetic import available_cores, render_scene, scene_rng, write_n
 
 DIW_TEST_IMAGES = 74_441  # images in the published DIW_test partition (MiDaS's paper; Chen et al.)
 AUTHORS_PREFIX = "/home/wfchen/DIW/DIW_test"  # an absolute path of the authors' machine, re-rooted on read
+# What the real release holds now and then: one record in FAULT_EVERY is the next of these, in turn.
+FAULTS = ("truncated", "missing", "identical", "off the image", "decimal", "exif 3", "exif 6")
+FAULT_EVERY = 500
+SKIPPED_FAULTS = {"truncated", "missing", "identical"}  # the others are read (clamped, 118.0 = 118, stored pixels)
 
 
 def write_rehearsal_data(root: Path, diw_images: int = DIW_TEST_IMAGES, nyu_frames: int = 1449,
@@ -56,11 +64,41 @@ def write_rehearsal_data(root: Path, diw_images: int = DIW_TEST_IMAGES, nyu_fram
         k = i % len(annotations)
         name = f"rehearsal_{i:06d}.thumb"
         target = diw / "DIW_test" / name
-        if not target.exists():
+        fault = FAULTS[(i // FAULT_EVERY) % len(FAULTS)] if i % FAULT_EVERY == FAULT_EVERY - 1 else None
+        annotation = _faulty_annotation(annotations[k], fault)
+        if fault in ("truncated", "exif 3", "exif 6"):  # a file of its own: never a hard link to a good one
+            data = (originals / f"{k}.jpg").read_bytes()
+            target.unlink(missing_ok=True)
+            atomic_write_bytes(target, data[: len(data) // 2] if fault == "truncated" else _with_orientation(data, int(fault[-1])))
+        elif fault == "missing":
+            target.unlink(missing_ok=True)
+        elif not target.exists():
             os.link(originals / f"{k}.jpg", target)
-        lines += [f"{AUTHORS_PREFIX}/{name}", annotations[k]]
+        lines += [f"{AUTHORS_PREFIX}/{name}", annotation]
     atomic_write_bytes(diw / "DIW_test.csv", ("\n".join(lines) + "\n").encode())
     return {"nyu": real / "nyu_depth_v2_labeled.mat", "diw_csv": diw / "DIW_test.csv"}
+
+
+def _faulty_annotation(line: str, fault: str | None) -> str:
+    """An annotation line with ``fault`` written into it (A == B, a point off the image, ``118.0``)."""
+    ya, xa, yb, xb, rel, w, h = line.split(",")
+    if fault == "identical":
+        return ",".join((ya, xa, ya, xa, rel, w, h))
+    if fault == "off the image":
+        return ",".join((str(int(h) + 3), xa, yb, xb, rel, w, h))
+    if fault == "decimal":
+        return ",".join((f"{ya}.0", xa, yb, xb, rel, w, h))
+    return line
+
+
+def _with_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The same JPEG pixels with an EXIF orientation tag (the pixels stay as stored)."""
+    buffer = io.BytesIO()
+    with Image.open(io.BytesIO(jpeg)) as im:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        im.save(buffer, format="JPEG", quality=90, exif=exif.tobytes())
+    return buffer.getvalue()
 
 
 def _random_pair(depth: np.ndarray, rng: np.random.Generator) -> str:
@@ -109,12 +147,23 @@ def rehearse(diw_images: int = DIW_TEST_IMAGES, steps: int = 3, device: str | No
                "data_wait_pct": {k: _data_wait_pct(v) for k, v in h.items()},
                "peak_anon_gb": None if memory.peak_bytes is None else memory.peak_bytes / 1e9,
                "cache_gb": _folder_bytes(root / "cache") / 1e9, "wall_s": time.perf_counter() - t0,
-               "batch_size": profile.batch_size, "size": profile.size}
+               "batch_size": profile.batch_size, "size": profile.size, **_diw_preparation(prepared.diw_caches["DIW_test"])}
         (root / "rehearsal.json").write_text(json.dumps(row, indent=2))
         return row
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _diw_preparation(cache: Path) -> dict:
+    """What the DIW preparation kept and skipped (from the cache's own record), and where its rejects file is."""
+    import h5py
+
+    with h5py.File(cache, "r") as f:
+        counts = {k: int(f.attrs[k]) for k in ("records", "rows", "rejected", "exif_oriented")}
+    rejects = cache.with_name(cache.stem + ".rejects.csv")
+    return {"diw_records": counts["records"], "diw_prepared": counts["rows"], "diw_skipped": counts["rejected"],
+            "diw_exif_oriented": counts["exif_oriented"], "rejects_file": str(rejects) if rejects.is_file() else None}
 
 
 def _seconds_per_step(history: dict) -> float:
@@ -138,6 +187,9 @@ def format_rehearsal(row: dict) -> str:
              "| measurement | value |", "|---|---|",
              f"| NYU cache preparation | {row['nyu_prep_img_s']:.0f} images/s ({row['prep_s']['nyu']:.0f} s) |",
              f"| DIW cache preparation | {row['diw_prep_img_s']:.0f} images/s ({row['prep_s']['DIW_test']:.0f} s) |"]
+    if "diw_skipped" in row:
+        lines.append(f"| DIW records: prepared / skipped (rejects file: `{Path(row['rejects_file'] or '-').name}`) / "
+                     f"EXIF-tagged | {row['diw_prepared']:,} / {row['diw_skipped']:,} / {row['diw_exif_oriented']:,} |")
     for run, seconds in row["s_per_step"].items():
         lines.append(f"| {run}: seconds per training step (after the first) | {seconds:.2f} |")
     for run, pct in row.get("data_wait_pct", {}).items():
