@@ -170,3 +170,16 @@ def test_a_disk_too_small_for_its_own_steps_is_refused_beside_a_roomy_one(tmpfs,
     line = caught.value.strerror
     assert NEEDS.match(line) and line.startswith(f"not enough disk: DEPTHKIT_RUNS ({runs / 'runs'}) on {runs} "), line
     assert "checkpoints lraspp NYU 79.4 MB" in line, line
+
+
+def test_an_unpacking_cut_short_needs_the_rest_and_one_finished_needs_nothing(tmp_path, monkeypatch):
+    """Catches: a half-unpacked image folder taken for a finished one (the archive still there, no marker)."""
+    point_at(monkeypatch, tmp_path / "data", tmp_path / "runs", tmp_path / "figures")
+    diw = tmp_path / "data" / "real" / "diw"
+    (diw / "DIW_test").mkdir(parents=True)
+    (diw / "DIW_test.tar.gz").write_bytes(b"\0" * 10_000)
+    (diw / "DIW_test" / "a.thumb").write_bytes(b"\0" * 4_000)
+    steps = steps_of(disk_plan(get_profile("report"), ("lraspp",)))
+    assert steps["download DIW_test"].need == 0 and steps["unpack DIW_test"].need == 6_000
+    (diw / ".DIW_test.tar.gz.extracted").touch()
+    assert steps_of(disk_plan(get_profile("report"), ("lraspp",)))["unpack DIW_test"].need == 0

@@ -157,16 +157,18 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def _archive_steps(folder: Path, item: dict, images: int, unpacked: Path) -> list:
-    """Download and unpack one DIW archive: done when its marker (or the unpacked folder) is there."""
+    """Download and unpack one DIW archive: done when its marker is there, or the images without the archive
+    (put there by hand); an unpacking cut short needs the rest of the archive's size."""
     archive, label = folder / item["file"], item["file"].split(".")[0]
-    if (folder / f".{item['file']}.extracted").is_file() or (unpacked.is_dir() and any(unpacked.iterdir())):
-        have = _folder_bytes(unpacked)
+    have = _folder_bytes(unpacked)
+    if (folder / f".{item['file']}.extracted").is_file() or (have and not archive.is_file()):
         return [Step(f"download {label}", folder, 0, archive.stat().st_size if archive.is_file() else 0),
                 Step(f"unpack {label}", unpacked, 0, have)]
     size, estimate = (item["size"], False) if item.get("size") else (images * DIW_IMAGE_BYTES, True)
     download = _file_step(f"download {label}", archive, size, estimate)
     unpack_size = archive.stat().st_size if archive.is_file() else size  # JPEGs: the archive hardly compresses them
-    return [download, Step(f"unpack {label}", unpacked, unpack_size, 0, estimate and not archive.is_file())]
+    return [download, Step(f"unpack {label}", unpacked, max(0, unpack_size - have), have,
+                           estimate and not archive.is_file())]
 
 
 def data_steps(profile: Profile) -> list:
