@@ -1,6 +1,6 @@
-"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, compare, bench, rehearse, download, publish-url, student.
+"""``python -m depthkit <command>``: prepare, train, evaluate, reproduce, plan, compare, bench, rehearse, download, publish-url, student.
 
-The commands that train or read data (prepare, train, evaluate, reproduce, bench) take ``--profile``
+The commands that train or read data (prepare, train, evaluate, reproduce, bench) and ``plan`` take ``--profile``
 (default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data and a GPU, else ``demo``); ``rehearse``
 always runs the ``report`` profile on files it writes. ``--help`` on each command lists its options.
 """
@@ -198,6 +198,22 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """The disk a run needs, step by step, against each file system's free space (exit status 1 when it does not fit)."""
+    import os
+
+    from depthkit.config import PROFILE_ENV
+    from depthkit.data.diskplan import check_plan, disk_plan, format_plan
+
+    profile = get_profile(args.profile or os.environ.get(PROFILE_ENV) or "report")
+    if args.diw_protocol:
+        profile = profile.replace(diw_protocol=args.diw_protocol)
+    plan = disk_plan(profile, tuple(args.models.split(",")), args.out)
+    print(format_plan(plan))
+    check_plan(plan)
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """A run's results.json against the committed one, metric by metric: difference, noise band, verdict
     (exit status 3 when a number lies beyond its band)."""
@@ -316,6 +332,13 @@ def _add_data_commands(sub) -> None:
     _add_profile(p)
     _add_image_root(p)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("plan", help=cmd_plan.__doc__)
+    p.add_argument("--profile", choices=PROFILE_NAMES, default=None, help="default: $DEPTHKIT_PROFILE, else report")
+    p.add_argument("--models", type=model_list, default="lraspp,unetpp", help="comma-separated, as for reproduce")
+    p.add_argument("--out", default=None, help="figures folder, as for reproduce (default: figures/)")
+    p.add_argument("--diw-protocol", choices=("report", "chen"), default=None, help="as for reproduce")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("compare", help=cmd_compare.__doc__.splitlines()[0])
     p.add_argument("results", help="the results.json of a run (python -m depthkit reproduce --out DIR writes one)")

@@ -18,6 +18,7 @@ import torch
 from depthkit import distributed, viz
 from depthkit.checkpoints import save_json
 from depthkit.config import Profile, figures_dir
+from depthkit.data.diskplan import check_plan, disk_plan, format_plan
 from depthkit.data.loader import DepthData
 from depthkit.device import pick_device
 from depthkit.evaluate import (ConstantModel, evaluate, evaluate_baseline, mean_depth_baseline, nyu_eigen_metrics,
@@ -151,6 +152,9 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
     fingerprint = code_fingerprint(profile)  # what determines the numbers, before anything runs
     out = Path(out) if out is not None else figures_dir()
     device = distributed.init_distributed(device) or pick_device(device or profile.device)
+    if profile.data == "real" and distributed.is_main():  # real data: hours of work; refuse now if the disks are too small
+        print(format_plan(plan := disk_plan(profile, models, out)), flush=True)
+        check_plan(plan)
     prepared, nyu, diw = _prepare(profile)
     tag = f"{prepared.source} data · {profile.name} profile · {device.type}"
     ev = dict(device=device, max_batches=max_steps, num_workers=profile.num_workers)

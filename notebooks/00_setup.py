@@ -56,6 +56,7 @@ from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+USE_DRIVE = False  # True: mount Google Drive and keep checkpoints and results there (00_setup, section 7)
 SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
@@ -92,6 +93,8 @@ if IN_COLAB:
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
           else "none (Runtime > Change runtime type > GPU, then run this cell again)")
+    from depthkit.course.colab import reattach_drive
+    reattach_drive(USE_DRIVE)  # the folders 00_setup saved on Drive; after a restarted session, without the switch
 
 # %% [markdown]
 # The **profile** decides the data, the image size, the epochs and the device (see `00_setup`):
@@ -183,8 +186,8 @@ for p in PROFILES.values():
 #
 # Datasets and caches go to `data/`, checkpoints and training histories to `runs/<profile>/`, the
 # report's figures to `figures/`. Three environment variables move them: `DEPTHKIT_DATA`,
-# `DEPTHKIT_RUNS`, `DEPTHKIT_FIGURES`. On Colab, section 7 can point them into Google Drive (if you
-# ask it to), so the downloads, caches and checkpoints outlive the runtime.
+# `DEPTHKIT_RUNS`, `DEPTHKIT_FIGURES`. On Colab, section 7 can point the checkpoints and figures into
+# Google Drive (if you ask it to), so they outlive the runtime.
 
 # %%
 from depthkit.config import data_dir, figures_dir, real_data_present, repo_root, runs_dir
@@ -201,7 +204,7 @@ print("real NYU + DIW on disk:", real_data_present())
 # %% [markdown]
 # ## 4. Getting the real datasets
 #
-# The real data is large: NYU Depth V2's labeled file alone is 2.8 GB, and DIW's images come on top. `depthkit.data.download` fetches them into `data/real/` with a progress bar, resumes a broken
+# The real data is large: NYU Depth V2's labeled file alone is 2.97 GB, and DIW's images come on top. `depthkit.data.download` fetches them into `data/real/` with a progress bar, resumes a broken
 # download, checks the size (and checksum where one is published) and unpacks DIW. Offline it fails
 # within seconds and says what to fetch by hand.
 #
@@ -211,7 +214,7 @@ print("real NYU + DIW on disk:", real_data_present())
 # %%
 from depthkit import data as dk_data
 
-DOWNLOAD = False  # True: fetch NYU Depth V2 (2.8 GB) and DIW into data/real (needs a network)
+DOWNLOAD = False  # True: fetch NYU Depth V2 (2.97 GB) and DIW into data/real (needs a network)
 if DOWNLOAD:
     print("NYU:", dk_data.download("nyu"))
     print("DIW:", dk_data.download("diw"))
@@ -257,49 +260,48 @@ for name in MODEL_NAMES:
 #
 # The `report` profile (real NYU Depth V2 + DIW, 200×200, the report's epochs) needs a GPU: on Colab,
 # *Runtime → Change runtime type → T4 GPU*, then run the set-up cell at the top. A Colab runtime
-# forgets everything when it disconnects (after some hours, or about 90 minutes idle), so everything
-# worth keeping should go to **Google Drive**. That is one switch in the next cell, off by default so
-# that "Run all" never asks for your Drive: set `USE_DRIVE = True` and run the cell, and it mounts your
-# Drive (Colab asks for permission first) and points `DEPTHKIT_DATA` (downloads and caches),
-# `DEPTHKIT_RUNS` (checkpoints) and `DEPTHKIT_FIGURES` into `DRIVE_FOLDER`, so from then on this
-# runtime reads and writes them there, under every profile. Left off, everything stays on the
-# runtime's own disk and is gone after a disconnect: fine for `smoke` and `demo`, not for `report`.
-# The cell does nothing off Colab.
+# forgets everything when it disconnects (after some hours, or about 90 minutes idle), so what takes
+# hours to make should go to **Google Drive**. The switch is `USE_DRIVE` in the set-up cell at the top of
+# every notebook, off by default so that "Run all" never asks for your Drive: set `USE_DRIVE = True` and
+# run the set-up cell and the cell below. It mounts your Drive (Colab asks for permission first) and
+# splits the files so that a free 15 GB Drive is enough: checkpoints (`DEPTHKIT_RUNS`) and results
+# (`DEPTHKIT_FIGURES`), about 3 GB, go into `DRIVE_FOLDER`; downloads, unpacked images and caches
+# (`DEPTHKIT_DATA`), about 27 GB, stay on the runtime's own disk (about 80 GB free). After a disconnect,
+# training resumes from its checkpoint on Drive, and only the data is fetched and cached again. Every
+# other notebook finds these folders again through the same switch (each notebook has a runtime of its
+# own); after *Restart session* the set-up cell restores them by itself. The cell then prints the **disk
+# plan** of a `report` run: what each step still writes, against the free space of each disk
+# (`python -m depthkit plan` prints the same; `reproduce --profile report` prints it and refuses to start
+# when a disk is too small). Left off, everything stays on the runtime's disk: fine for `smoke` and `demo`.
 
 # %%
-import shutil
+from depthkit.course.colab import use_drive
+from depthkit.data.diskplan import disk_plan, format_plan
 
-USE_DRIVE = False  # True: mount Google Drive and keep data, caches, checkpoints and figures in DRIVE_FOLDER
-DRIVE_FOLDER = "/content/drive/MyDrive/depthkit"  # any folder of your Drive
-if IN_COLAB and USE_DRIVE:
-    from google.colab import drive
-
-    drive.mount("/content/drive")
-    for variable, sub in (("DEPTHKIT_DATA", "data"), ("DEPTHKIT_RUNS", "runs"), ("DEPTHKIT_FIGURES", "figures")):
-        os.environ[variable] = os.path.join(DRIVE_FOLDER, sub)  # read by depthkit at every call, inherited by `!python`
-        os.makedirs(os.environ[variable], exist_ok=True)
-        print(f"{variable}={os.environ[variable]}")
-    if not (data_dir() / "nyu_splits.json").exists():  # the official split travels with the checkout: copy it once
-        shutil.copy(repo_root() / "data" / "nyu_splits.json", data_dir() / "nyu_splits.json")
+DRIVE_FOLDER = "/content/drive/MyDrive/depthkit"  # any folder of your Drive; the other notebooks find it again
+if IN_COLAB and USE_DRIVE:  # USE_DRIVE: the switch in the set-up cell at the top
+    use_drive(DRIVE_FOLDER)
 elif IN_COLAB:
     print("USE_DRIVE is False: nothing mounted; data, runs and figures stay on this runtime's disk and vanish with it"
-          + (" (set USE_DRIVE = True before a report run)" if PROFILE.name == "report" else ""))
+          + (" (set USE_DRIVE = True in the set-up cell before a report run)" if PROFILE.name == "report" else ""))
 else:
     print("not on Colab: nothing mounted; data, runs and figures stay where section 3 says")
+print(format_plan(disk_plan(PROFILES["report"])))
 
 # %% [markdown]
 # Then, in this notebook or a fresh one after the two cells above (each `!` line is a shell command):
 #
 # ```
-# !python -m depthkit download nyu        # 2.8 GB into $DEPTHKIT_DATA/real (resumes a broken download)
+# !python -m depthkit download nyu        # 2.97 GB into $DEPTHKIT_DATA/real (resumes a broken download)
 # !python -m depthkit download diw        # DIW annotations and images
 # !python -m depthkit reproduce --profile report
 # ```
 #
-# **After a disconnect** reconnect, run the set-up cell and the Drive cell (with `USE_DRIVE = True`)
-# again, and start the same `reproduce` command: downloads and caches are found on Drive, finished
-# stages are reused, and an interrupted stage resumes from its `last.pt` (written after every epoch)
-# with the same result as a run that never stopped. At most the epoch that was running is lost.
+# **After a disconnect** reconnect, run the set-up cell (with `USE_DRIVE = True`), download the data
+# again (the two `download` lines) and start the same `reproduce` command: the caches are rebuilt on the
+# runtime's disk, finished stages are reused from Drive, and an interrupted stage resumes from its
+# `last.pt` (written after every epoch) with the same result as a run that never stopped. At most the
+# epoch that was running is lost.
 #
 # **How long?** The table below is an **ESTIMATE**, not a measurement: nobody has timed this on a T4
 # yet. How it is derived: a training step costs about 3× a forward pass; depthkit's U-Net++ needs
@@ -339,9 +341,9 @@ print("not included: downloads (network), building the DIW cache (decoding ~74k 
 # %% [markdown]
 # Two practical notes. DIW fine-tuning of U-Net++ dominates: if a session keeps disconnecting, run the
 # stages one by one (`!python -m depthkit train --profile report --model unetpp --stage diw`, which also
-# resumes from `last.pt`) and `reproduce` last, which then reuses them and only evaluates. And the caches
-# are read a batch at a time from Drive's file system, which is slower than the runtime's own disk;
-# how much that costs on a T4 is not measured yet either (`bench` prints the share of time spent
+# resumes from `last.pt`) and `reproduce` last, which then reuses them and only evaluates. The caches
+# are read a batch at a time from the runtime's own disk (with `USE_DRIVE = True`, as above): Drive's file
+# system would be slower, by how much on a T4 is not measured (`bench` prints the share of time spent
 # waiting for data).
 
 # %% [markdown]

@@ -41,6 +41,7 @@ from pathlib import Path
 
 # The repository to clone on Colab: set DEPTHKIT_REPO (e.g. `%env DEPTHKIT_REPO=...` in a cell above) to use your copy.
 REPO_URL = os.environ.get("DEPTHKIT_REPO", "https://github.com/depthkit/depthkit")
+USE_DRIVE = False  # True: mount Google Drive and keep checkpoints and results there (00_setup, section 7)
 SMP = "segmentation-models-pytorch>=0.6,<0.7"  # U-Net++: the tested range (0.6.0); not preinstalled on Colab
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
@@ -77,6 +78,8 @@ if IN_COLAB:
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available()
           else "none (Runtime > Change runtime type > GPU, then run this cell again)")
+    from depthkit.course.colab import reattach_drive
+    reattach_drive(USE_DRIVE)  # the folders 00_setup saved on Drive; after a restarted session, without the switch
 
 # %% [markdown]
 # The **profile** decides the data, the image size, the epochs and the device (see `00_setup`):

@@ -9,8 +9,8 @@ import pytest
 
 from depthkit.cli import build_parser, main
 
-COMMANDS = ("prepare", "train", "evaluate", "reproduce", "compare", "bench", "rehearse", "download", "publish-url", "student")
-PROFILE_COMMANDS = ("prepare", "train", "evaluate", "reproduce", "bench")
+COMMANDS = ("prepare", "train", "evaluate", "reproduce", "plan", "compare", "bench", "rehearse", "download", "publish-url", "student")
+PROFILE_COMMANDS = ("prepare", "train", "evaluate", "reproduce", "plan", "bench")
 
 
 def test_the_command_list_is_the_parsers_and_the_docstring_names_each():

@@ -6,6 +6,7 @@ switch and ``python -m depthkit publish-url``, which rewrites the repository add
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -64,6 +65,9 @@ def test_the_cell_installs_once_per_commit(tmp_path):
     origin = tmp_path / "origin"
     (origin / "depthkit").mkdir(parents=True)
     (origin / "depthkit" / "__init__.py").write_text("")
+    (origin / "depthkit" / "course").mkdir()
+    (origin / "depthkit" / "course" / "__init__.py").write_text("")
+    (origin / "depthkit" / "course" / "colab.py").write_text("def reattach_drive(use):\n    pass\n")
     subprocess.run([*GIT, "init", "-q", str(origin)], check=True)
     subprocess.run([*GIT, "-C", str(origin), "add", "-A"], check=True)
     subprocess.run([*GIT, "-C", str(origin), "commit", "-q", "-m", "first"], check=True)
@@ -105,20 +109,107 @@ def test_off_colab_the_cell_does_nothing(tmp_path):
 
 
 def test_drive_is_off_by_default_and_only_mounted_when_asked():
-    cells = [c.source for c in jupytext.read(NB_DIR / "00_setup.py").cells if c.cell_type == "code"]
-    cell = next(src for src in cells if "drive.mount(" in src)
-    tree = ast.parse(cell)
+    """One switch, ``USE_DRIVE = False``, in the set-up cell of every notebook; 00's Drive cell obeys it too."""
+    tree = ast.parse(COLAB_CELL)
     switch = [n for n in tree.body if isinstance(n, ast.Assign) and [t.id for t in n.targets] == ["USE_DRIVE"]]
     assert len(switch) == 1 and ast.literal_eval(switch[0].value) is False, "USE_DRIVE = False, one switch"
-    # every statement that mounts Drive sits under `if ... USE_DRIVE ...`
+    calls = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Call) and "drive" in ast.unparse(n.func)]
+    assert calls == ["reattach_drive(USE_DRIVE)"], calls  # Drive is touched only through the switch
+    cells = [c.source for c in jupytext.read(NB_DIR / "00_setup.py").cells if c.cell_type == "code"]
+    cell = ast.parse(next(src for src in cells if "use_drive(" in src))
     guarded = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(cell):
         if isinstance(node, ast.If) and "USE_DRIVE" in ast.unparse(node.test):
             guarded |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
-    mounts = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func).endswith("drive.mount")]
+    mounts = [n for n in ast.walk(cell) if isinstance(n, ast.Call) and ast.unparse(n.func) == "use_drive"]
     assert mounts and all(id(n) in guarded for n in mounts)
+    assert not any(isinstance(n, ast.Assign) and "USE_DRIVE" in ast.unparse(n) for n in cell.body)  # no second switch
     text = "\n".join(c.source for c in jupytext.read(NB_DIR / "00_setup.py").cells if c.cell_type == "markdown")
     assert "`USE_DRIVE = True`" in text  # the section says what turning it on does
+
+
+FAKE_DRIVE = """
+import json, os, pathlib, sys, types
+google, colab, drive = (types.ModuleType(n) for n in ("google", "google.colab", "google.colab.drive"))
+def mount(path):  # Colab's drive.mount: asks the user, then shows their Drive under path
+    print("MOUNT", path)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(path).symlink_to(os.environ["FAKE_DRIVE"], target_is_directory=True)
+drive.mount, colab.drive, google.colab = mount, drive, colab
+sys.modules.update({"google": google, "google.colab": colab, "google.colab.drive": drive})
+import depthkit.course.colab
+depthkit.course.colab.CONTENT = pathlib.Path(os.environ["FAKE_CONTENT"])
+"""
+
+
+def fake_packages(folder: Path) -> Path:
+    """Stand-ins found first on PYTHONPATH: a pip that does nothing, torch and smp that import in milliseconds."""
+    for package, init in [("pip", ""), ("torch", "class cuda:\n    is_available = staticmethod(lambda: False)\n"),
+                          ("segmentation_models_pytorch", "__version__ = '0.6.0'\n")]:
+        (folder / package).mkdir(parents=True)
+        (folder / package / "__init__.py").write_text(init)
+    (folder / "pip" / "__main__.py").write_text("")
+    return folder
+
+
+def colab_runtime(tmp_path: Path, content: str, use_drive: bool, then: str = "") -> dict:
+    """Run the set-up cell (``USE_DRIVE`` as given) on a fresh Colab runtime whose own disk is ``tmp/content``,
+    then ``then``; return the depthkit folders it left set and the mounts it asked for."""
+    checkout = tmp_path / "checkout"
+    if not checkout.exists():
+        checkout.mkdir()
+        (checkout / "depthkit").symlink_to(ROOT / "depthkit", target_is_directory=True)
+        (tmp_path / "drive" / "MyDrive").mkdir(parents=True)
+        fake_packages(tmp_path / "fake")
+    cell = cell_at(checkout).replace("USE_DRIVE = False", f"USE_DRIVE = {use_drive}", 1)
+    (tmp_path / "cell.py").write_text(cell, encoding="utf-8")
+    code = FAKE_DRIVE + (f"exec(open({str(tmp_path / 'cell.py')!r}).read(), {{'__name__': '__main__'}})\n{then}\n"
+                         "print(json.dumps({k: os.environ.get(k) for k in depthkit.course.colab.FOLDERS}))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPTHKIT_")}  # a fresh runtime sets none
+    env.update(FAKE_DRIVE=str(tmp_path / "drive"), FAKE_CONTENT=str(tmp_path / content),
+               PYTHONPATH=os.pathsep.join([str(tmp_path / "fake"), str(ROOT)]))
+    (tmp_path / content).mkdir(exist_ok=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    return {"folders": json.loads(lines[-1]), "mounts": [l for l in lines if l.startswith("MOUNT")], "out": out.stdout}
+
+
+def test_every_notebook_reattaches_the_drive_folders_that_00_chose(tmp_path):
+    """Catches: notebooks 03-05 on a new runtime finding no Drive (and falling back to demo); a restarted
+    session losing the folders; Drive mounted without the switch."""
+    content = tmp_path / "content0"
+    chosen = tmp_path / "drive" / "MyDrive" / "course" / "depthkit"
+    nb00 = colab_runtime(tmp_path, "content0", False,
+                         then=f"depthkit.course.colab.use_drive({str(content / 'drive' / 'MyDrive' / 'course' / 'depthkit')!r})")
+    assert nb00["mounts"] == [f"MOUNT {content / 'drive'}"]  # by 00's Drive cell, not by the set-up cell
+    runs = str(content / "drive" / "MyDrive" / "course" / "depthkit" / "runs")
+    assert nb00["folders"] == {"DEPTHKIT_DATA": str(content / "depthkit-data"), "DEPTHKIT_RUNS": runs,
+                               "DEPTHKIT_FIGURES": runs.replace("/runs", "/figures")}
+    assert (chosen / "runs").is_dir() and (content / "depthkit-data").is_dir()  # checkpoints on Drive, data local
+
+    restarted = colab_runtime(tmp_path, "content0", False)  # Restart session: same disk, Drive still mounted
+    assert restarted["folders"] == nb00["folders"] and restarted["mounts"] == []
+
+    nb03 = colab_runtime(tmp_path, "content3", False)  # another notebook, its own runtime, switch off: nothing
+    assert nb03["folders"] == dict.fromkeys(nb00["folders"]) and nb03["mounts"] == []
+
+    nb03 = colab_runtime(tmp_path, "content3", True)  # switch on: Drive mounted, 00's folders found on it
+    other = tmp_path / "content3"
+    assert nb03["mounts"] == [f"MOUNT {other / 'drive'}"]
+    assert nb03["folders"]["DEPTHKIT_RUNS"] == runs and nb03["folders"]["DEPTHKIT_DATA"] == str(content / "depthkit-data")
+    assert "no real data on this runtime's disk yet" in nb03["out"] and "download nyu" in nb03["out"]
+    assert (other / "depthkit_settings.json").is_file()  # a restart of this runtime needs no switch either
+
+
+def test_without_00_the_switch_sets_up_the_default_layout(tmp_path):
+    nb04 = colab_runtime(tmp_path, "content", True)
+    content = tmp_path / "content"
+    assert nb04["folders"] == {"DEPTHKIT_DATA": str(content / "depthkit-data"),
+                               "DEPTHKIT_RUNS": str(content / "drive" / "MyDrive" / "depthkit" / "runs"),
+                               "DEPTHKIT_FIGURES": str(content / "drive" / "MyDrive" / "depthkit" / "figures")}
+    saved = json.loads((tmp_path / "drive" / "MyDrive" / "depthkit_settings.json").read_text())
+    assert saved == {"use_drive": True, "folders": nb04["folders"]}
 
 
 def _copy_checkout(dest: Path) -> None:
