@@ -203,6 +203,23 @@ def test_a_206_with_another_range_is_not_appended(server, archives, tmp_path):
     assert_unpacked(tmp_path, archives)
 
 
+def test_a_part_file_that_is_already_whole_is_not_fetched_again(server, archives, tmp_path):
+    """The server answers the resume with 416 and the file's size (``bytes */N``). Catches: a whole
+    ``.part`` thrown away and fetched from zero, or a 416 taken as complete without the size."""
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / f"{IMAGES}.part").write_bytes(archives[IMAGES])
+    assert download(server, tmp_path) == 0
+    assert server.got(IMAGES) == [f"bytes={len(archives[IMAGES])}-"]
+    assert_unpacked(tmp_path, archives)
+
+    other = tmp_path / "other"  # a .part longer than the server's file: the 416 says so, it starts over
+    other.mkdir()
+    (other / f"{IMAGES}.part").write_bytes(archives[IMAGES] + b"junk")
+    assert download(server, other) == 0
+    assert server.got(IMAGES)[1:] == [f"bytes={len(archives[IMAGES]) + 4}-", None]
+    assert_unpacked(other, archives)
+
+
 # ---------------------------------------------------------------------------------------------
 # (b) a wrong Content-Length
 # ---------------------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def _fetch(item: dict, dest: Path, timeout: float) -> Path:
     return dest
 
 
-def _open(item: dict, dest: Path, have: int, timeout: float):
+def _open(item: dict, dest: Path, have: int, timeout: float) -> tuple[object | None, int]:
     """The response for the rest of ``item['url']`` after ``have`` bytes, and ``have`` (0 when it starts over); None when nothing is left."""
     headers = {"User-Agent": "depthkit"}
     if have:
