@@ -170,7 +170,7 @@ def _get_and_unpack(item: dict, dest: Path, timeout: float, delete: bool) -> Non
         raise BadArchive(_set_aside(dest, err, remove=delete)) from err
     if record is None:  # dropped in by hand: unpacking it to its end is what checked it
         record = {"url": None, "bytes": dest.stat().st_size, "sha256": _sha256(dest), "checked": []}
-    record = _write_marker(dest, {**record, "checked": record["checked"] + ["unpacked to its end"],
+    record = _write_marker(dest, {**record, "checked": record.get("checked", []) + ["unpacked to its end"],
                                   "unpacked": n})
     if delete:
         _delete_archive(dest, record)
