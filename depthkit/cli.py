@@ -266,7 +266,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     from depthkit.data.downloads import DEFAULT_FOLDERS
 
     root = Path(args.root) if args.root else data_dir() / DEFAULT_FOLDERS[args.name]
-    print(download(args.name, check_writable(root)))
+    print(download(args.name, check_writable(root), delete_archives=args.delete_archives, mirror=args.mirror))
     return 0
 
 
@@ -377,6 +377,11 @@ def _add_setup_commands(sub) -> None:
     p.add_argument("name", choices=("nyu", "diw", "diw_train_val"),
                    help="diw_train_val: the DIW_train / DIW_val images, only for --diw-protocol chen (very large)")
     p.add_argument("--root", default=None, help="target folder (default: data/real, data/real/diw for both DIW sets)")
+    p.add_argument("--delete-archives", action=argparse.BooleanOptionalAction, default=None,
+                   help="remove each archive once it is unpacked and verified (default: yes on Colab, no elsewhere)")
+    p.add_argument("--mirror", default=None,
+                   help="base URL serving the files under their own names, instead of the datasets' hosts "
+                        "(default: $DEPTHKIT_MIRROR)")
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("publish-url", help=cmd_publish_url.__doc__)

@@ -275,6 +275,8 @@ class _StallOnceHandler(BaseHTTPRequestHandler):
         type(self).requests.append(self.headers.get("Range"))
         start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
         self.send_response(206 if start else 200)
+        if start:  # RFC 9110 15.3.7: a 206 names the range it carries
+            self.send_header("Content-Range", f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
         self.send_header("Content-Length", str(len(BODY) - start))
         self.end_headers()
         if first:

@@ -3,7 +3,8 @@
 :func:`reach` opens ``host:port`` directly, or the proxy urllib would use for the URL (asking an
 HTTPS proxy to ``CONNECT``), within a timeout that also bounds the name lookup; offline it fails
 in seconds instead of hanging. :func:`with_retries` runs a download a bounded number of times,
-with a growing pause, when it failed in a way that may pass (a timeout, a dropped connection).
+with a growing pause, when it failed in a way that may pass (a timeout, a dropped connection, a
+body cut short: :class:`IncompleteTransfer`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ NETWORK_ATTEMPTS = 2  # tries per download before falling back or failing
 RETRY_PAUSE_S = 2.0  # pause before the second try; doubled before each further one
 
 T = TypeVar("T")
+
+
+class IncompleteTransfer(ConnectionError):
+    """A response body that ended before the bytes its headers promised (Content-Length, Content-Range): worth retrying."""
+
+    def __init__(self, url: str, received: int, expected: int | None, hint: str = "", what: str = "") -> None:
+        """``received`` of ``expected`` bytes of ``url`` are on disk; ``hint`` says what to do, ``what`` what went wrong (default: cut short)."""
+        what = what or f"the transfer ended after {received:,} of {expected:,} bytes"
+        super().__init__(f"{url}: {what}" + (f"; {hint}" if hint else ""))
+        self.url, self.received, self.expected, self.what = url, received, expected, what
 
 
 def proxy_for(url: str) -> tuple[str, int] | None:
@@ -85,8 +96,8 @@ def can_reach(host: str, port: int = 443, timeout: float | None = None) -> bool:
 
 
 def worth_retrying(err: BaseException) -> bool:
-    """A timeout or a dropped connection may pass; a failed name lookup, a refusal or an HTTP error will not."""
-    transient = (TimeoutError, socket.timeout, ConnectionResetError, ConnectionAbortedError)
+    """A timeout, a dropped connection or a body cut short may pass; a failed name lookup, a refusal or an HTTP error will not."""
+    transient = (TimeoutError, socket.timeout, ConnectionResetError, ConnectionAbortedError, IncompleteTransfer)
     seen = 0
     while err is not None and seen < 5:  # the error, its reason (URLError) and its causes
         if isinstance(err, transient) or isinstance(getattr(err, "reason", None), transient):
