@@ -39,6 +39,11 @@ non_negative_int = at_least(0)
 image_size = at_least(32, " pixels (the smallest input the models take)")
 
 
+def worker_list(text: str) -> list[int]:
+    """An argparse type: comma-separated worker counts, each a whole number >= 0."""
+    return [non_negative_int(t.strip()) for t in text.split(",") if t.strip()] or [non_negative_int(text)]
+
+
 def model_list(text: str) -> str:
     """An argparse type: comma-separated model names, each one of ``depthkit.models.MODEL_NAMES``."""
     from depthkit.models import MODEL_NAMES
@@ -236,14 +241,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Throughput, data wait, achieved FLOP rate and memory of fit's training step; the data path's images/s."""
-    from depthkit.tools.bench import bench, bench_data, format_data_table, format_table
+    from depthkit.tools import bench as dk_bench
 
-    result = bench(tuple(args.model.split(",")), size=args.size, batch=args.batch, steps=args.steps,
-                   device=args.device, workers=args.workers)
-    print(format_table(result))
-    print()
-    print(format_data_table(bench_data(size=args.size, batch=args.batch, images=args.data_images,
-                                       workers=args.workers)))
+    parts = args.only or ["models", "data"]
+    if "models" in parts:
+        print(dk_bench.format_table(dk_bench.bench(tuple(args.model.split(",")), size=args.size, batch=args.batch,
+                                                   steps=args.steps, device=args.device, workers=args.workers)))
+    if "data" in parts:
+        workers = tuple(args.data_workers) if args.data_workers else args.workers
+        print(dk_bench.format_data_table(dk_bench.bench_data(size=args.size, batch=args.batch, images=args.data_images,
+                                                             workers=workers, split=args.data_split)))
+    if "flops" in parts:
+        print(dk_bench.format_flops_table(dk_bench.report_flops(tuple(args.model.split(",")))))
+    if "nyu-reads" in parts:
+        print(dk_bench.format_nyu_reads(dk_bench.bench_nyu_reads()))
     return 0
 
 
@@ -358,6 +369,13 @@ def _add_tool_commands(sub) -> None:
                    help="images in the temporary cache the data row reads (default 4096)")
     p.add_argument("--workers", type=non_negative_int, default=0,
                    help="DataLoader workers for the streamed (diw) rows and the data row (default 0)")
+    p.add_argument("--data-split", choices=("random", "diw"), default="random",
+                   help="what the data rows read: a cache of random rows, or a DIW train split written by prepare_diw")
+    p.add_argument("--data-workers", type=worker_list, default=None, metavar="W[,W...]",
+                   help="worker counts the data rows compare, e.g. 0,1,2 (default: --workers)")
+    p.add_argument("--only", action="append", choices=("models", "data", "flops", "nyu-reads"), default=None,
+                   help="run only these parts (repeatable; default: models and data). flops: the report profile's "
+                        "training FLOPs and a T4 estimate; nyu-reads: MB/s of chunk-aligned against 16-frame reads")
     _add_profile(p)
     p.set_defaults(func=cmd_bench)
 

@@ -111,8 +111,11 @@ PROFILES: dict[str, Profile] = {
         budgets={"nyu": Budget(lr=1e-3, epochs={"*": 100, "unetpp": 8}, frozen_epochs={"unetpp": 2}),
                  "diw": Budget(lr=1e-4, epochs={"*": 10, "unetpp": 4})},
         pretrained="auto",
-        # 0 workers: reading a batch from the memory-mapped cache runs at ~23,000 images/s in the main
-        # process (bench), while each DataLoader worker costs ~0.5 GB of anonymous memory (rehearse).
+        # 0 workers, measured (#32, docs/performance.md): the DIW train split of a cache written by prepare_diw
+        # streams at ~13,000 images/s (warm page cache) and ~5,100 (cold) in the main process; 1 or 2 workers
+        # deliver 1,500-2,400 (every batch crosses a process boundary) and add 20-170 MB of anonymous memory.
+        # A T4 trains U-Net++ at ~40 images/s and LR-ASPP at a few thousand at most: workers would not help.
+        # (Workers might help a cache on a slow network disk such as Google Drive: not measured.)
         num_workers=0,
     ),
 }

@@ -5,6 +5,9 @@
 * :func:`autocast_dtype` / :func:`autocast` - bf16 on GPUs that have it natively (compute
   capability >= 8), fp16 before (T4), full precision off CUDA;
 * :func:`channels_last` / :func:`to_device` - channels_last memory on CUDA (Tensor Core convolutions);
+* :func:`cudnn_benchmark` / :func:`configure_backends` - cuDNN's autotuner on CUDA, where every batch
+  has the same size (fit's inputs are all ``size`` x ``size``), set once as the model reaches the device;
+* :func:`device_name` - what a measurement ran on: the GPU's name, or ``CPU: <model>``;
 * :func:`fits_on_device` - whether a training split may be copied to the GPU once, instead of
   streaming through pinned memory.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import platform
 import random
 from contextlib import nullcontext
 from typing import ContextManager
@@ -64,10 +68,50 @@ def channels_last(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+def cudnn_benchmark(device: torch.device) -> bool:
+    """Whether cuDNN autotunes its convolution algorithms on ``device``: on CUDA only.
+
+    fit's inputs have one size (``size`` x ``size``, a fixed batch but the last), so the first
+    step's search over algorithms pays for itself; the flag means nothing on a CPU or MPS.
+    """
+    return device.type == "cuda"
+
+
+def configure_backends(device: torch.device) -> None:
+    """Set the backend flags training on ``device`` wants (``cudnn.benchmark`` on CUDA); elsewhere touch nothing."""
+    if cudnn_benchmark(device):
+        torch.backends.cudnn.benchmark = True
+
+
 def to_device(model: nn.Module, device: str | torch.device) -> nn.Module:
-    """Move ``model`` to ``device``, in channels_last memory where :func:`channels_last` says so."""
+    """Move ``model`` to ``device``, in channels_last memory where :func:`channels_last` says so.
+
+    This is where a model reaches its device, so the backends are configured here too (:func:`configure_backends`).
+    """
     device = torch.device(device)
+    configure_backends(device)
     return model.to(device, memory_format=torch.channels_last if channels_last(device) else torch.preserve_format)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux; ``platform.processor()`` elsewhere)."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.lower().startswith(("model name", "hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def device_name(device: str | torch.device) -> str:
+    """What ran on ``device``, in words: the GPU's name (``Tesla T4``), ``Apple MPS``, or ``CPU: <model>``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    return f"CPU: {cpu_model()}"
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -266,6 +266,7 @@ def test_gpucheck_runs_on_the_cpu_and_marks_what_needs_a_gpu():
     assert "host syncs per training step" in table and "peak host RAM" in table and "no GPU" in table
     status = {r["what"]: r["status"] for r in result["rows"]}
     assert status["host syncs per training step (set_sync_debug_mode)"] == "no GPU"
+    assert all(r["device"].startswith("CPU: ") for r in result["rows"])  # each row names what it ran on
     assert {s for w, s in status.items() if "data wait" in w} <= {"PASS", "FAIL"}  # measured on any device
     # the parity check itself ran (CPU channels_last against CPU contiguous), within its tolerances
     assert result["parity"]["loss_rel"] <= gpucheck.LOSS_RTOL and result["parity"]["grad_rel"] <= gpucheck.GRAD_TOL
@@ -282,3 +283,118 @@ def test_random_split_makes_each_loaders_layout_and_needs_a_folder_to_stream(tmp
     assert random_split("diw", 4, 32, tmp_path).pairs is not None
     with pytest.raises(ValueError, match="diw stage streams its images from disk"):
         random_split("diw", 4, 32)
+
+
+# ------------------------------------------------------------------------------------------
+# cudnn.benchmark: set where the model reaches a CUDA device, and nowhere else (#32)
+# ------------------------------------------------------------------------------------------
+@pytest.fixture
+def cudnn_flag():
+    """``torch.backends.cudnn.benchmark`` off for the test, restored after it."""
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    yield
+    torch.backends.cudnn.benchmark = saved
+
+
+def test_cudnn_benchmark_is_set_for_cuda_and_for_no_other_device(cudnn_flag):
+    """Catches: the autotuner left off on CUDA (fixed 200x200 inputs: its search pays for itself), or set elsewhere."""
+    for kind in ("cpu", "mps", "meta"):
+        dk_device.configure_backends(torch.device(kind))
+        assert torch.backends.cudnn.benchmark is False, kind
+    dk_device.configure_backends(torch.device("cuda"))  # the flag alone: no GPU needed to set it
+    assert torch.backends.cudnn.benchmark is True
+
+
+def test_training_on_the_cpu_leaves_cudnn_benchmark_as_it_was(cudnn_flag, smoke_profile, diw_splits, tmp_path):
+    """Catches: fit (through to_device) setting the flag on a CPU run, or resetting one the user set."""
+    _fit(diw_splits, "diw", smoke_profile, tmp_path / "a", epochs=(0, 1), max_steps=2)
+    assert torch.backends.cudnn.benchmark is False
+    torch.backends.cudnn.benchmark = True
+    _fit(diw_splits, "diw", smoke_profile, tmp_path / "b", epochs=(0, 1), max_steps=2)
+    assert torch.backends.cudnn.benchmark is True
+
+
+def test_fit_configures_the_backends_of_its_device(cudnn_flag, smoke_profile, diw_splits, tmp_path, monkeypatch):
+    """CUDA's branch of configure_backends on the CPU: fit, where the model reaches its device, sets the flag.
+
+    Catches: configure_backends never called on the training path (the flag would stay off on a GPU).
+    """
+    monkeypatch.setattr(dk_device, "cudnn_benchmark", lambda device: True)
+    _fit(diw_splits, "diw", smoke_profile, tmp_path, epochs=(0, 1), max_steps=2)
+    assert torch.backends.cudnn.benchmark is True
+
+
+# ------------------------------------------------------------------------------------------
+# gpucheck: every row names the device it ran on; a T4's matmul row is measured in fp16 (#32)
+# ------------------------------------------------------------------------------------------
+def _bench_result(name: str, dtype: str, precision: str, matmul_pct: float) -> dict:
+    """What dk_bench.bench returns on a device called ``name`` whose autocast dtype is ``dtype``."""
+    row = {"stage": "nyu", "data": "on GPU", "data_wait_pct": 1.0, "syncs_per_step": 0.0, "precision": precision,
+           "matmul_pct": matmul_pct}
+    return {"device_name": name, "matmul_dtype": dtype, "matmul_tflops": 30.0,
+            "rows": [dict(row, model="lraspp"), dict(row, model="unetpp"), dict(row, model="unetpp", stage="diw",
+                                                                                data="disk, 0 workers")]}
+
+
+def _check_rows(name: str, cuda: bool, bench: dict) -> list[dict]:
+    from depthkit.tools import gpucheck
+
+    par = {"loss_rel": 1e-6, "grad_rel": 1e-5, "against": "GPU" if cuda else "cpu channels_last"}
+    syncs = {"train_per_step": 0.0 if cuda else None, "eval_per_batch": 0.0 if cuda else None}
+    return gpucheck.check_rows(name, cuda, par, syncs, bench, ("this check", 1.2), 2.0 if cuda else None)
+
+
+def test_every_gpucheck_row_names_the_device_it_ran_on():
+    """Catches: a row of the table (parity, syncs, bench, memory) that does not say which GPU or CPU produced it."""
+    from depthkit.tools import gpucheck
+
+    cpu = dk_device.device_name("cpu")
+    assert cpu.startswith("CPU: ") and len(cpu) > len("CPU: ")
+    for name, cuda, bench in (("Tesla T4", True, _bench_result("Tesla T4", "float16", "fp16", 45.0)),
+                              (cpu, False, _bench_result(f"{cpu}, 2 threads", "float32", "fp32", 80.0))):
+        rows = _check_rows(name, cuda, bench)
+        assert all(name in r["device"] for r in rows), [r for r in rows if name not in r["device"]]
+        parity = [r for r in rows if "parity" in r["what"]]
+        assert parity and all(cpu in r["device"] for r in parity)  # parity ran on both sides and names both
+        table = gpucheck.format_check({"device": name, "quick": False, "rows": rows})
+        assert all(name in line for line in table.splitlines()[3:-1])  # each printed row carries it
+
+
+@pytest.mark.parametrize("gpu, dtype, precision", [("Tesla T4", "float16", "fp16"), ("NVIDIA A100", "bfloat16", "bf16")])
+def test_the_matmul_row_is_measured_on_every_gpu_in_its_autocast_dtype(gpu, dtype, precision):
+    """Catches: the U-Net++ matmul-share row marked "no GPU" on a T4 (sm_75, no bf16): fp16 there, and it says so."""
+    for pct, status in ((45.0, "PASS"), (30.0, "FAIL")):
+        rows = [r for r in _check_rows(gpu, True, _bench_result(gpu, dtype, precision, pct)) if "matmul" in r["what"]]
+        assert len(rows) == 2 and {r["status"] for r in rows} == {status}, rows
+        assert all(precision in r["what"] and precision in r["target"] for r in rows), rows
+    cpu_rows = [r for r in _check_rows("CPU: x", False, _bench_result("CPU: x", "float32", "fp32", 80.0))
+                if "matmul" in r["what"]]
+    assert {r["status"] for r in cpu_rows} == {"no GPU"}
+
+
+# ------------------------------------------------------------------------------------------
+# bench: the DIW split as fit streams it, and the FLOPs behind the T4 estimate (#32)
+# ------------------------------------------------------------------------------------------
+def test_bench_data_reads_the_diw_train_split_prepare_diw_wrote():
+    """Catches: the DIW data rows timing something other than the report profile's train split (80 % of the records)."""
+    from depthkit.tools.bench import bench_data, format_data_table
+
+    result = bench_data(size=32, batch=8, images=40, workers=(0, 1), epochs=1, split="diw")
+    assert result["images"] == 32 and [r["workers"] for r in result["rows"]] == [0, 1]
+    assert all(r["warm img/s"] > 0 and r["cold img/s"] > 0 and r["cold peak_mb"] > 0 for r in result["rows"])
+    assert "DIW train-split rows" in format_data_table(result)
+
+
+def test_the_flop_estimate_counts_the_steps_and_splits_fit_runs():
+    """Catches: steps per epoch or split sizes in the T4 estimate that differ from what fit and the pipeline use."""
+    from depthkit.data.loader import batch_order
+    from depthkit.tools.bench import report_flops
+
+    result = report_flops(("lraspp",))
+    splits, batch = result["splits"], result["batch"]
+    assert splits["nyu"]["train"] + splits["nyu"]["val"] == 795 and sum(splits["diw"].values()) == 74_441
+    for r in result["rows"]:
+        n = splits[r["stage"]]["train"]
+        assert r["steps_per_epoch"] == len(batch_order(n, batch, drop_last=n > batch))
+        assert r["train_pflop"] == pytest.approx(3 * r["gflop_fwd"] * 1e9 * batch * r["steps_per_epoch"] * r["epochs"] / 1e15)

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from depthkit.config import data_dir
 from depthkit.data.diw import DIWPair, DIWReject, _read_diw
 from depthkit.data.images import PathLike, load_stored_rgb, rescale_pair, resize_depth, resize_image
-from depthkit.data.nyu import _as_indices, _nyu_datasets, _open_nyu, _read_nyu
+from depthkit.data.nyu import _as_indices, _nyu_datasets, _open_nyu, _read_nyu, read_blocks
 from depthkit.files import (atomic_write, atomic_write_bytes, disk_full_error, free_space, hdf5_need, hdf5_writer,
                             space_errno)
 
@@ -151,8 +151,8 @@ def prepare_nyu(mat_path: PathLike, cache_dir: PathLike | None = None, size: int
     """Resize NYU images/depths to ``size`` x ``size`` into a cached HDF5 file; return its path.
 
     Images are squashed to a square with bilinear filtering (as the report did); depths are
-    area-averaged over valid pixels only (see :func:`resize_depth`). Rows are read and written
-    16 at a time. The cache lives in ``cache_dir`` (default ``data/cache``) and is reused until the
+    area-averaged over valid pixels only (see :func:`resize_depth`). Rows are read and written in
+    whole chunks of the .mat (:func:`depthkit.data.nyu.read_blocks`). The cache lives in ``cache_dir`` (default ``data/cache``) and is reused until the
     source file, ``size`` or ``indices`` change.
     """
     mat_path = Path(mat_path)
@@ -173,10 +173,9 @@ def prepare_nyu(mat_path: PathLike, cache_dir: PathLike | None = None, size: int
             sums.create(h5, "indices", np.asarray(idx, np.int64))
             img_ds = h5.create_dataset("images", (len(idx), size, size, 3), np.uint8)
             dep_ds = h5.create_dataset("depths", (len(idx), size, size), np.float32)
-            step = 16
             with tqdm(total=len(idx), desc=f"NYU -> {size}x{size}", unit="img") as bar:
-                for start in range(0, len(idx), step):
-                    img, dep = _read_nyu(images, depths, idx[start:start + step])
+                for start, stop in read_blocks((images, depths), idx):  # whole chunks of the .mat
+                    img, dep = _read_nyu(images, depths, idx[start:stop])
                     sums.put(img_ds, start, np.stack([resize_image(a, size) for a in img]))
                     sums.put(dep_ds, start, np.stack([resize_depth(d, size) for d in dep]))
                     bar.update(len(img))

@@ -3,12 +3,16 @@
 ``nyu_depth_v2_labeled.mat`` is HDF5. Through h5py ``images`` is ``(N, 3, 640, 480)`` and ``depths``
 ``(N, 640, 480)``: MATLAB stores arrays column-major, so every image appears transposed.
 :func:`read_nyu_mat` undoes that and returns ``(N, 480, 640, 3)`` RGB and ``(N, 480, 640)`` metres.
+The frame axis is h5py's first (MATLAB's last). The datasets are chunked and gzip-compressed: a
+chunk is decompressed whole for any read that touches it, so :func:`read_blocks` reads whole
+chunks along the frame axis, as the file says they are laid out (``Dataset.chunks``).
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import h5py
 import numpy as np
@@ -19,6 +23,8 @@ from depthkit.data.images import PathLike
 
 NYU_SIZE = 2_972_037_809  # bytes of the published nyu_depth_v2_labeled.mat
 _MATLAB5_MAGIC = b"MATLAB 5.0 MAT-file"
+READ_BYTES = 256 * 2**20  # one read of the .mat (images + depths) stays below this, whatever its chunks
+READ_FRAMES = 16  # frames per read where the chunks allow it (few reads, small memory)
 
 
 def _check_hdf5(path: Path) -> None:
@@ -107,6 +113,54 @@ def _read_nyu(images: h5py.Dataset, depths: h5py.Dataset, idx: np.ndarray
     img = _read_rows(images, idx).transpose(0, 3, 2, 1)  # (k, 3, W, H) -> (k, H, W, 3)
     dep = _read_rows(depths, idx).transpose(0, 2, 1)     # (k, W, H)    -> (k, H, W)
     return np.ascontiguousarray(img), np.ascontiguousarray(dep, dtype=np.float32)
+
+
+def frames_per_chunk(datasets: Sequence[h5py.Dataset]) -> int:
+    """Frames one chunk spans along the frame axis (h5py's axis 0), common to all ``datasets``: the lcm of theirs.
+
+    A contiguous (unchunked) dataset counts 1: any frame can be read alone.
+    """
+    return math.lcm(*(ds.chunks[0] if ds.chunks else 1 for ds in datasets))
+
+
+def _frame_bytes(datasets: Sequence[h5py.Dataset]) -> int:
+    """Bytes of one frame across ``datasets`` (every axis but the first)."""
+    return sum(math.prod(ds.shape[1:]) * ds.dtype.itemsize for ds in datasets)
+
+
+def read_window(datasets: Sequence[h5py.Dataset], max_bytes: int = READ_BYTES, frames: int = READ_FRAMES) -> int:
+    """Frames per read: a whole number of chunks (the fewest that hold ``frames``), with one read under ``max_bytes``.
+
+    When one chunk spans more frames than ``max_bytes`` holds, a read is capped at what fits
+    (see :func:`read_blocks`).
+    """
+    per_chunk = frames_per_chunk(datasets)
+    cap = max(1, max_bytes // max(_frame_bytes(datasets), 1))
+    if per_chunk > cap:
+        return cap
+    return per_chunk * max(1, min(cap // per_chunk, math.ceil(frames / per_chunk)))
+
+
+def read_blocks(datasets: Sequence[h5py.Dataset], idx: np.ndarray, max_bytes: int = READ_BYTES,
+                frames: int = READ_FRAMES) -> list[tuple[int, int]]:
+    """``(start, stop)`` positions into ``idx`` read together: the frames of one window of :func:`read_window` frames.
+
+    Windows start where chunks do (multiples of the window along the frame axis), so over sorted
+    indices every chunk is decompressed by one read only. A chunk that spans more frames than
+    ``max_bytes`` holds is read in the fewest pieces that fit, none crossing into the next chunk:
+    memory stays bounded, and such a chunk is decompressed once per piece. Unsorted indices are
+    read in their order (a window they return to is read again); a block never exceeds a window.
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    if idx.size == 0:
+        return []
+    window, per_chunk = read_window(datasets, max_bytes, frames), frames_per_chunk(datasets)
+    if per_chunk > window:  # pieces of one chunk: (chunk, piece) numbers every window
+        ids = idx // per_chunk * math.ceil(per_chunk / window) + idx % per_chunk // window
+    else:
+        ids = idx // window
+    edges = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1, [idx.size]])
+    return [(int(s), int(min(s + window, e))) for a, e in zip(edges[:-1], edges[1:]) for s in range(a, e, window)]
 
 
 def read_nyu_mat(path: PathLike, indices: Iterable[int] | None = None

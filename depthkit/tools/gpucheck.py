@@ -8,12 +8,14 @@ For the day a GPU is lent: at most about 10 minutes on one GPU. It runs, on the 
 * **syncs**: ``torch.cuda.set_sync_debug_mode`` over a training epoch and an evaluation pass
   (per step and per batch, from an N-step and a 1-step run; target 0);
 * **bench**: :func:`depthkit.tools.bench.bench` at the report's size, both models, both stages (data
-  wait < 5 %; U-Net++ at >= 40 % of the device's bf16 matmul rate);
+  wait < 5 %; U-Net++ at >= 40 % of the device's matmul rate in the autocast dtype: bf16 from
+  compute capability 8, fp16 on a T4, the row says which);
 * **rehearsal**: :func:`depthkit.tools.rehearse.rehearse` at 74,441 DIW images with both report models,
   capped steps, with the peak anonymous host memory of the process tree (target <= 3 GB) and the
   peak GPU memory torch allocated.
 
-It prints one table: each target, what was measured, PASS/FAIL. On a machine without a GPU it
+It prints one table: each target, what was measured, the device it ran on (the GPU's name, or
+``CPU: <model>``; parity names both sides), PASS/FAIL. On a machine without a GPU it
 runs end to end and marks the rows that need one "no GPU"; ``--quick`` shrinks every part (LR-ASPP,
 64x64, 2 steps) and skips the rehearsal (minutes even when tiny: the report profile at 200x200),
 reporting the check's own peak host memory instead, so a test runs it on a CPU in seconds.
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from depthkit.device import channels_last, fits_on_device, pick_device
+from depthkit.device import channels_last, device_name, fits_on_device, pick_device
 from depthkit.evaluate import evaluate, predict
 from depthkit.models import build_model
 from depthkit.stages import get_stage
@@ -132,53 +134,71 @@ def gpucheck(quick: bool = False, device: str | None = None) -> dict:
     rehearsal = None if size.rehearsal_steps is None else rehearse(
         DIW_TEST_IMAGES, steps=size.rehearsal_steps, device=str(device), models=size.models)
     device_peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda and rehearsal else None
-    rows = [_row("CPU-vs-GPU parity of one fp32 step: loss", f"rel. diff <= {LOSS_RTOL:g}",
-                 f"{par['loss_rel']:.1e} ({par['against']})", par["loss_rel"] <= LOSS_RTOL, cuda),
-            _row("CPU-vs-GPU parity of one fp32 step: gradients", f"max diff <= {GRAD_TOL:g} x max |g|",
-                 f"{par['grad_rel']:.1e} ({par['against']})", par["grad_rel"] <= GRAD_TOL, cuda),
-            _row("host syncs per training step (set_sync_debug_mode)", "0", _num(syncs["train_per_step"]),
-                 syncs["train_per_step"] == 0, cuda),
-            _row("host syncs per evaluation batch", "0", _num(syncs["eval_per_batch"]), syncs["eval_per_batch"] == 0,
-                 cuda)]
-    for r in benched["rows"]:
-        label = f"{r['model']} {r['stage']} ({r['data']})"
-        rows.append(_row(f"bench {label}: data wait", f"< {DATA_WAIT_PCT:g} %", f"{r['data_wait_pct']:.1f} %",
-                         r["data_wait_pct"] < DATA_WAIT_PCT, True))
-        rows.append(_row(f"bench {label}: host syncs per step", "0", _num(r["syncs_per_step"]),
-                         r["syncs_per_step"] == 0, cuda))
-        if r["model"] == "unetpp":
-            rows.append(_row(f"bench {label}: share of the {benched['matmul_dtype']} matmul rate",
-                             f">= {UNETPP_MATMUL_PCT:g} % (bf16)", f"{r['matmul_pct']:.0f} %",
-                             r["matmul_pct"] >= UNETPP_MATMUL_PCT, cuda and benched["matmul_dtype"] == "bfloat16"))
     if rehearsal is not None:
         host, what = rehearsal["peak_anon_gb"], f"rehearsal, {DIW_TEST_IMAGES:,} DIW images, {'+'.join(size.models)}"
     else:
         host, what = memory.peak_bytes and memory.peak_bytes / 1e9, "this check (--quick: no rehearsal)"
-    rows.append(_row(f"{what}: peak host RAM (PSS, process tree)",
-                     f"<= {HOST_RAM_GB:g} GB", "n/a" if host is None else f"{host:.2f} GB",
-                     host is not None and host <= HOST_RAM_GB, host is not None))
-    rows.append(_row("rehearsal: peak GPU memory allocated by torch", "(reported)",
-                     "n/a" if device_peak is None else f"{device_peak:.2f} GiB", True, cuda))
+    rows = check_rows(device_name(device), cuda, par, syncs, benched, (what, host), device_peak)
     return {"device": benched["device_name"], "quick": quick, "rows": rows, "rehearsal": rehearsal,
             "bench": benched, "parity": par, "syncs": syncs}
+
+
+def check_rows(name: str, cuda: bool, par: dict, syncs: dict, benched: dict, host: tuple[str, float | None],
+               device_peak: float | None) -> list[dict]:
+    """The table's rows from the parts' results, each naming the device it ran on (``name``; parity: both sides).
+
+    ``cuda`` says whether the device is a GPU: without one the rows that need it say "no GPU". The
+    U-Net++ matmul-share row holds on any GPU, in the autocast dtype the bench ran (bf16 from compute
+    capability 8, fp16 on a T4), and says which.
+    """
+    cpu = device_name("cpu")
+    both = f"{cpu} vs {name}" if cuda else cpu
+    rows = [_row("CPU-vs-GPU parity of one fp32 step: loss", f"rel. diff <= {LOSS_RTOL:g}",
+                 f"{par['loss_rel']:.1e} ({par['against']})", par["loss_rel"] <= LOSS_RTOL, cuda, both),
+            _row("CPU-vs-GPU parity of one fp32 step: gradients", f"max diff <= {GRAD_TOL:g} x max |g|",
+                 f"{par['grad_rel']:.1e} ({par['against']})", par["grad_rel"] <= GRAD_TOL, cuda, both),
+            _row("host syncs per training step (set_sync_debug_mode)", "0", _num(syncs["train_per_step"]),
+                 syncs["train_per_step"] == 0, cuda, name),
+            _row("host syncs per evaluation batch", "0", _num(syncs["eval_per_batch"]), syncs["eval_per_batch"] == 0,
+                 cuda, name)]
+    dtype = benched["matmul_dtype"].replace("bfloat16", "bf16").replace("float16", "fp16").replace("float32", "fp32")
+    for r in benched["rows"]:
+        label = f"{r['model']} {r['stage']} ({r['data']})"
+        rows.append(_row(f"bench {label}: data wait", f"< {DATA_WAIT_PCT:g} %", f"{r['data_wait_pct']:.1f} %",
+                         r["data_wait_pct"] < DATA_WAIT_PCT, True, benched["device_name"]))
+        rows.append(_row(f"bench {label}: host syncs per step", "0", _num(r["syncs_per_step"]),
+                         r["syncs_per_step"] == 0, cuda, benched["device_name"]))
+        if r["model"] == "unetpp":
+            rows.append(_row(f"bench {label}: share of the {dtype} matmul rate ({r['precision']} autocast)",
+                             f">= {UNETPP_MATMUL_PCT:g} % ({dtype})", f"{r['matmul_pct']:.0f} %",
+                             r["matmul_pct"] >= UNETPP_MATMUL_PCT, cuda, benched["device_name"]))
+    what, peak = host
+    rows.append(_row(f"{what}: peak host RAM (PSS, process tree)",
+                     f"<= {HOST_RAM_GB:g} GB", "n/a" if peak is None else f"{peak:.2f} GB",
+                     peak is not None and peak <= HOST_RAM_GB, peak is not None, name))
+    rows.append(_row("rehearsal: peak GPU memory allocated by torch", "(reported)",
+                     "n/a" if device_peak is None else f"{device_peak:.2f} GiB", True, cuda, name))
+    return rows
 
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def _row(what: str, target: str, measured: str, ok: bool, applies: bool) -> dict:
-    """One line of the table; ``applies`` False marks a row that needs a GPU ("no GPU")."""
-    return {"what": what, "target": target, "measured": measured,
+def _row(what: str, target: str, measured: str, ok: bool, applies: bool, device: str) -> dict:
+    """One line of the table, run on ``device`` (its name); ``applies`` False marks a row that needs a GPU ("no GPU")."""
+    return {"what": what, "target": target, "measured": measured, "device": device,
             "status": ("PASS" if ok else "FAIL") if applies else "no GPU"}
 
 
 def format_check(result: dict) -> str:
     """The check as one plain-text table: what, target, measured, PASS/FAIL/no GPU."""
     width = max(len(r["what"]) for r in result["rows"])
+    on = max(len(r["device"]) for r in result["rows"])
     lines = [f"gpu-check on {result['device']}{' (--quick)' if result['quick'] else ''}",
-             f"{'check':<{width}}  {'target':<26} {'measured':<28} status", "-" * (width + 66)]
-    lines += [f"{r['what']:<{width}}  {r['target']:<26} {r['measured']:<28} {r['status']}" for r in result["rows"]]
+             f"{'check':<{width}}  {'target':<26} {'measured':<28} {'ran on':<{on}}  status", "-" * (width + on + 68)]
+    lines += [f"{r['what']:<{width}}  {r['target']:<26} {r['measured']:<28} {r['device']:<{on}}  {r['status']}"
+              for r in result["rows"]]
     failed = sum(r["status"] == "FAIL" for r in result["rows"])
     lines.append(f"{failed} FAIL, {sum(r['status'] == 'no GPU' for r in result['rows'])} need a GPU")
     return "\n".join(lines)
