@@ -134,7 +134,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     profile = get_profile(args.profile)
     if args.protocol == "eigen" and args.data != "nyu":
-        raise ValueError("--protocol eigen scores NYU depth (the published protocol); DIW has one protocol: "
+        raise ValueError("--protocol eigen scores NYU depth (Eigen crop, per-image aligned); DIW has one protocol: "
                          "drop --protocol or use --data nyu")
     device = pick_device(args.device or profile.device)
     model = load_model(args.checkpoint, device=device)
@@ -325,8 +325,9 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--data", choices=("nyu", "diw"), required=True)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--protocol", choices=("resized", "eigen"), default="resized",
-                   help="NYU: resized = at the prepared size (default); eigen = the published protocol on the "
-                        "original 640x480 frames (Eigen crop), needs the .mat")
+                   help="NYU: resized = at the prepared size (default); eigen = the Eigen crop on the original "
+                        "640x480 frames, per-image least-squares aligned: not comparable with published supervised "
+                        "tables (metric, unaligned); needs the .mat")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     p.add_argument("--compare", action="store_true",
                    help="the capstone: compare the checkpoint's test score with figures/results.json, with a noise band")

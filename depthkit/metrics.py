@@ -19,9 +19,17 @@ Pair metrics, precisely (docs/design.md, "Ordinal metrics"):
   difference ``z_A - z_B`` (taken in float64), as in Chen et al.'s DIW test script; an exact tie
   predicts "equal", which is wrong for every ordered (``r = +-1``) pair.
 * ``whdr(..., delta>0)``: WKDR with the ratio test of Zoran et al. on the predicted depth as is.
+  The notebooks call this ordinal threshold tau (``delta`` here, after Zoran et al.), to keep it
+  apart from the delta < 1.25 threshold accuracies of :func:`depth_metrics`.
+* :func:`position_rule_accuracy`: the trivial prior "the lower point in the image is closer",
+  scored on the same pairs, to print beside every ordinal score.
 
-Depth metrics come in two protocols: ``"eigen"`` (the published NYU protocol, comparable with
-papers) and ``"resized"`` (at the training resolution, no crop: label such numbers as ours).
+Depth metrics come in two protocols, neither of them a published-table protocol, because our
+models predict relative depth and every image is aligned to the ground truth first:
+``"eigen"`` (Eigen crop at 640 x 480, per-image least-squares aligned: not comparable with
+published supervised tables, which are metric and unaligned, nor with zero-shot tables, which
+align in disparity) and ``"resized"`` (at the training resolution, no crop, also aligned).
+The protocol *key* ``"eigen"`` names the crop, not a comparability.
 """
 from __future__ import annotations
 
@@ -34,7 +42,8 @@ from depthkit import losses  # the normalized-MSE metric is the report's loss, w
 from depthkit.tensors import EPS, align_scale_shift, as_b1hw, check_pairs, masked_mean, normalize_depth, pair_values, valid_mask
 
 # The Eigen et al. (2014) evaluation crop of NYU Depth V2, in the 480 x 640 frame: rows 45..470,
-# columns 41..600 (the border where the Kinect depth was filled in / does not overlap the RGB).
+# columns 41..600 (the border where the Kinect depth does not overlap the RGB). Published supervised
+# tables score the 654 official test images inside it, metric and unaligned; depth_metrics aligns.
 EIGEN_CROP_480x640 = (45, 471, 41, 601)  # top, bottom, left, right (bottom/right exclusive)
 NYU_FRAME = (480, 640)  # height, width of an NYU Depth V2 frame
 
@@ -163,9 +172,14 @@ def whdr(
 ) -> float:
     """WHDR / WKDR at ratio threshold ``delta``: the share of pairs whose predicted relation is wrong.
 
-    The Weighted Kinect Disagreement Rate of Zoran et al. ("Learning ordinal relationships for
-    mid-level vision", ICCV 2015), called Weighted Human Disagreement Rate by Chen et al.
-    ("Single-image depth perception in the wild", NIPS 2016), with all weights 1. Lower is better.
+    Two names for one disagreement rate, ``sum_i w_i [predicted_i != r_i] / sum_i w_i``:
+    WHDR, the Weighted Human Disagreement Rate of Bell, Bala and Snavely ("Intrinsic images in
+    the wild", SIGGRAPH 2014), whose weights ``w_i`` are the annotators' confidence in each human
+    judgement; and WKDR, the Weighted Kinect Disagreement Rate of Zoran et al. ("Learning ordinal
+    relationships for mid-level vision", ICCV 2015), with the judgement taken from Kinect depth.
+    Chen et al. ("Single-image depth perception in the wild", NIPS 2016) report WKDR on NYU and
+    WHDR on DIW (one judgement per image, no confidence). Here every weight is 1. Lower is better.
+    ``delta`` is the ordinal threshold the notebooks call tau (not the delta < 1.25 accuracies).
 
     * Ground truth ``relation`` comes from the depth ratio: A farther (+1) when
       ``d_A / d_B > 1 + delta``, closer (-1) when ``d_B / d_A > 1 + delta``, else equal (0); for
@@ -184,6 +198,39 @@ def whdr(
         raise ValueError("no valid pairs to score (the pair mask is all False)")
     wrong = _relations(pred, pairs, mask, delta, rescale) != relation.long()
     return float(wrong[mask].double().mean())
+
+
+def position_rule_relation(pairs: torch.Tensor) -> torch.Tensor:
+    """``[B, P]`` long: the relation the rule "the lower point in the image is closer" predicts.
+
+    A larger row ``y`` is lower in the image, so the rule says A is farther (+1) when ``ya < yb``,
+    closer (-1) when ``ya > yb``, and "equal" (0) on one row. It is the sign of ``z_A - z_B`` for
+    the depth map ``z = -row``: the height-in-the-image cue of a ground plane seen from above
+    (points on a floor or the ground lie higher in the image the farther they are; Torralba and
+    Oliva, "Depth estimation from image structure", IEEE TPAMI 2002), and the position shortcut
+    that DIW's pair sampling guards against (Chen et al., NIPS 2016). ``pairs [B, 4]`` or
+    ``[B, P, 4]``, 0-based ``(ya, xa, yb, xb)``.
+    """
+    pairs = pairs[:, None] if pairs.dim() == 2 else pairs
+    if pairs.dim() != 3 or pairs.shape[-1] != 4:
+        raise ValueError(f"pairs must be [B, P, 4] (ya, xa, yb, xb), got shape {tuple(pairs.shape)}")
+    return torch.sign(pairs[..., 2].long() - pairs[..., 0].long())
+
+
+@torch.no_grad()
+def position_rule_accuracy(pairs: torch.Tensor, relation: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """The share of pairs that "the lower point is closer" orders right: the floor an ordinal score must clear.
+
+    Scored exactly as :func:`ordinal_accuracy` scores a prediction (:func:`position_rule_relation`
+    against ``relation``; a same-row pair, the rule's tie, counts wrong for an ordered pair), so it
+    can be printed beside every ordinal score, on the same pairs. A model that only learned this
+    rule scores it without looking at the picture.
+    """
+    pairs, relation, mask = check_pairs(pairs, relation, mask)
+    if not mask.any():
+        raise ValueError("no valid pairs to score (the pair mask is all False)")
+    correct = position_rule_relation(pairs) == relation.long()
+    return float(correct[mask].double().mean())
 
 
 @torch.no_grad()
@@ -349,10 +396,11 @@ def depth_metrics(
     (training) resolution, no crop unless ``eigen_crop`` (the crop scaled to the image size).
     Not comparable with published numbers: label them as such.
 
-    ``protocol="eigen"``: the published NYU protocol (Eigen et al., NIPS 2014; the
-    ``compute_errors`` of BTS and AdaBins). ``gt`` is the full 480 x 640 frame; ``pred`` (any
-    size) is upsampled bilinearly (``align_corners=False``) to it; pixels are scored inside the
-    Eigen crop, rows 45:471 and columns 41:601 (:data:`EIGEN_CROP_480x640`).
+    ``protocol="eigen"``: the Eigen crop and formulas of Eigen et al. (NIPS 2014; BTS/AdaBins
+    ``compute_errors``) with each image aligned to ``gt`` first (below): **not comparable with
+    published supervised NYU tables** (metric, unaligned) nor with zero-shot ones (aligned in
+    disparity). ``gt`` is the full 480 x 640 frame; ``pred`` (any size) is upsampled bilinearly
+    (``align_corners=False``) to it; pixels inside the crop (:data:`EIGEN_CROP_480x640`) are scored.
 
     Both: valid pixels are ``min_depth < gt < max_depth`` (metres, 1e-3 and 10 m by default),
     finite, inside ``mask``. Our models predict relative depth, so each image is first aligned to
@@ -439,6 +487,8 @@ __all__ = [
     "predicted_relation",
     "pair_errors_per_image",
     "whdr",
+    "position_rule_relation",
+    "position_rule_accuracy",
     "sample_pairs",
     "normalized_mse",
     "eigen_crop_mask",

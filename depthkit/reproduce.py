@@ -45,12 +45,14 @@ PROTOCOLS = {
     "nmse": "the report's: per-image min–max normalization of prediction and ground truth, then MSE over "
             "valid pixels, at {size}×{size}, mean over test images",
     "diw": "one annotated pair per image; correct when sign(z_A − z_B) of the raw output equals the annotation, "
-           "ties wrong (Chen et al.'s test script); accuracy = 1 − WHDR (δ = 0)",
+           "ties wrong (Chen et al.'s test script); accuracy = 1 − WHDR (ordinal threshold τ = 0, every weight 1)",
     "resized": "at the prepared {size}×{size}, no Eigen crop, per-image least-squares scale-and-shift alignment, "
                "valid depth 1e-3…10 m, per image then the mean. Not comparable with published tables",
-    "eigen": "the published protocol (Eigen et al. 2014; BTS/AdaBins compute_errors): prediction upsampled to the "
-             "640×480 frame, Eigen crop rows 45:471, columns 41:601, valid depth 1e-3…10 m, per-image least-squares "
-             "scale-and-shift alignment (our models predict relative depth), per image then the mean",
+    "eigen": "Eigen crop, per-image least-squares aligned: not comparable with published supervised tables "
+             "(those score metric depth, unaligned) nor with zero-shot tables (those align in disparity). The crop and "
+             "formulas of Eigen et al. 2014 (BTS/AdaBins compute_errors): prediction upsampled to the 640×480 frame, "
+             "Eigen crop rows 45:471, columns 41:601, valid depth 1e-3…10 m, per-image least-squares scale-and-shift "
+             "alignment in depth (our models predict relative depth), per image then the mean",
 }
 STANDARD_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3")
 
@@ -112,18 +114,20 @@ def write_results_md(path: Path, results: dict) -> Path:
               f"- DIW accuracy protocol: {PROTOCOLS['diw']}.",
               "- Zero-shot anchors (DIW WHDR, MiDaS README; models trained on far more data, never on DIW): "
               + ", ".join(f"{k} {v} %" for k, v in ZERO_SHOT_DIW_WHDR.items()) + ".", ""]
+    titles = {"eigen": "Eigen crop, per-image least-squares aligned: not a published-table number",
+              "resized": "prepared size, per-image least-squares aligned: ours only"}
     for protocol in ("eigen", "resized"):
         rows = [(r["label"], r.get(f"nyu_{protocol}")) for r in results["models"].values() if r.get(f"nyu_{protocol}")]
         if not rows:
             continue
-        lines += [f"## Standard NYU metrics, protocol `{protocol}` (test split)", "",
+        lines += [f"## Standard NYU metrics, protocol `{protocol}` (test split; {titles[protocol]})", "",
                   f"Protocol: {PROTOCOLS[protocol].format(size=size)}.", "",
                   "| model | AbsRel ↓ | SqRel ↓ | RMSE (m) ↓ | RMSE log ↓ | log10 ↓ | δ<1.25 ↑ | δ<1.25² ↑ | δ<1.25³ ↑ |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for label, m in rows:
             lines.append(f"| {label} | " + " | ".join(f"{m[k]:.3f}" for k in STANDARD_KEYS) + " |")
         lines.append("")
-    lines += ["## DIW WHDR (δ = 0, Chen et al.'s DIW protocol; lower is better)", "",
+    lines += ["## DIW WHDR (ordinal threshold τ = 0, Chen et al.'s DIW protocol; lower is better)", "",
               "| model | WHDR after NYU only | WHDR after DIW fine-tuning |", "|---|---|---|"]
     for r in results["models"].values():
         lines.append(f"| {r['label']} | {_fmt(r['diw_after_nyu']['whdr'], True)} | {_fmt(r['diw']['whdr'], True)} |")

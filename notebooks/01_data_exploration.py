@@ -18,8 +18,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/depthkit/depthkit/blob/main/notebooks/01_data_exploration.ipynb)
 #
 # Two very different kinds of supervision meet in this project. **NYU Depth V2** gives a dense depth
-# map in metres for every pixel of 1449 indoor photos (a Kinect sensor, with holes where it saw
-# nothing). **DIW** gives, for each of about half a million internet photos, just *two points* and a human's answer
+# map in metres for every pixel of 1449 indoor photos: a Kinect sensor measured it, with holes where it
+# saw nothing, and the dataset's authors filled the holes in (the *in-painted* depth that depthkit,
+# like the report, trains and tests on; section 2). **DIW** gives, for each of about half a million internet photos, just *two points* and a human's answer
 # to "which one is closer?". This notebook looks at both, at their file formats and their traps,
 # and at the synthetic scenes that stand in for them when the real files are not there.
 
@@ -27,6 +28,7 @@
 # **After this notebook you can**
 #
 # - read NYU Depth V2's MATLAB v7.3 file the right way round and explain the transpose trap
+# - tell raw Kinect depth (`rawDepths`, with holes) from the in-painted `depths` that depthkit and the papers use
 # - describe DIW's CSV (1-based points, `>` = A farther) and map a pair onto the network's grid
 # - read depth statistics per pixel and per image, and say what the report's normalisation removes
 # - name the monocular depth cues the synthetic scenes carry, and why DIW balances its pairs
@@ -165,13 +167,54 @@ fig.suptitle(f"Image 0 of {prepared.nyu_mat.name}, read two ways ({TAG})", fonts
 fig.tight_layout()
 
 # %% [markdown]
-# ## 2. NYU samples
+# ## 2. NYU samples: raw and in-painted depth
 #
+# The labeled file holds two depth maps of every frame. **`rawDepths`** is what the Kinect measured,
+# projected onto the colour image, with holes (stored as 0) where it measured nothing: shiny, dark,
+# transparent or distant surfaces, object edges, the border the depth camera does not see.
+# **`depths`** is the same map **in-painted**: NYU's authors filled every hole from the neighbouring
+# depths and the colour image (the toolbox's `fill_depth_colorization`, after Levin et al.'s
+# colorization method), so it has no zeros at all. depthkit reads `depths`, as the report did, for its
+# training and its test images alike. Inside a hole that "ground truth" is an interpolation, smooth where
+# the sensor knew nothing: a model is partly trained and scored on the in-painting's guesses.
+#
+# Which depth a paper trains and scores on is part of its protocol. The supervised line of BTS (Lee et
+# al. 2019), whose data scripts AdaBins and later papers reuse, trains on many more *raw* frames from
+# NYU's video sequences with the holes masked out, and tests on the raw depth of the official test
+# images: its `utils/extract_official_train_test_set_from_mat.py` reads `rawDepths`, not `depths`.
+#
+# The three real NYU frames bundled for the tests (`tests/assets/nyu_real_samples`) come from NYU's raw
+# sequences, not from the labeled file: they are raw, with holes. They show what `depths` hides, and
+# they are why the metrics take a mask. The cell prints what this run's file holds and both hole shares.
+
+# %%
+from depthkit.config import repo_root
+from depthkit.data import load_nyu_png_depth
+
+with h5py.File(prepared.nyu_mat, "r") as f:
+    stored = sorted(k for k in f.keys() if not k.startswith("#"))
+print(f"{prepared.nyu_mat.name} ({prepared.source} data) holds: {', '.join(stored)}"
+      + ("" if "rawDepths" in stored else "  (no rawDepths: the synthetic stand-in writes only what depthkit reads)"))
+zeros = (nyu["train"].depths == 0).float().mean().item()
+print(f"`depths` as depthkit loads it ({len(nyu['train'])} training images): {100 * zeros:.2f} % of pixels are 0"
+      + (" (in-painted: no holes)" if zeros == 0 else " (holes: is this raw depth?)"))
+RAW_SAMPLES = repo_root() / "tests" / "assets" / "nyu_real_samples" / "depth"  # raw Kinect frames, BSD-2 (LICENSE there)
+raw_frames = {png.stem: load_nyu_png_depth(png) for png in sorted(RAW_SAMPLES.glob("*.png"))}
+for name, raw_depth in raw_frames.items():
+    print(f"raw Kinect frame {name}: {100 * (raw_depth == 0).mean():.1f} % of pixels are holes (0: no measurement)")
+
+# %% [markdown]
 # Depth is drawn with one colour map everywhere: **near is bright, far is dark**; grey marks pixels
-# without a measurement (the real Kinect data has many, the synthetic scenes none).
+# without a measurement, which only raw depth has (the figure after the samples).
 
 # %%
 fig = viz.show_samples(nyu["train"].images, nyu["train"].depths, f"NYU-layout training samples ({TAG})", n=4)
+
+# %%
+fig, ax = plt.subplots(figsize=(4.2, 3.4), layout="constrained")
+name, raw_depth = next(iter(raw_frames.items()))
+viz.show_depth(ax, raw_depth, f"raw Kinect depth {name} (holes grey)")
+fig.suptitle("A raw NYU frame (tests/assets/nyu_real_samples; no model): the holes that `depths` fills in", fontsize=9);
 
 # %% [markdown]
 # ## 3. How deep are the scenes?
@@ -256,8 +299,10 @@ fig = viz.show_pairs(diw["train"].images, diw["train"].pairs, diw["train"].relat
 # %%
 rel = torch.cat([d.relation for d in diw.values()]).flatten()
 pairs = torch.cat([d.pairs for d in diw.values()]).reshape(-1, 4)
-a_is_lower = pairs[:, 0] > pairs[:, 2]  # larger row = lower in the image
-lower_is_closer = torch.where(a_is_lower, rel == -1, rel == 1)
+from depthkit import metrics
+
+# larger row = lower in the image; the rule "the lower point is closer", as every ordinal score is printed beside it
+lower_is_closer = metrics.position_rule_relation(pairs[None])[0] == rel
 radius = lambda y, x: ((y + 0.5) / PROFILE.size - 0.5) ** 2 + ((x + 0.5) / PROFILE.size - 0.5) ** 2
 a_is_central = radius(pairs[:, 0], pairs[:, 1]) < radius(pairs[:, 2], pairs[:, 3])
 central_is_farther = torch.where(a_is_central, rel == 1, rel == -1)

@@ -30,7 +30,7 @@
 #
 # - compute the report's normalized MSE with a mask, and say what it ignores (scale and shift)
 # - write Chen et al.'s ranking loss, r = 0 included, and explain the sign pitfall of the report's convention
-# - score pairs with ordinal accuracy and WHDR at a threshold δ
+# - score pairs with ordinal accuracy and WHDR/WKDR at an ordinal threshold τ (and say whose metric each is)
 # - align a relative prediction (median ratio, least squares) before the standard metrics, and say when each fails
 # - contrast min–max normalisation with MiDaS's scale-and-shift-invariant loss
 #
@@ -138,8 +138,10 @@ for name, pred in candidates.items():
     print(f"{name:<30} normalized MSE = {losses.normalized_mse(pred, depth).item():.4f}")
 
 # %% [markdown]
-# Real Kinect depth has holes (0 = no measurement): pass `mask=depth > 0` so they count neither in
-# the min–max nor in the mean. Training does exactly that.
+# *Raw* Kinect depth has holes, stored as 0 where the sensor measured nothing (the real frame of section 5
+# is raw): pass `mask=depth > 0` so they count neither in the min–max nor in the mean. Training passes
+# that mask too, but on the in-painted `depths` of NYU's labeled file, which depthkit trains and tests on
+# (`01`, section 2), the holes were filled before we see them and the mask keeps every pixel.
 #
 # ## 2. The ranking loss (Chen et al., DIW)
 #
@@ -166,7 +168,11 @@ for r, meaning in [(+1, "A farther (CSV '>')"), (-1, "A closer (CSV '<')"), (0, 
 # ## 3. The sign pitfall
 #
 # The report prints the same formula but says *"r = +1 means a is closer, reward a higher value
-# for the closer point"*. On its own that is a valid choice: the network would then predict something
+# for the closer point"*. The report did not invent that convention: Chen et al.'s own paper prints it,
+# labelling the relation "closer (+1), further (−1)". Their released code says the opposite: the DIW
+# loader of their Torch code (`DataLoader_DIW.lua`) maps the CSV's `>` (A farther) to +1. **The paper
+# and its code disagree; read the code.** depthkit follows the loader, which is the data as annotated.
+# On its own the printed convention is a valid choice: the network would then predict something
 # like inverse depth (larger = closer). The trouble is the pipeline: the report first trains on NYU
 # with MSE on **depth**, where larger = **farther**, then fine-tunes on DIW with a loss that rewards
 # larger = **closer**. The meaning of the output flips between the two stages.
@@ -177,7 +183,7 @@ for r, meaning in [(+1, "A farther (CSV '>')"), (-1, "A closer (CSV '<')"), (0, 
 # %%
 # NBVAL_CHECK_OUTPUT
 z = torch.tensor([[[[1.5, 4.0]]]], requires_grad=True)  # the NYU model's output at A and B: depth, and right
-conventions = {"ours (CSV '<' -> r = -1)": -1, "report's printed (A closer -> r = +1)": +1}
+conventions = {"ours (CSV '<' -> r = -1)": -1, "paper's printed (A closer -> r = +1)": +1}
 for name, r in conventions.items():
     z.grad = None
     loss = losses.ranking_loss(z, pair, torch.tensor([[r]]))
@@ -188,8 +194,8 @@ for name, r in conventions.items():
           f"dloss/dz_A = {z.grad[0, 0, 0, 0].item():+.4f}: a gradient step {step}")
 
 # %% [markdown]
-# With our convention the NYU model already agrees with the annotation (loss 0.08) and the gradient
-# nudges it the same way NYU taught it. With the printed convention the same, correct model is told it
+# With our convention (the loader's) the NYU model already agrees with the annotation (loss 0.08) and the
+# gradient nudges it the same way NYU taught it. With the printed convention the same, correct model is told it
 # is wrong (loss 2.58, counted incorrect) and every gradient step pushes the closer point *farther*.
 # Fine-tuning then first has to turn the whole output upside down: DIW accuracy right after NYU reads
 # as (100 − true accuracy) %, the NYU knowledge is fought rather than used, and after fine-tuning the
@@ -221,7 +227,7 @@ def fine_tune_scale(relation, steps=80, lr=2.0):
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.plot(fine_tune_scale(relation), label="our convention: stays 'larger = farther'")
-ax.plot(fine_tune_scale(-relation), label="report's printed convention: flips to 'larger = closer'")
+ax.plot(fine_tune_scale(-relation), label="paper's printed convention: flips to 'larger = closer'")
 ax.axhline(0, color="0.5", lw=0.8)
 ax.set(xlabel="fine-tuning step", ylabel="s in  output = s · depth")
 ax.legend(fontsize=8)
@@ -229,22 +235,35 @@ ax.set_title(f"Fine-tuning a perfect NYU model on pairs from NYU-layout test dep
 fig.tight_layout()
 
 # %% [markdown]
-# ## 4. Scoring pairs: ordinal accuracy and WHDR/WKDR
+# ## 4. Scoring pairs: ordinal accuracy, WHDR and WKDR
 #
 # **Ordinal accuracy** is the share of pairs with $\operatorname{sign}(z_A - z_B) = r$: the report's
-# DIW number. **WKDR** (Zoran et al.), called **WHDR** by Chen et al., also handles "equal" pairs:
-# the prediction says "equal" when the ratio $z_A / z_B$ lies within $[1/(1+\delta), 1+\delta]$,
-# and WHDR is the share of pairs whose predicted relation differs from the annotated one (lower is
-# better). Following Zoran et al. and Chen et al., the ground truth *and* the prediction go through
-# the same ratio test, on the prediction as it is: the ratio needs positive depth, so `metrics.whdr`
-# refuses a non-positive predicted value at a scored pair with a clear error (`rescale=True` maps each
-# prediction onto [1, 2] first: an option, not the published metric). Every call names its δ. DIW
-# has no equal pairs, which is why the report reduced WKDR to plain accuracy: WHDR with δ = 0 decides
-# by the sign of the raw z_A − z_B (ties wrong, as Chen's test script) and equals 1 − accuracy; that is
-# the DIW number in `results.md`.
+# DIW number. Two older metrics also handle "equal" pairs, and they are two names for one formula, a
+# *weighted disagreement rate* over the judged pairs $i$:
 #
-# δ is a trade-off: too small and nearly-equal points are called ordered (first pair), too large and
-# clearly ordered points are called equal (second pair).
+# $$\text{rate} = \frac{\sum_i w_i \, [\hat r_i \ne r_i]}{\sum_i w_i} \quad \text{(lower is better).}$$
+#
+# - **WHDR**, the *Weighted Human Disagreement Rate*, is Bell, Bala and Snavely's (2014, Intrinsic Images
+#   in the Wild): $r_i$ is a human judgement and its weight $w_i$ the annotators' confidence in it, so a
+#   judgement people were unsure of costs less when a prediction contradicts it.
+# - **WKDR**, the *Weighted Kinect Disagreement Rate*, is Zoran et al.'s (2015): the same rate with $r_i$
+#   read off Kinect depth instead of asked of people.
+#
+# Chen et al. report WKDR on NYU and WHDR on DIW, whose one judgement per image carries no confidence:
+# every weight is 1 there, and depthkit's `metrics.whdr` always uses weights 1. The predicted relation
+# $\hat r$ comes from a ratio test with an **ordinal threshold τ** (the keyword `delta=` in depthkit's code;
+# the δ of section 5 is another threshold): "equal" when $z_A / z_B$ lies within $[1/(1+τ), 1+τ]$.
+# Following Zoran et al. and Chen et al., the ground truth *and* the prediction go through the same
+# ratio test, on the prediction as it is: the ratio needs positive depth, so `metrics.whdr` refuses a
+# non-positive predicted value at a scored pair with a clear error (`rescale=True` maps each prediction
+# onto [1, 2] first: an option, not the published metric). Every call names its τ. DIW has no equal
+# pairs, which is why the report reduced the rate to plain accuracy: WHDR with τ = 0 decides by the
+# sign of the raw z_A − z_B (ties wrong, as Chen's test script) and equals 1 − accuracy; that is the DIW
+# number in `results.md`.
+#
+# τ is a trade-off: too small and nearly-equal points are called ordered (first pair), too large and
+# clearly ordered points are called equal (second pair). The last line weights the four judgements as
+# WHDR would with annotator confidences (made-up ones here: DIW has none).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -255,10 +274,14 @@ pairs4 = torch.tensor([[[0, 1, 0, 0],               # 1.05 vs 1.0: annotated "eq
                         [0, 0, 0, 3]]])             # 1.0 vs 2.0:  annotated "A closer"
 rel4 = torch.tensor([[0, 1, 1, -1]])
 print("annotated:", rel4.tolist())
-for delta in (0.02, 0.1, 0.5):
-    predicted = metrics.predicted_relation(z, pairs4, delta=delta).tolist()
-    print(f"δ = {delta:<4}  predicted {predicted}  WHDR {metrics.whdr(z, pairs4, rel4, delta=delta):.4f}")
+for tau in (0.02, 0.1, 0.5):  # the ordinal threshold τ, passed as delta=
+    predicted = metrics.predicted_relation(z, pairs4, delta=tau).tolist()
+    print(f"τ = {tau:<4}  predicted {predicted}  WHDR {metrics.whdr(z, pairs4, rel4, delta=tau):.4f}")
 print(f"ordinal accuracy on the three ordered pairs: {metrics.ordinal_accuracy(z, pairs4, rel4, rel4 != 0):.4f}")
+confidence = torch.tensor([[0.5, 1.0, 1.0, 0.8]])  # made-up annotator confidences, one per judgement
+wrong = (metrics.predicted_relation(z, pairs4, delta=0.02) != rel4).double()
+print(f"τ = 0.02 with these confidences as weights: WHDR {(confidence * wrong).sum() / confidence.sum():.4f} "
+      f"(every weight 1: {wrong.mean():.4f}); the unsure first judgement costs less")
 
 # %% [markdown]
 # ## 5. The standard depth metrics, on a real photograph
@@ -299,13 +322,70 @@ fig.suptitle("Real NYU Depth V2 frame rgb_00000 (tests/assets/nyu_real_samples; 
 fig.tight_layout()
 
 # %% [markdown]
+# ### How to read a published table
+#
+# A number in a paper's NYU table means something only with its protocol, and four choices decide it:
+#
+# - **Metric or aligned.** Supervised NYU tables (Eigen et al. 2014, BTS, AdaBins and their successors)
+#   score the prediction *as it is*, in metres: no alignment, so the model must know the room's size.
+#   An *aligned* number first fits each image's prediction to its ground truth (the median ratio, or a
+#   least-squares scale and shift, as above), which forgives exactly the scale and shift that metric
+#   depth is about. The two kinds of number cannot be compared.
+# - **Depth or disparity.** *Disparity* is how far a point shifts between two cameras side by side: for
+#   focal length $f$ and baseline $b$ it is $f b / Z$ at depth $Z$, so it is inverse depth (larger =
+#   closer). Stereo photos and 3D films give disparity only up to an unknown scale and shift (unknown
+#   baselines, shifted film frames), so zero-shot models such as MiDaS predict, and are aligned in,
+#   disparity, then converted to depth to be scored. A scale and shift fitted in disparity is not one
+#   fitted in depth: the same prediction scores differently (below).
+# - **The Eigen crop and the test images.** NYU's official split has a fixed set of test images, and
+#   supervised tables score them inside the crop of Eigen et al., where the depth camera overlaps the
+#   colour image, with depth capped at a maximum (the cell prints all three as depthkit holds them).
+#   Which depth map is the truth is part of the protocol as well (raw or in-painted: `01`, section 2).
+# - **Zero-shot protocols.** A *zero-shot* table (MiDaS, and the relative-depth models after it) scores a
+#   model on datasets it never trained on, each image aligned by a least-squares scale and shift in
+#   disparity; its NYU column is aligned, and it is the column to set an aligned number beside.
+#
+# depthkit's own NYU tables (`results.md`, `python -m depthkit evaluate`) are per-image least-squares
+# aligned *in depth*: protocol `resized` at the training size, protocol `eigen` on the Eigen crop at the
+# full frame. Both are **neither** kind of published number: not metric like the supervised tables, not
+# aligned in disparity like the zero-shot ones. They tell our models apart; they do not place them in a
+# paper's table.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import inspect
+
+from depthkit.data import nyu_split
+from depthkit.tensors import align_scale_shift
+
+top, bottom, left, right = metrics.EIGEN_CROP_480x640
+n_test = len(nyu_split("test", repo_root() / "data" / "nyu_splits.json"))
+cap = inspect.signature(metrics.depth_metrics).parameters["max_depth"].default
+print(f"NYU's official test split: {n_test} images; Eigen crop rows {top}:{bottom}, columns {left}:{right} "
+      f"of the {metrics.NYU_FRAME[0]}×{metrics.NYU_FRAME[1]} frame; valid depth up to {cap:g} m")
+ok = gt > 0
+disparity_fit = align_scale_shift(1 / fake, torch.where(ok, 1 / gt.clamp_min(1e-6), 0), ok)  # fitted in disparity
+from_disparity = 1 / disparity_fit.clamp_min(1e-6)  # back to depth, then scored unaligned
+for name, pred, align in [("metric, unaligned (the stand-in as metres)", fake, None),
+                          ("least squares in depth (depthkit's tables)", fake, "lstsq"),
+                          ("least squares in disparity (zero-shot)", from_disparity, None)]:
+    m = metrics.depth_metrics(pred, gt, ok, align=align)
+    print(f"{name:<44} AbsRel {m['abs_rel']:.3f}  δ<1.25 {m['delta1']:.3f}")
+
+# %% [markdown]
 # ## 6. The scale-and-shift-invariant loss (MiDaS)
 #
 # The report's min–max normalization is one particular way of ignoring scale and shift, and a
-# fragile one: a single outlier pixel sets the range. MiDaS (Ranftl et al.) instead *fits* the best
-# scale and shift by least squares and measures the error after that alignment. MiDaS writes it as
-# *half* the mean squared error (a factor 1/(2M) over M pixels), and depthkit keeps that factor; since
-# min–max is one candidate alignment, twice the SSI loss is never larger than normalized MSE.
+# fragile one: a single outlier pixel sets the range. MiDaS (Ranftl et al.) aligns instead, and two
+# things about *how* matter. First, MiDaS works in **disparity** (inverse depth, larger = closer; see
+# "How to read a published table" above), because its stereo and film training data give nothing else.
+# Second, it defines a family of scale-and-shift-invariant losses. One, $\mathcal{L}_{ssimse}$, *fits* the
+# scale and shift by least squares and takes *half* the mean squared error after it (a factor 1/(2M) over
+# M pixels): that is depthkit's `losses.ssi_loss`, applied to depth. The one the MiDaS paper settles on
+# (with a gradient-matching term), $\mathcal{L}_{ssitrim}$, aligns each map robustly instead: shift = its **median**, scale =
+# its **mean absolute deviation** from that median, a scale that is never negative; then a mean absolute
+# error with the largest residuals trimmed. Since min–max is one candidate alignment, twice depthkit's SSI
+# loss is never larger than normalized MSE.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -316,17 +396,37 @@ for name, pred in {"depth": ramp, "2 × depth + 1": 2 * ramp + 1, "depth²": ram
           f"SSI {losses.ssi_loss(pred, ramp).item():.4f}")
 
 # %% [markdown]
-# Look at the last line: the fitted scale may be negative, so the SSI loss forgives a **flipped sign**
-# completely. It judges the shape of the depth map up to any linear map, which is what MiDaS wants
-# (it mixes datasets with unknown scale and shift), but it means SSI alone cannot teach a network
-# which way is far. The sign has to come from elsewhere: a convention fixed once, as in section 3.
+# Look at the last line: the least-squares scale may come out negative, so depthkit's SSI loss forgives
+# a **flipped sign** completely: it judges the shape of the depth map up to *any* linear map, and alone
+# it cannot teach a network which way is far. MiDaS's robust alignment does not do that: a median and a
+# mean absolute deviation normalise a map without ever turning it over, so a flipped map stays wrong.
+# The cell below aligns both ways in disparity, as MiDaS does (`disparity = 1 / depth` of the same ramp).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def median_mad(x: torch.Tensor) -> torch.Tensor:
+    """MiDaS's robust alignment of one map: minus its median, over its mean absolute deviation (> 0)."""
+    shifted = x - x.flatten().median()
+    return shifted / shifted.abs().mean()
+
+disparity = 1 / ramp  # what MiDaS predicts and aligns: larger = closer
+for name, pred in {"disparity": disparity, "2 × disparity + 1": 2 * disparity + 1,
+                   "−disparity": -disparity, "depth (not inverted)": ramp}.items():
+    robust = (median_mad(pred) - median_mad(disparity)).abs().mean().item()
+    print(f"{name:<21} median/MAD-aligned error {robust:.4f}   least-squares SSI {losses.ssi_loss(pred, disparity).item():.4f}")
+
+# %% [markdown]
+# Both forgive scale and shift (the first two lines); only the least-squares fit forgives the flipped
+# sign (third line). On the last line, depth where disparity is wanted, the robust alignment scores it
+# as wrong as the flipped map (depth runs the other way), while least squares, free to turn it over,
+# nearly forgives it: 1/Z is not a linear map of Z, but on this ramp it is close to a flipped one. The sign, and depth versus disparity, have to be fixed once, as in section 3.
 
 # %% [markdown]
 # ## 7. Play with the ranking loss
 #
 # The loss of one pair as a function of $z_A - z_B$, for the annotation you choose, under our
-# convention and under the report's printed one. Move the slider to where an NYU-trained model would
-# sit (for an "A closer" pair, $z_A - z_B < 0$) and compare the two losses. The first plot is the
+# convention and under the one printed in Chen et al.'s paper (and the report). Move the slider to where
+# an NYU-trained model would sit (for an "A closer" pair, $z_A - z_B < 0$) and compare the two losses. The first plot is the
 # starting point; the interactive one below it needs a live kernel.
 
 # %%
@@ -348,7 +448,7 @@ def plot_ranking_loss(annotation="A closer than B (CSV '<')", z_diff=-2.5):
     ax.plot(DIFFS, CURVES[ours], lw=2, label=f"our convention, r = {ours:+d}: {loss_of_pair(z_diff, ours):.3f}")
     if ours:
         ax.plot(DIFFS, CURVES[printed], "--", lw=2,
-                label=f"report's printed convention, r = {printed:+d}: {loss_of_pair(z_diff, printed):.3f}")
+                label=f"paper's printed convention, r = {printed:+d}: {loss_of_pair(z_diff, printed):.3f}")
     ax.axvline(z_diff, color="0.4", lw=1)
     ax.set(xlabel="z_A − z_B  (depth-like: larger = farther)", ylabel="loss", ylim=(0, 6.5))
     ax.legend(fontsize=8, loc="upper center")
@@ -421,18 +521,18 @@ widgets.interact(plot_ranking_loss, annotation=widgets.Dropdown(options=list(ANN
 # *Rubric (2 points):* 1 for the symmetry (negated labels are the loss of −z, so the model learns the reversed order, larger = closer); 1 for naming the tell in section 3 (the 100 % vs 0 % of the perfect NYU model, or s changing sign; the 2.58 vs 0.08 loss of the worked example also counts).
 
 # %% [markdown]
-# **3.** *Try it* (2 points). In section 4, replace the thresholds `(0.02, 0.1, 0.5)` by `(0.0, 0.04, 0.06)`. At
-# which δ does the first pair (1.05 vs 1.0, annotated "equal") become right, and why does δ = 0 count it
+# **3.** *Try it* (2 points). In section 4, replace the thresholds τ `(0.02, 0.1, 0.5)` by `(0.0, 0.04, 0.06)`. At
+# which τ does the first pair (1.05 vs 1.0, annotated "equal") become right, and why does τ = 0 count it
 # wrong?
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "answer_02_3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# **Answer.** At δ = 0.06. With δ = 0.0 and 0.04 the first pair is predicted +1 ("A farther") and counted wrong
-# (WHDR 0.25); at δ = 0.06 it is "equal" and WHDR drops to 0 (the other three pairs stay ordered: their ratios
-# are about 1.24, 1.54 and 2). The prediction says "equal" when the ratio 1.05 / 1.0 lies within 1 + δ, i.e.
-# from δ = 0.05 on. With δ = 0 only an exact tie is "equal", so any two different values are ordered and a
+# **Answer.** At τ = 0.06. With τ = 0.0 and 0.04 the first pair is predicted +1 ("A farther") and counted wrong
+# (WHDR 0.25); at τ = 0.06 it is "equal" and WHDR drops to 0 (the other three pairs stay ordered: their ratios
+# are about 1.24, 1.54 and 2). The prediction says "equal" when the ratio 1.05 / 1.0 lies within 1 + τ, i.e.
+# from τ = 0.05 on. With τ = 0 only an exact tie is "equal", so any two different values are ordered and a
 # pair annotated "equal" can be right only by an exact tie.
 #
-# *Rubric (2 points):* 1 for δ = 0.06 with the ratio argument (1.05 ≤ 1 + δ, so from δ = 0.05); 1 for why δ = 0 calls it ordered (only exact ties are equal).
+# *Rubric (2 points):* 1 for τ = 0.06 with the ratio argument (1.05 ≤ 1 + τ, so from τ = 0.05); 1 for why τ = 0 calls it ordered (only exact ties are equal).
 
 # %% [markdown]
 # **4.** *Try it* (2 points). In section 5, make the stand-in `0.5 * blurred - 3.0` (most values negative). What
@@ -450,7 +550,7 @@ widgets.interact(plot_ranking_loss, annotation=widgets.Dropdown(options=list(ANN
 
 # %% [markdown]
 # **5.** *Implement it.* Exercises 02.1 (the report's normalized MSE, with a mask), 02.2 (Chen et al.'s ranking
-# loss, including r = 0) and 02.3 (WHDR with the ratio test at δ), below.
+# loss, including r = 0) and 02.3 (WHDR with the ratio test at τ), below.
 
 # %% nbgrader={"grade": false, "grade_id": "ex_02_1", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # Exercise 02.1 · the report's normalized MSE, by hand
@@ -521,15 +621,16 @@ check_ranking_loss(ranking_loss, hidden=True)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "ex_02_3", "locked": false, "schema_version": 3, "solution": true, "task": false}
-# Exercise 02.3 · WHDR with the ratio test at δ
+# Exercise 02.3 · WHDR with the ratio test at τ
 import torch
 
 
 def whdr(pred: torch.Tensor, pairs: torch.Tensor, relation: torch.Tensor, delta: float) -> float:
-    """The share of pairs whose predicted relation differs from ``relation`` (Zoran et al.'s WKDR).
+    """The share of pairs whose predicted relation differs from ``relation`` (WHDR/WKDR, every weight 1).
 
     pred: positive depth [B, 1, H, W]; pairs, relation as in ranking_loss. Predicted relation:
-    +1 when z_A / z_B > 1 + delta, -1 when z_B / z_A > 1 + delta, else 0 ("equal"). With delta = 0 an
+    +1 when z_A / z_B > 1 + delta, -1 when z_B / z_A > 1 + delta, else 0 ("equal"); delta is the ordinal
+    threshold τ of section 4. With delta = 0 an
     exact tie is "equal", so it is wrong for an ordered pair. Return a Python float.
     """
     ### BEGIN SOLUTION

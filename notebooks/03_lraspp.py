@@ -221,9 +221,18 @@ fig = viz.show_predictions(nyu["test"].images, {"LR-ASPP": predict_depth(model, 
 # %% [markdown]
 # ## 4. Inside the 21 → 1 head
 #
-# The 21 maps before the 1×1 convolution, for one test image, the ten with the largest mixing weights
-# (the weight is in each title). Depth comes out as a weighted sum of them. The maps are class scores,
-# not depths: each is min-max scaled on its own, so they share one colour bar without a unit.
+# The 21 maps before the 1×1 convolution, for one test image. Depth comes out as their weighted sum,
+# $\text{depth} = \sum_k w_k \, \text{map}_k + b$. In torchvision's segmentation model these 21 channels are
+# class scores, one per Pascal-VOC class, but only after training on segmentation labels. Here the
+# model started from random weights and learned from depth alone, so they are **21 feature maps**
+# (channels) with no class meaning: their order is arbitrary and another seed gives others.
+#
+# Which maps matter? Not the ones with the largest $|w_k|$: a map's share of the depth map's variation
+# is $w_k$ times *its own* spread, and the maps can come out on very different scales, so a large weight on
+# a nearly flat map adds almost nothing. The figure ranks the maps by $|w_k| \cdot \operatorname{std}(\text{map}_k)$
+# (the spread of the term $w_k\,\text{map}_k$ over the image; both numbers are in each title), and the cell
+# prints how far that ranking is from the one by $|w_k|$ alone. Each map is min-max scaled on its own for
+# display, so they share one colour bar without a unit.
 
 # %%
 from depthkit.models import normalize_images
@@ -231,14 +240,21 @@ from depthkit.models import normalize_images
 with torch.no_grad():
     maps = model.lraspp(normalize_images(nyu["test"].images[:1]).to(DEVICE))["out"][0].cpu()
 weights = model.combine.weight.detach().flatten().cpu()
-order = weights.abs().argsort(descending=True)[:10].tolist()
+spread = maps.flatten(1).std(dim=1)            # each map's own scale over this image
+contribution = weights.abs() * spread          # the spread of w_k · map_k: what map k adds to the depth map
+order = contribution.argsort(descending=True)[:10].tolist()
+by_weight = weights.abs().argsort(descending=True)[:10].tolist()
+print(f"map std over this image: {spread.min():.3g} to {spread.max():.3g}; the ten largest |w| and the ten largest "
+      f"|w|·std share {len(set(order) & set(by_weight))} maps; the top map by |w| (map {by_weight[0]}) ranks "
+      f"{contribution.argsort(descending=True).tolist().index(by_weight[0]) + 1} of {len(weights)} by |w|·std")
 fig, axes = plt.subplots(2, 6, figsize=(12.5, 4.6), layout="constrained")
 axes[0, 0].imshow(viz.to_image(nyu["test"].images[0])); axes[0, 0].axis("off"); axes[0, 0].set_title("image", fontsize=9)
 for ax, k in zip(axes.flat[1:11], order):
-    shown = viz.show_depth(ax, maps[k], f"map {k}, w = {weights[k]:+.2f}", normalize=True, colorbar=False)
-viz.add_colorbar(shown, list(axes.flat[:11]), "class score (min–max scaled per map, no unit)", location="bottom", shrink=0.5)
+    shown = viz.show_depth(ax, maps[k], f"map {k}: w = {weights[k]:+.2f}\n|w|·std = {contribution[k]:.1e}",
+                           normalize=True, colorbar=False)
+viz.add_colorbar(shown, list(axes.flat[:11]), "feature map value (min–max scaled per map, no unit)", location="bottom", shrink=0.5)
 viz.show_depth(axes[1, 5], predict_depth(model, nyu["test"], n=1)[0], "1×1 conv: depth", normalize=True)
-fig.suptitle(f"LR-ASPP's 21 maps (10 strongest) for one NYU-layout test image ({TAG})", fontsize=10);
+fig.suptitle(f"LR-ASPP's 21 feature maps (the 10 largest |w|·std) for one NYU-layout test image ({TAG})", fontsize=10);
 
 # %% [markdown]
 # Under `smoke` the model has seen a couple of dozen images for one epoch: expect blur and a score

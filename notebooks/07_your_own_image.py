@@ -234,13 +234,18 @@ fig.suptitle(f"{SOURCE} · {MODEL_NAME} trained on {TAG}", fontsize=10);
 # The default pair is **chosen**, not random: among random pairs where the Kinect measured both points
 # and their depths differ by at least 25 % (no near-tie), the one the model orders right by the widest
 # margin. That makes it a showcase, so the cell also says how many of those clear pairs the model gets
-# right on this photo. For your own photo the default is a point low in the picture against one higher up.
+# right on this photo, beside the share that the rule "the lower point is closer" gets right on the same
+# pairs (`metrics.position_rule_accuracy`): a rule that looks at no pixel, only at where the points lie.
+# For your own photo the default is a point low in the picture against one higher up.
 
 # %%
+from depthkit import metrics
+
+
 def clear_pair(pred: torch.Tensor, truth: np.ndarray, n: int = 4000, min_ratio: float = 1.25, seed: int = 0):
     """From ``n`` random pairs at least S/4 apart, both measured in ``truth`` and differing by ``min_ratio``:
     the pair the model orders right by the widest margin, that margin (share of the prediction's range),
-    the share of such pairs it orders right, and how many there were."""
+    the share of such pairs it orders right, how many there were, and the share the position rule orders right."""
     rng = np.random.default_rng(seed)
     ys, xs = rng.integers(2, S - 2, size=(2, n)), rng.integers(2, S - 2, size=(2, n))
     ka, kb = truth[ys[0], xs[0]], truth[ys[1], xs[1]]
@@ -249,14 +254,17 @@ def clear_pair(pred: torch.Tensor, truth: np.ndarray, n: int = 4000, min_ratio: 
     p = pred.numpy()
     margin = np.sign(ka - kb) * (p[ys[0], xs[0]] - p[ys[1], xs[1]]) / max(float(p.max() - p.min()), 1e-12)
     if not ok.any():
-        return None, 0.0, 0.0, 0
+        return None, 0.0, 0.0, 0, None
     i = int(np.argmax(np.where(ok, margin, -np.inf)))
-    return (int(ys[0, i]), int(xs[0, i]), int(ys[1, i]), int(xs[1, i])), float(margin[i]), float((margin[ok] > 0).mean()), int(ok.sum())
+    clear = torch.from_numpy(np.stack([ys[0], xs[0], ys[1], xs[1]], axis=1)[ok])[None]  # [1, P, 4]: the same pairs
+    rule = metrics.position_rule_accuracy(clear, torch.from_numpy(np.sign(ka - kb)[ok]).long()[None])
+    return ((int(ys[0, i]), int(xs[0, i]), int(ys[1, i]), int(xs[1, i])), float(margin[i]),
+            float((margin[ok] > 0).mean()), int(ok.sum()), rule)
 
 
-DEFAULT, MARGIN, SHARE, N_CLEAR = (int(0.85 * S), S // 2, int(0.35 * S), S // 2), None, None, 0
+DEFAULT, MARGIN, SHARE, N_CLEAR, RULE = (int(0.85 * S), S // 2, int(0.35 * S), S // 2), None, None, 0, None
 if kinect is not None:
-    pair, MARGIN, SHARE, N_CLEAR = clear_pair(depth, kinect)
+    pair, MARGIN, SHARE, N_CLEAR, RULE = clear_pair(depth, kinect)
     DEFAULT = pair or DEFAULT
 
 
@@ -295,7 +303,7 @@ from depthkit.course import narrative
 
 # the bundled frames are from a basement storage room (tests/assets/nyu_real_samples/README.md)
 Markdown(narrative.own_image(result, SOURCE, MARGIN, SHARE, N_CLEAR, PROFILE,
-                             photo="a real basement storage room" if file is None else "your photo"))
+                             photo="a real basement storage room" if file is None else "your photo", rule=RULE))
 
 # %% [markdown]
 # Now move A and B: the drawing below the sliders starts at the default pair and follows them (it needs a
@@ -352,8 +360,8 @@ redraw()  # draw the default pair at once, so the picker never shows sliders wit
 # section is the honest one, and why?
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "answer_07_2", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# **Answer.** The share of the clear pairs the model orders right on this photo (printed in "What we got" with its
-# noise band), not the verdict or margin of the default pair. The default pair was *selected* from thousands of
+# **Answer.** The share of the clear pairs the model orders right on this photo (printed in "What we got", beside
+# the position rule's share of the same pairs), not the verdict or margin of the default pair. The default pair was *selected* from thousands of
 # random pairs as the one the model gets right by the widest margin, so it is right by construction and says
 # nothing about the model; the share over all clear pairs (both measured by the Kinect, depths at least 25 %
 # apart) is an unselected sample and estimates how often the model is right (50 % is a coin).

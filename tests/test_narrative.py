@@ -140,12 +140,14 @@ def test_report_comparison_inside_noise_claims_nothing():
     assert text.count("no clear difference") == 2 and not words(text), text
 
 
-def test_own_image_share_against_a_coin():
+def test_own_image_share_beside_the_position_rule_without_a_pair_band():
+    """Catches: a band that treats the overlapping pairs of one photo as independent, or a verdict against a coin."""
     result = {"verdict": "A is farther than B", "truth": "A is farther than B", "ka": 3.0, "kb": 2.4}
-    text = narrative.own_image(result, "photo", 0.9, 0.53, 100, DEMO)
-    assert "no clear difference from a coin" in text and "basement" in text and "kitchen" not in text, text
-    text = narrative.own_image(result, "photo", 0.9, 0.71, 1400, DEMO)
-    assert "better than a coin" in text, text
+    text = narrative.own_image(result, "photo", 0.9, 0.64, 1415, DEMO, rule=0.79)
+    assert "**64 %**" in text and "**79 %**" in text and "fewer than the rule" in text, text
+    assert "basement" in text and "kitchen" not in text, text
+    assert "noise band ±" not in text and "than a coin" not in text and "No noise band" in text, text
+    assert "more than the rule" in narrative.own_image(result, "photo", 0.9, 0.85, 1415, DEMO, rule=0.79)
 
 
 def test_depth_cues_inside_noise_claims_nothing_and_a_real_drop_is_named():

@@ -316,8 +316,13 @@ def scene_types(errors: Mapping[str, Values], groups: Sequence[str], profile: Pr
 # --------------------------------------------------------------------------------------------
 @_tidy
 def own_image(result: Mapping, source: str, margin: float | None, share: float | None, n_clear: int,
-              profile: Profile, photo: str = "a real basement storage room") -> str:
-    """07: the model's verdict on the default pair and, with a measured depth, its share of clear pairs against chance."""
+              profile: Profile, photo: str = "a real basement storage room", rule: float | None = None) -> str:
+    """07: the model's verdict on the default pair and, with a measured depth, its share of clear pairs beside the position rule's.
+
+    ``rule``: the share of the same clear pairs that "the lower point is closer" orders right
+    (:func:`depthkit.metrics.position_rule_accuracy`). No noise band: the pairs all come from one
+    photo and overlap, so they are not independent draws, and a band would need many photos.
+    """
     if result.get("truth") is None:
         return (f"On {source} the model says **{result['verdict']}** for the default points (no measured depth to "
                 "check it against). Move the sliders below to probe it.")
@@ -326,12 +331,14 @@ def own_image(result: Mapping, source: str, margin: float | None, share: float |
             f"{'agrees' if right else 'disagrees'}: {result['verdict']}, by {100 * abs(margin):.0f} % of its predicted "
             "depth range. That pair was picked for it, though: ")
     if n_clear:
-        band = NOISE_Z * math.sqrt(0.25 / n_clear)  # a coin's spread on n_clear pairs (pairs of one photo overlap: optimistic)
-        above = is_clear(share - 0.5, band)
-        text += (f"of the {n_clear} random clear pairs on this photo the model orders **{100 * share:.0f} %** right "
-                 f"(50 % is a coin, noise band ±{100 * band:.0f} points): "
-                 + (("better than a coin" if share > 0.5 else "worse than a coin") if above else
-                    "no clear difference from a coin") + ". ")
+        text += f"of the {n_clear} random clear pairs on this photo the model orders **{100 * share:.0f} %** right"
+        if rule is not None:
+            side = "more" if share > rule else "fewer" if share < rule else "as many"
+            text += (f", {side} than the rule \"the lower point is closer\", which looks at no pixel and orders "
+                     f"**{100 * rule:.0f} %** of the same pairs right (a coin: 50 %)")
+        text += (". No noise band: every pair comes from this one photo and the pairs share its points and regions, "
+                 "so they are not independent draws; only many photos (resampling photos, not pairs) could say how "
+                 "far either number carries. ")
     text += {"smoke": "Under `smoke` the model has learned next to nothing.",
              "demo": f"It was trained only on synthetic rooms full of boxes: on {photo} it can only follow the cues "
                      "the two share (floor rising to the horizon, walls, darker distance), and the share above says "
