@@ -2,7 +2,8 @@
 
 A checkpoint (``last.pt``, ``best.pt``) is a dict: ``model`` (the weights), ``optimizer``,
 ``scaler``, ``epoch``, ``history``, ``config`` (the run's settings, :func:`depthkit.train.run_config`),
-``model_name``, ``stage``, ``best`` and ``fingerprint`` (the data it was trained on).
+``model_name``, ``stage``, ``best``, ``fingerprint`` (the data it was trained on), ``weights_source``
+and ``weights`` (where the run's first weights came from, for a reader: :func:`checkpoint_weights`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from depthkit.device import to_device
 from depthkit.files import atomic_write_bytes
-from depthkit.models import build_model
+from depthkit.models import build_model, weights_label
 from depthkit.runs import check_resume_config
 
 CHECKPOINT_KEYS = ("model", "model_name", "stage", "epoch")  # what makes a file a depthkit checkpoint
@@ -85,7 +86,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
         model = model_hook(model)
     load_weights(model, state, path)
     model.checkpoint = str(path)
+    model.weights_label = checkpoint_weights(state)  # what the trained weights started from, not this build's
     return to_device(model, device).eval()
+
+
+def checkpoint_weights(state: dict) -> str:
+    """Where a checkpoint's weights started from, for a reader ("pretrained: ImageNet (...)", "random init");
+    a checkpoint written before depthkit recorded it says so, from its ``weights_source`` or as unknown."""
+    if state.get("weights"):
+        return state["weights"]
+    source = (state.get("config") or {}).get("weights_source") or state.get("weights_source")
+    return weights_label(source, state.get("model_name"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,7 +108,9 @@ def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, scaler:
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
             "epoch": history["epoch"][-1], "history": history, "config": config, "model_name": config["model"],
             "stage": config["stage"], "best": best, "fingerprint": fingerprint,
-            "weights_source": getattr(model, "weights_source", "unknown")}
+            # the run's (kept on resume), not this process's build: a resumed run is built without downloading
+            "weights_source": config.get("weights_source", getattr(model, "weights_source", "unknown")),
+            "weights": getattr(model, "weights_label", None) or weights_label(config.get("weights_source"), config["model"])}
 
 
 def save_epoch(out_dir: Path, state: dict, improved: bool) -> None:

@@ -1,8 +1,10 @@
 """``python -m depthkit <command>``: prepare, train, evaluate, reproduce, plan, compare, bench, rehearse, download, publish-url, student.
 
 The commands that train or read data (prepare, train, evaluate, reproduce, bench) and ``plan`` take ``--profile``
-(default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data and a GPU, else ``demo``); ``rehearse``
-always runs the ``report`` profile on files it writes. ``--help`` on each command lists its options.
+(default: ``$DEPTHKIT_PROFILE``, else ``report`` with real data and a GPU, else ``demo``); the first four also take
+``--device``, ``--pretrained yes|no|auto`` (the profile's ``pretrained``: ``report`` says yes) and ``--image-root``;
+``rehearse`` always runs the ``report`` profile, from random init, on files it writes. ``--help`` on each command
+lists its options.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
-from depthkit.config import DIW_IMAGES_ENV, PROFILE_NAMES, figures_dir, get_profile
+from depthkit.config import DIW_IMAGES_ENV, PROFILE_NAMES, Profile, figures_dir, get_profile
 
 
 def at_least(minimum: int, unit: str = "") -> Callable[[str], int]:
@@ -56,10 +58,24 @@ def model_list(text: str) -> str:
     return ",".join(names)
 
 
+PRETRAINED_CHOICES: dict[str, bool | str] = {"yes": True, "no": False, "auto": "auto"}  # --pretrained -> Profile.pretrained
+
+
 def _add_profile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                    help="smoke | demo | report (default: $DEPTHKIT_PROFILE, else report with real data and a GPU, else demo)")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the profile's, i.e. auto)")
+    p.add_argument("--pretrained", choices=tuple(PRETRAINED_CHOICES), default=None,
+                   help="yes: ImageNet/COCO weights or stop at the start with one line; no: random init, chosen "
+                        "knowingly; auto: try, else random init with a warning (default: the profile's: report yes, "
+                        "smoke and demo no). The results say which weights each model started from")
+
+
+def profile_of(args: argparse.Namespace) -> Profile:
+    """The profile ``--profile`` names (or the default), with ``--pretrained`` applied when given."""
+    profile = get_profile(args.profile)
+    choice = getattr(args, "pretrained", None)
+    return profile if choice is None else profile.replace(pretrained=PRETRAINED_CHOICES[choice])
 
 
 def _add_image_root(p: argparse.ArgumentParser) -> None:
@@ -82,7 +98,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Generate or locate the data, build the caches, print dataset statistics."""
     from depthkit.pipeline import dataset_statistics, format_statistics, prepare_data
 
-    profile = get_profile(args.profile)
+    profile = profile_of(args)
     t0 = time.perf_counter()
     stats = dataset_statistics(profile, prepare_data(profile))
     print(format_statistics(stats))
@@ -96,9 +112,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from depthkit.pipeline import load_stage_data, prepare_data
     from depthkit.course.plugin import load_plugin
     from depthkit.runs import check_writable, lock_run_folder, run_dir
-    from depthkit.train import NO_HOOKS, train_stage
+    from depthkit.train import NO_HOOKS, check_initial_weights, train_stage
 
-    profile = get_profile(args.profile)
+    profile = profile_of(args)
     hooks = load_plugin(args.plugin) if args.plugin else NO_HOOKS  # before any work: a broken plugin is one line
     if args.epochs is not None:  # the same epochs for every model, no frozen warm-up
         profile = profile.with_budget(args.stage, epochs={"*": args.epochs}, frozen_epochs={})
@@ -107,6 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = distributed.init_distributed(args.device) or args.device
     main_rank = distributed.is_main()
     with lock_run_folder(out_dir) if main_rank else nullcontext():  # before any work: one writer per folder
+        check_initial_weights(profile, (args.model,), args.stage, args.init, out_dir)  # no weights: one line, now
         if main_rank:
             prepare_data(profile)  # rank 0 alone writes the data and caches; the others wait, then find them
         distributed.barrier()
@@ -132,7 +149,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from depthkit.pipeline import load_stage_data, nyu_frames, prepare_data
     from depthkit.reproduce import PROTOCOLS
 
-    profile = get_profile(args.profile)
+    profile = profile_of(args)
     if args.protocol == "eigen" and args.data != "nyu":
         raise ValueError("--protocol eigen scores NYU depth (Eigen crop, per-image aligned); DIW has one protocol: "
                          "drop --protocol or use --data nyu")
@@ -183,7 +200,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from depthkit.tools.compare import compare_results, format_comparison
 
     out = check_writable(Path(args.out) if args.out else figures_dir())
-    profile = get_profile(args.profile)
+    profile = profile_of(args)
     if args.diw_protocol:
         profile = profile.replace(diw_protocol=args.diw_protocol)
     print(f"depthkit reproduce: profile {profile.name} ({profile.data} data)")

@@ -49,7 +49,9 @@ class Profile:
     diw_fractions: tuple = (0.8, 0.1, 0.1)  # seeded train/val/test split of the DIW partition
     diw_protocol: str = "report"  # "report": split inside DIW_test; "chen": DIW_train / DIW_val -> DIW_test
     max_diw_images: int | None = None  # cap on the DIW partition (None = all)
-    pretrained: bool | str = False  # ImageNet/COCO weights: False, True, or "auto" (fall back with a warning)
+    # ImageNet/COCO weights: True (load them or stop with one line), False (random init), or "auto" (try, fall
+    # back to random init with a warning); the CLI's --pretrained yes|no|auto sets it
+    pretrained: bool | str = False
     seed: int = 0  # the data's seed: synthetic scenes and the seeded splits
     train_seed: int | None = None  # initial weights, batch order, augmentation (None: ``seed``); tools.seeds varies it
     device: str = "auto"
@@ -110,7 +112,9 @@ PROFILES: dict[str, Profile] = {
         name="report", data="real", size=200, batch_size=16,
         budgets={"nyu": Budget(lr=1e-3, epochs={"*": 100, "unetpp": 8}, frozen_epochs={"unetpp": 2}),
                  "diw": Budget(lr=1e-4, epochs={"*": 10, "unetpp": 4})},
-        pretrained="auto",
+        # the report's weights, or a stop at the start: a random-init run is chosen knowingly (--pretrained no),
+        # never fallen into (a run offline used to train from random weights and print them beside the report's)
+        pretrained=True,
         # 0 workers, measured (#32, docs/performance.md): the DIW train split of a cache written by prepare_diw
         # streams at ~13,000 images/s (warm page cache) and ~5,100 (cold) in the main process; 1 or 2 workers
         # deliver 1,500-2,400 (every batch crosses a process boundary) and add 20-170 MB of anonymous memory.

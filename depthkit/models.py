@@ -18,7 +18,11 @@ for any ``H, W >= 32``.
 * ``"auto"`` - like ``True`` but warns and falls back to random initialisation instead of failing.
 
 ``model.weights_source`` records what happened: ``"random"``, ``"imagenet"``, ``"coco"`` or
-``"random (fallback: <reason>)"``.
+``"random (fallback: <reason>)"``; ``model.weights_label`` says it for a reader
+(:func:`weights_label`): ``"pretrained: ImageNet (smp-hub/resnext50_32x4d.imagenet)"``,
+``"pretrained: COCO-VOC (torchvision LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1)"``,
+``"random init"``. :func:`require_weights` checks, before any work, that ``pretrained=True`` can be
+honoured (cached, or the host answers), so a long run stops at its start and not after the data.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ import os
 import socket
 import warnings
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
 import torch
@@ -243,13 +247,90 @@ def _smp_weights_location(encoder: str) -> tuple[str, bool, str]:
     return urlparse(constants.ENDPOINT).hostname or "huggingface.co", cached, where
 
 
+_SMP_ENCODERS = {"unetpp": "resnext50_32x4d", "unetpp_mnv2": "mobilenet_v2"}  # model name -> smp encoder
+
+
+def _lraspp_weights():
+    """torchvision's default LR-ASPP weights (COCO images, the 21 Pascal-VOC classes)."""
+    from torchvision.models.segmentation import LRASPP_MobileNet_V3_Large_Weights
+
+    return LRASPP_MobileNet_V3_Large_Weights.DEFAULT
+
+
+def _weights_location(name: str) -> tuple[str, str, bool, str]:
+    """``(what, host, cached, where)`` of model ``name``'s pretrained weights: no download, no probe."""
+    if name == "lraspp":
+        weights = _lraspp_weights()
+        path = _torch_hub_file(weights.url)
+        return ("COCO weights for LR-ASPP MobileNetV3-Large", urlparse(weights.url).hostname or "download.pytorch.org",
+                path.exists(), str(path))
+    encoder = _SMP_ENCODERS[name]
+    host, cached, where = _smp_weights_location(encoder)
+    return f"ImageNet weights for the {encoder} encoder", host, cached, where
+
+
+def require_weights(names: Iterable[str], pretrained: bool | str) -> None:
+    """Before any work: raise :class:`WeightsUnavailableError` (one line) when ``pretrained=True`` cannot be honoured.
+
+    Weights in the local cache pass without a probe; otherwise the host must answer within
+    :data:`PROBE_TIMEOUT_S`. ``False`` and ``"auto"`` never stop a run, so they pass at once.
+    """
+    if pretrained is not True:
+        return
+    reachable: dict[str, bool] = {}
+    for name in names:
+        what, host, cached, where = _weights_location(name)
+        if not cached and not reachable.setdefault(host, _can_reach(host)):
+            raise _unavailable(what, host, where, name)
+
+
+def pretrained_label(name: str) -> str:
+    """What ``build_model(name, pretrained=True)`` loads, for a reader: data set and the exact weights."""
+    if name == "lraspp":
+        return f"pretrained: COCO-VOC (torchvision LRASPP_MobileNet_V3_Large_Weights.{_lraspp_weights().name})"
+    from segmentation_models_pytorch.encoders import encoders
+
+    settings = encoders[_SMP_ENCODERS[name]]["pretrained_settings"]["imagenet"]
+    return f"pretrained: ImageNet ({settings.get('repo_id') or 'smp ' + _SMP_ENCODERS[name]}, U-Net++ encoder)"
+
+
+RANDOM_INIT = "random init"
+UNKNOWN_WEIGHTS = "unknown (not recorded: written before depthkit recorded the weights' source)"
+
+
+def weights_label(source: str | None, name: str | None = None) -> str:
+    """A ``weights_source`` (``"random"``, ``"imagenet"``, ``"coco"``, ``"random (fallback: ...)"``,
+    ``"checkpoint PATH"``; None when not recorded) as results.md and compare print it."""
+    if not source or source == "unknown":
+        return UNKNOWN_WEIGHTS
+    if source == "random":
+        return RANDOM_INIT
+    if source.startswith("random (fallback: "):
+        return f"{RANDOM_INIT} (the pretrained weights could not be loaded: {source[len('random (fallback: '):-1]})"
+    if source in ("imagenet", "coco"):
+        return pretrained_label(name) if name in _BUILDERS else f"pretrained: {'ImageNet' if source == 'imagenet' else 'COCO-VOC'}"
+    if source.startswith("checkpoint "):
+        return f"from {source}"
+    return source
+
+
+def weights_kind(label: str | None) -> str:
+    """``"pretrained"``, ``"random init"`` or ``"unknown"`` (also for weights from a checkpoint of unknown origin)."""
+    if label and label.startswith("pretrained"):
+        return "pretrained"
+    if label and label.startswith(RANDOM_INIT):
+        return RANDOM_INIT
+    return "unknown"
+
+
 def _unavailable(what: str, host: str, where: str, model: str) -> WeightsUnavailableError:
-    """The error for weights that are neither cached nor reachable, with how to get them."""
+    """The error for weights that are neither cached nor reachable: one line, with the cache path and both ways out."""
     message = (
-        f"{what} are not in the local cache ({where}) and {host} cannot be reached (offline?). "
-        f"To get them, run build_model({model!r}, pretrained=True) once on a machine with "
-        f"internet access (e.g. Colab) and copy {where} to the same place on this machine; "
-        f"or use pretrained='auto' (random weights with a warning) or pretrained=False."
+        f"{what} are not in the local cache ({where}) and {host} cannot be reached (offline?): "
+        f"run once with internet access to download them (build_model({model!r}, pretrained=True) once, or any "
+        f"command with --pretrained yes, e.g. on Colab; or copy {where} here from a machine that has them), "
+        f"or choose random initialisation knowingly with --pretrained no (pretrained=False in Python; "
+        f"the results then say 'random init')."
     )
     return WeightsUnavailableError(message, reason=f"{host} unreachable and weights not cached")
 
@@ -262,7 +343,7 @@ def _guarded(load: Callable[[], nn.Module], what: str, host: str, where: str, mo
         message = (
             f"could not load {what} ({type(err).__name__}: {err}). They belong under {where}: "
             f"run build_model({model!r}, pretrained=True) once with internet access, "
-            f"or use pretrained='auto' or pretrained=False."
+            f"or choose random initialisation knowingly with --pretrained no (pretrained=False in Python)."
         )
         raise WeightsUnavailableError(message, reason=f"{type(err).__name__} while loading") from err
 
@@ -281,8 +362,7 @@ def _smp_unetpp(encoder: str, pretrained: bool, model: str, **kwargs) -> nn.Modu
 
     if not pretrained:
         return PadToMultiple(make(None))
-    what = f"ImageNet weights for the {encoder} encoder"
-    host, cached, where = _smp_weights_location(encoder)
+    what, host, cached, where = _weights_location(model)
     if not cached and not _can_reach(host):
         raise _unavailable(what, host, where, model)
     # Cached: read the cache without asking the hub at all (offline, the hub retries for ~24 s).
@@ -318,20 +398,16 @@ def build_unetpp_mnv2(pretrained: bool = False) -> nn.Module:
 
 def build_lraspp(pretrained: bool = False) -> nn.Module:
     """torchvision LR-ASPP MobileNetV3-Large, 21 maps mixed by a 1x1 conv: model II (~3.2 M)."""
-    from torchvision.models.segmentation import (
-        LRASPP_MobileNet_V3_Large_Weights,
-        lraspp_mobilenet_v3_large,
-    )
+    from torchvision.models.segmentation import lraspp_mobilenet_v3_large
 
     if not pretrained:
         # weights_backbone=None too: otherwise torchvision downloads ImageNet backbone weights.
         return LRASPPDepth(lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21))
-    weights = LRASPP_MobileNet_V3_Large_Weights.DEFAULT  # COCO (with the 21 Pascal-VOC classes)
-    what, path = "COCO weights for LR-ASPP MobileNetV3-Large", _torch_hub_file(weights.url)
-    host = urlparse(weights.url).hostname or "download.pytorch.org"
-    if not path.exists() and not _can_reach(host):
-        raise _unavailable(what, host, str(path), "lraspp")
-    net = _guarded(lambda: lraspp_mobilenet_v3_large(weights=weights), what, host, str(path), "lraspp")
+    weights = _lraspp_weights()
+    what, host, cached, where = _weights_location("lraspp")
+    if not cached and not _can_reach(host):
+        raise _unavailable(what, host, where, "lraspp")
+    net = _guarded(lambda: lraspp_mobilenet_v3_large(weights=weights), what, host, where, "lraspp")
     return LRASPPDepth(net, in_maps=len(weights.meta["categories"]))
 
 
@@ -344,7 +420,8 @@ _PRETRAINED_SOURCE = {"unetpp": "imagenet", "lraspp": "coco", "unetpp_mnv2": "im
 
 
 def build_model(name: str, pretrained: bool | str = False) -> nn.Module:
-    """Build model ``name`` (one of :data:`MODEL_NAMES`); sets ``model.name`` and ``model.weights_source``."""
+    """Build model ``name`` (one of :data:`MODEL_NAMES`); sets ``model.name``, ``model.weights_source`` and
+    ``model.weights_label`` (what was actually loaded, :func:`weights_label`)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODEL_NAMES)}")
     if pretrained not in (False, True, "auto"):
@@ -363,6 +440,7 @@ def build_model(name: str, pretrained: bool | str = False) -> nn.Module:
     set_batchnorm_momentum(model, BN_MOMENTUM)
     model.name = name
     model.weights_source = source
+    model.weights_label = weights_label(source, name)
     return model
 
 

@@ -25,10 +25,10 @@ from depthkit.evaluate import (ConstantModel, evaluate, evaluate_baseline, mean_
                                per_image_scores, predict_depth)
 from depthkit.files import atomic_write_bytes
 from depthkit.fingerprint import REGENERATE, code_fingerprint
-from depthkit.models import count_parameters
+from depthkit.models import UNKNOWN_WEIGHTS, count_parameters, weights_kind, weights_label
 from depthkit.pipeline import PreparedData, load_stage_data, nyu_frames, prepare_data
 from depthkit.runs import retire_stale_run, run_dir
-from depthkit.train import data_fingerprint, train_stage
+from depthkit.train import check_initial_weights, data_fingerprint, train_stage
 
 REPORT_MODELS = ("lraspp", "unetpp")
 # The course report's own numbers (docs/design.md), printed beside ours.
@@ -54,6 +54,9 @@ PROTOCOLS = {
              "Eigen crop rows 45:471, columns 41:601, valid depth 1e-3…10 m, per-image least-squares scale-and-shift "
              "alignment in depth (our models predict relative depth), per image then the mean",
 }
+# What the report's models started from (docs/design.md): its caption beside ours.
+REPORT_WEIGHTS = ("pretrained: ImageNet (U-Net++'s resnext50_32x4d encoder), COCO-VOC (torchvision "
+                  "LRASPP_MobileNet_V3_Large_Weights)")
 STANDARD_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3")
 
 
@@ -83,6 +86,8 @@ def write_results_md(path: Path, results: dict) -> Path:
               f"- **Profile:** `{p['profile']}`: image size {size}×{size}, batch {p['batch_size']}, "
               f"DIW protocol `{p['diw_protocol']}`",
               f"- **Epochs:** {_epochs_text(p['epochs'])}",
+              "- **Weights** (where each model's training started):",
+              *(f"  - {r['label']}: {results_weights(results, n)}" for n, r in results["models"].items()),
               f"- **Device:** {p['device']}; torch {p['torch']}; training {p['training_time_s'] / 60:.1f} min "
               f"(sum over epochs), this run's wall time {p['wall_time_s'] / 60:.1f} min",
               f"- **Splits:** NYU train/val/test {p['nyu_sizes']}; DIW train/val/test {p['diw_sizes']}"]
@@ -110,6 +115,10 @@ def write_results_md(path: Path, results: dict) -> Path:
     b = results["baseline"]
     lines.append(f"| trivial baseline (training-set mean depth map) | 0 | – | {_fmt(b['nyu']['normalized_mse'])} | – "
                  f"| {_fmt(b['diw']['ordinal_accuracy'], True)} | – |")
+    lines += ["", f"Weights — ours: {_weights_text(results)}. The report's: {REPORT_WEIGHTS}."]
+    if any(weights_kind(results_weights(results, n)) != "pretrained" for n in results["models"]):
+        lines.append("A model of ours that did not start from pretrained weights differs from the report's "
+                     "by design, not only by chance.")
     lines += ["", f"- NYU test MSE protocol: {PROTOCOLS['nmse'].format(size=size)}.",
               f"- DIW accuracy protocol: {PROTOCOLS['diw']}.",
               "- Zero-shot anchors (DIW WHDR, MiDaS README; models trained on far more data, never on DIW): "
@@ -156,6 +165,7 @@ def reproduce(profile: Profile, models: tuple[str, ...] = REPORT_MODELS, out: st
     fingerprint = code_fingerprint(profile)  # what determines the numbers, before anything runs
     out = Path(out) if out is not None else figures_dir()
     device = distributed.init_distributed(device) or pick_device(device or profile.device)
+    check_initial_weights(profile, models)  # pretrained weights that cannot be had stop the run here, in one line
     if profile.data == "real" and distributed.is_main():  # real data: hours of work; refuse now if the disks are too small
         print(format_plan(plan := disk_plan(profile, models, out)), flush=True)
         check_plan(plan)
@@ -210,6 +220,24 @@ def read_figures_json(name: str, folder: str | Path | None = None) -> dict | Non
         raise ValueError(f"{path}: not valid JSON ({err}); regenerate it with `{REGENERATE}`") from None
 
 
+def results_weights(results: dict, name: str) -> str:
+    """Where model ``name`` of a results.json started from; an older file without the field says so
+    (from its NYU training history when that recorded it, else unknown)."""
+    recorded = (results.get("models", {}).get(name) or {}).get("weights")
+    if recorded:
+        return recorded
+    history = (results.get("histories") or {}).get(f"{name} NYU") or {}
+    sources = history.get("weights_source") or [None]
+    if sources[0] is None:
+        return UNKNOWN_WEIGHTS
+    return f"{weights_label(sources[0], name)} (not in the results; from the NYU training history)"
+
+
+def _weights_text(results: dict) -> str:
+    """``"LR-ASPP MobileNetV3-Large: random init; U-Net++ resnext50_32x4d: pretrained: ..."`` for captions."""
+    return "; ".join(f"{r['label']}: {results_weights(results, n)}" for n, r in results["models"].items())
+
+
 def _prepare(profile: Profile) -> tuple[PreparedData, dict[str, DepthData], dict[str, DepthData]]:
     """Rank 0 makes the data and caches (the others wait); every rank then loads both stages' splits."""
     if distributed.is_main():
@@ -246,6 +274,7 @@ def _one_model(profile: Profile, name: str, prepared: PreparedData, nyu: dict[st
     model, hist_nyu, _ = train_stage(profile, name, "nyu", nyu, device=device, progress=progress, max_steps=max_steps)
     if distributed.is_main():
         r = {"label": REPORT_RESULTS.get(name, {}).get("label", name), "params_m": count_parameters(model) / 1e6,
+             "weights": model.weights_label,  # where its training started: pretrained (which) or random init
              "nyu": evaluate(model, nyu["test"], "nyu", **ev),
              "nyu_eigen": nyu_eigen_metrics(model, nyu["test"], prepared.nyu_mat, nyu_frames(profile, prepared, "test"),
                                             max_batches=max_steps),
@@ -288,7 +317,9 @@ def _comparison_table(results: dict, source: str, tag: str):
              f"{r['nyu']['normalized_mse']:.4f}", f"{REPORT_RESULTS.get(n, {}).get('diw_acc', '–')} %",
              f"{100 * r['diw']['ordinal_accuracy']:.1f} %"] for n, r in results["models"].items()]
     note = "" if source != "synthetic" else " — synthetic numbers are not comparable with the report's"
-    return viz.table_figure(header, rows, f"Report vs. this run ({tag}){note}")
+    caption = [f"weights of ours, {r['label']}: {results_weights(results, n)}" for n, r in results["models"].items()]
+    return viz.table_figure(header, rows, f"Report vs. this run ({tag}){note}",
+                            caption=caption + [f"weights of the report's: {REPORT_WEIGHTS}"])
 
 
 def _provenance(profile: Profile, prepared: PreparedData, models: tuple[str, ...], nyu: dict, diw: dict,

@@ -28,13 +28,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from depthkit import distributed
-from depthkit.checkpoints import checkpoint_state, load_checkpoint, load_model, load_weights, resume, save_epoch
+from depthkit.checkpoints import (checkpoint_state, checkpoint_weights, load_checkpoint, load_model, load_weights, resume,
+                                  save_epoch)
 from depthkit.config import Profile
 from depthkit.data.loader import DepthData, augment, batches, device_generator
 from depthkit.device import autocast_dtype, fits_on_device, pick_device, seed_everything, to_device
 from depthkit.evaluate import evaluate, predict
 from depthkit.fingerprint import code_fingerprint
-from depthkit.models import build_model, freeze_encoder, unfreeze_encoder
+from depthkit.models import build_model, freeze_encoder, require_weights, unfreeze_encoder, weights_label
 from depthkit.runs import check_has_valid_depth, display_path, guard_run_folder, retire_stale_run, run_dir
 from depthkit.stages import Stage, get_stage
 
@@ -172,12 +173,16 @@ def fit(model: nn.Module, data: dict[str, DepthData], stage: str, profile: Profi
     schedule = hooks.learning_rate or (lambda base, epoch, total: learning_rate(base, epoch, total, profile.lr_schedule))
     for split in ("train", "val"):  # before any training: an empty split or one without depth is named
         check_has_valid_depth(data[split], f"{stage} {split}")
-    if init is not None:
-        load_weights(model, load_checkpoint(init), init)
+    init_state = load_checkpoint(init) if init is not None else None
+    if init_state is not None:
+        load_weights(model, init_state, init)
     to_device(model, device)
     optimizer = build_optimizer(model, budget.lr, profile.weight_decay, device)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
     history, best = resume(model, optimizer, scaler, out_dir / "last.pt", name, stage, fingerprint, config, device)
+    # what the checkpoints say of the weights: the first stage's source (kept on resume), or the init's own origin
+    model.weights_label = checkpoint_weights(init_state) if init_state is not None else \
+        weights_label(config["weights_source"], name)
     steps_left, start = max_steps, len(history["epoch"])
     train = data["train"]  # copied to the device (a chunk at a time) only when it fits and there is training left
     train = train.to(device) if start < frozen + full and fits_on_device(train.nbytes, device) else train
@@ -244,6 +249,29 @@ def _better(stage: Stage, value: float, best: float | None) -> float:
     return value if stage.improved(value, best) else best
 
 
+def previous_best(profile: Profile, model_name: str, stage: str) -> Path | None:
+    """The earlier stage's ``best.pt`` a stage starts from (DIW: this profile's NYU run), when it is there."""
+    previous = get_stage(stage).init_from
+    best = run_dir(profile, model_name, previous) / "best.pt" if previous else None
+    return best if best is not None and best.exists() else None
+
+
+def initial_pretrained(profile: Profile, out_dir: str | Path, init: str | Path | None) -> bool | str:
+    """The ``pretrained`` a run is built with: the profile's for a fresh run; False when its weights will
+    come from ``init`` or from the ``last.pt`` it resumes (whose recorded source is kept), so neither needs a download."""
+    return profile.pretrained if init is None and not (Path(out_dir) / "last.pt").exists() else False
+
+
+def check_initial_weights(profile: Profile, model_names: tuple[str, ...], stage: str = "nyu",
+                          init: str | Path | None = None, out_dir: str | Path | None = None) -> None:
+    """Before any data or training: stop with one line (:class:`~depthkit.models.WeightsUnavailableError`)
+    when a run would need pretrained weights that are neither cached nor downloadable."""
+    for name in model_names:
+        start = init if init is not None else previous_best(profile, name, stage)
+        folder = out_dir if out_dir is not None else run_dir(profile, name, stage)
+        require_weights((name,), initial_pretrained(profile, folder, start))
+
+
 def train_stage(profile: Profile, model_name: str, stage: str, splits: dict[str, DepthData],
                 init: str | Path | None = None, out_dir: str | Path | None = None,
                 device: str | torch.device | None = None, progress: bool = True,
@@ -256,12 +284,10 @@ def train_stage(profile: Profile, model_name: str, stage: str, splits: dict[str,
     (a plugin's other head) is applied to the built model and again when ``best.pt`` is loaded.
     """
     out_dir = Path(out_dir) if out_dir is not None else run_dir(profile, model_name, stage)
-    previous = get_stage(stage).init_from
-    if previous and init is None and (run_dir(profile, model_name, previous) / "best.pt").exists():
-        init = run_dir(profile, model_name, previous) / "best.pt"
+    init = init if init is not None else previous_best(profile, model_name, stage)
     retire_stale_run(out_dir, profile)  # a run trained by other code is moved aside, not resumed
     seed_everything(profile.training_seed)
-    model = build_model(model_name, pretrained=profile.pretrained if init is None else False)
+    model = build_model(model_name, pretrained=initial_pretrained(profile, out_dir, init))
     model = hooks.model(model) if hooks.model is not None else model
     history = fit(model, splits, stage, profile, out_dir, init=init, device=device, progress=progress,
                   compile=compile, max_steps=max_steps, hooks=hooks)

@@ -282,11 +282,13 @@ def _step_positions(history: dict) -> list[float] | None:
     return [e - 1 + (k + 1) / n for e, n in zip(history["epoch"], per_epoch) for k in range(n)]
 
 
-def table_figure(header: Sequence[str], rows: Sequence[Sequence], title: str, fontsize: float = 10) -> Figure:
+def table_figure(header: Sequence[str], rows: Sequence[Sequence], title: str, fontsize: float = 10,
+                 caption: Sequence[str] = ()) -> Figure:
     """Render a small table as a figure (the comparison table, for slides and the README).
 
     Columns are as wide as their longest entry (header included), text is ``fontsize`` points
-    (at least 9), the header is bold on grey.
+    (at least 9), the header is bold on grey. ``caption``: lines printed under the table (e.g. the
+    weights each model started from), the figure made taller to hold them.
     """
     fontsize = max(float(fontsize), 9.0)
     cells = [[str(c) for c in r] for r in rows]
@@ -294,7 +296,12 @@ def table_figure(header: Sequence[str], rows: Sequence[Sequence], title: str, fo
     inch_per_char = 0.62 * fontsize / 72  # an average character is about 0.6 em wide
     width = sum(chars) * inch_per_char + 0.4
     row_h = 2.0 * fontsize / 72
-    fig, ax = plt.subplots(figsize=(max(width, 4.0), row_h * (len(cells) + 1) + 0.7))
+    caption_h = 1.5 * fontsize / 72 * len(caption)
+    height = row_h * (len(cells) + 1) + 0.7 + caption_h
+    fig, ax = plt.subplots(figsize=(max(width, 4.0), height))
+    if caption:
+        fig.subplots_adjust(bottom=(caption_h + 0.15) / height)
+        fig.text(0.01, 0.01, "\n".join(caption), fontsize=fontsize - 1, ha="left", va="bottom")
     ax.axis("off")
     table = ax.table(cellText=cells, colLabels=list(header), loc="center", cellLoc="center",
                      colWidths=[c / sum(chars) for c in chars], bbox=[0, 0, 1, 1])
@@ -305,7 +312,7 @@ def table_figure(header: Sequence[str], rows: Sequence[Sequence], title: str, fo
             cell.set_text_props(fontweight="bold")
             cell.set_facecolor("0.9")
     ax.set_title(title, fontsize=max(fontsize, 10))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, (caption_h + 0.15) / height if caption else 0, 1, 1))
     return fig
 
 

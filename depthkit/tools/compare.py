@@ -19,6 +19,11 @@ Without a spread file the band is the test-sampling noise alone, and the table s
 run on another CPU). The verdict is "within noise" when ``|difference| <= band``, else "differs", and a
 difference is said plainly with what to check first: the torch version, the CPU and the device, which each
 run records in its provenance.
+
+Each model's weights are compared too (``results.json``'s ``weights``, :func:`depthkit.reproduce.results_weights`):
+a random-init run against a pretrained committed one differs *by design*, and its differing numbers are
+labelled so (``differs (weights differ by design)``) rather than left as plain differences; weights not
+recorded (an older file) are said to be unknown.
 """
 from __future__ import annotations
 
@@ -27,7 +32,10 @@ import math
 import numpy as np
 
 from depthkit.evaluate import NOISE_Z, as_array, standard_error
+from depthkit.models import weights_kind
+from depthkit.reproduce import results_weights
 
+BY_DESIGN = "differs (weights differ by design)"  # the verdict of a number beyond its band when the weights differ
 BLOCKS = ("nyu", "nyu_eigen", "diw_after_nyu", "diw", "nyu_after_diw")  # results.json's metric blocks per model
 
 
@@ -51,10 +59,22 @@ def _seed_sd(spread: dict | None, model: str, block: str, metric: str) -> float 
     return entry["std"] if entry and len(entry.get("values", {})) >= 2 else None
 
 
+def compare_weights(run: dict, committed: dict) -> dict[str, dict]:
+    """Per committed model: both runs' weights (labels), their kinds, and whether they differ by design
+    (one pretrained, the other random init; unknown when either is not recorded)."""
+    out = {}
+    for model in committed.get("models", {}):
+        mine, theirs = results_weights(run, model), results_weights(committed, model)
+        kinds = (weights_kind(mine), weights_kind(theirs))
+        out[model] = {"run": mine, "committed": theirs, "unknown": "unknown" in kinds,
+                      "by_design": "unknown" not in kinds and kinds[0] != kinds[1]}
+    return out
+
+
 def compare_results(run: dict, committed: dict, spread: dict | None = None, run_scores: dict | None = None,
                     committed_scores: dict | None = None) -> dict:
-    """Every metric the committed results hold, beside the run's: difference, band, verdict; and the notes."""
-    rows = []
+    """Every metric the committed results hold, beside the run's: difference, band, verdict; the weights; and the notes."""
+    rows, weights = [], compare_weights(run, committed)
     for model, blocks in committed.get("models", {}).items():
         for block in BLOCKS:
             for metric, ref in (blocks.get(block) or {}).items():
@@ -65,7 +85,7 @@ def compare_results(run: dict, committed: dict, spread: dict | None = None, run_
                 band = NOISE_Z * math.sqrt(sum(terms)) if terms else None
                 diff = None if value is None else value - ref
                 verdict = ("missing" if value is None else "within noise" if diff == 0 or (band is not None and abs(diff) <= band)
-                           else "no band" if band is None else "differs")
+                           else "no band" if band is None else BY_DESIGN if weights[model]["by_design"] else "differs")
                 rows.append({"model": model, "metric": f"{block}.{metric}", "committed": ref, "run": value,
                              "difference": diff, "band": band, "seed_sd": sd, "test_se": se, "verdict": verdict})
     notes = []
@@ -77,7 +97,22 @@ def compare_results(run: dict, committed: dict, spread: dict | None = None, run_
     if committed_scores is None:
         notes.append("no per-image scores of the committed run: no test-sampling term in the bands")
     return {"rows": rows, "notes": notes, "run": run.get("provenance", {}), "committed": committed.get("provenance", {}),
-            "differs": [r for r in rows if r["verdict"] == "differs"]}
+            "weights": weights, "differs": [r for r in rows if r["verdict"] in ("differs", BY_DESIGN)]}
+
+
+def _weights_lines(report: dict) -> list[str]:
+    """One line per model: the weights of both runs, labelled when they differ by design or are unknown."""
+    lines = []
+    for model, w in report.get("weights", {}).items():
+        same = f"weights {model}: {w['run']} (this run and the committed one)" if w["run"] == w["committed"] else \
+            f"weights {model}: this run {w['run']}; the committed one {w['committed']}"
+        if w["by_design"]:
+            same = (f"WEIGHTS DIFFER BY DESIGN: {model}: this run {w['run']}, the committed one {w['committed']}: "
+                    f"its numbers are not expected to match (run again with the committed weights, --pretrained yes|no)")
+        elif w["unknown"]:
+            same += ": unknown weights, so a difference may be the weights"
+        lines.append(same)
+    return lines
 
 
 def _what_to_check(report: dict) -> str:
@@ -101,9 +136,16 @@ def format_comparison(report: dict) -> str:
         lines.append(f"{r['model']:<8} {r['metric']:<30} {num(r['committed']):>10} {num(r['run']):>10} {diff:>11} "
                      f"{num(r['band']):>9}  {r['verdict']}")
     lines += [f"note: {n}" for n in report["notes"]]
-    counted = {v: sum(r["verdict"] == v for r in report["rows"]) for v in ("within noise", "differs", "missing", "no band")}
+    lines += _weights_lines(report)
+    counted = {v: sum(r["verdict"] == v for r in report["rows"])
+               for v in ("within noise", "differs", BY_DESIGN, "missing", "no band")}
     summary = ", ".join(f"{n} {v}" for v, n in counted.items() if n)
-    if report["differs"]:
+    if report["differs"] and not counted["differs"]:  # every difference lies in a model whose weights differ
+        models = sorted({r["model"] for r in report["differs"]})
+        lines.append(f"DIFFERS BY DESIGN: {len(report['differs'])} of {len(report['rows'])} numbers lie beyond their "
+                     f"band, all of models whose weights differ from the committed run's ({', '.join(models)}): "
+                     f"not a failed reproduction, another experiment")
+    elif report["differs"]:
         names = ", ".join(f"{r['model']} {r['metric']}" for r in report["differs"][:5])
         lines.append(f"DIFFERS: {len(report['differs'])} of {len(report['rows'])} numbers lie beyond their band ({names}"
                      f"{', ...' if len(report['differs']) > 5 else ''}); {_what_to_check(report)}")
