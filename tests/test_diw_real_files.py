@@ -76,7 +76,7 @@ def test_bad_records_are_skipped_counted_and_listed(tmp_path, capsys):
     lines[2 * 700 + 1] = "3,2.5,2,2,<,32,24"                             # not an integer (line 1402)
     save(csv_path, lines)
     cache = data.prepare_diw(csv_path, tmp_path / "cache", size=16, workers=2)
-    summary = capsys.readouterr().out
+    summary = capsys.readouterr().err
     assert "DIW_test.csv: 1,000 records: 996 prepared, 4 skipped" in summary, summary
     assert "1 unreadable image" in summary and "1 missing image" in summary and "1 A == B" in summary
     assert "1 with a point clamped" in summary and "0 images carry an EXIF orientation" in summary
@@ -144,7 +144,7 @@ def test_exif_rotated_images_keep_the_pixels_the_annotators_saw(tmp_path, capsys
     c = data.load_diw_cache(data.prepare_diw(csv_path, tmp_path / "cache", size=20, workers=1))
     ya, xa, yb, xb = c["pairs"][0]
     assert c["images"][0][ya, xa].min() > 200 and c["images"][0][yb, xb].max() < 60
-    assert "1 images carry an EXIF orientation" in capsys.readouterr().out
+    assert "1 images carry an EXIF orientation" in capsys.readouterr().err
     # notebook 07's path (a student's own photo) still turns it upright
     upright = data.load_rgb(root / "DIW_test" / "a.thumb")
     assert upright.shape[:2] == ((40, 60) if orientation == 3 else (60, 40))
@@ -186,7 +186,7 @@ def test_a_killed_preparation_resumes_from_its_saved_rows(tmp_path, capsys):
     with pytest.raises(FileNotFoundError):
         data.load_diw_cache(cache)
     resumed = data.prepare_diw(csv_path, cache_dir, size=32, workers=1)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert resumed == cache and f"resuming after {done:,} of 3,000 records" in out, out
     assert sorted(p.name for p in cache_dir.iterdir()) == [cache.name]  # partial and progress gone
     clean = data.load_diw_cache(data.prepare_diw(csv_path, tmp_path / "clean", size=32, workers=1))
@@ -218,7 +218,7 @@ def test_a_resume_checks_the_saved_rows_first(tmp_path, capsys):
         f.write(bytes([byte[0] ^ 0xFF]))
     with pytest.warns(UserWarning, match="do not match the saved progress; starting over"):
         again = data.prepare_diw(csv_path, cache_dir, size=16, workers=1)
-    assert "resuming" not in capsys.readouterr().out
+    assert "resuming" not in capsys.readouterr().err
     np.testing.assert_array_equal(data.load_diw_cache(again)["images"], clean)
 
 

@@ -341,7 +341,7 @@ def test_the_rehearsal_sprinkles_the_real_releases_faults_and_prepare_counts_the
     n = 5 * len(rehearse.FAULTS)
     paths = rehearse.write_rehearsal_data(tmp_path, diw_images=n, nyu_frames=2, distinct=4)
     cache = data.prepare_diw(paths["diw_csv"], tmp_path / "cache", size=16, workers=1, max_reject_fraction=1.0)
-    summary = capsys.readouterr().out
+    summary = capsys.readouterr().err
     skipped = len(rehearse.SKIPPED_FAULTS)
     assert f"{n} records: {n - skipped} prepared, {skipped} skipped" in summary, summary
     assert "1 with a point clamped" in summary and "2 images carry an EXIF orientation" in summary

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -282,7 +283,7 @@ def prepare_diw(csv_path: PathLike, cache_dir: PathLike | None = None, size: int
             raise
         _abandon(out)
         raise disk_full_error(out, err, need) from None
-    tqdm.write(summary)
+    tqdm.write(summary, file=sys.stderr)  # beside the progress bars; stdout stays the command's own output
     if progress["mismatched"]:
         warnings.warn(f"{csv_path}: {progress['mismatched']} image(s) differ in size from the CSV's "
                       f"width x height; their pairs were rescaled from the CSV's size.")
@@ -365,7 +366,7 @@ def _resume(out: Path, fingerprint: str, n: int, size: int) -> dict:
             warnings.warn(f"{partial}: its rows do not match the saved progress; starting over.", stacklevel=3)
             progress = None
         if progress is not None and progress["done"]:
-            tqdm.write(f"{out.name}: resuming after {progress['done']:,} of {n:,} records ({partial.name}).")
+            tqdm.write(f"{out.name}: resuming after {progress['done']:,} of {n:,} records ({partial.name}).", file=sys.stderr)
     if progress is None:
         journal.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
