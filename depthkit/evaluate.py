@@ -5,7 +5,7 @@
 * :func:`per_image` - each batch's per-image values of the stage's metrics (:mod:`depthkit.stages`).
 * :func:`evaluate` - their mean over a split, summed on the device and read once (what training
   validates with and what ``python -m depthkit evaluate`` prints); ``protocol="eigen"`` scores NYU
-  under the published protocol (:func:`nyu_eigen_metrics`).
+  on the Eigen crop of the original frames, aligned per image (:func:`nyu_eigen_metrics`).
 * :func:`per_image_scores` - the same values per image, as arrays (the notebooks' noise bands,
   the capstone, the reproduction's stored per-image scores).
 * baselines: :func:`mean_depth_baseline` (the training set's mean depth map) scored through the same
@@ -30,7 +30,7 @@ from depthkit.device import autocast, channels_last, model_device
 from depthkit.models import normalize_images
 from depthkit.stages import Stage, get_stage
 
-EVAL_PROTOCOLS = ("resized", "eigen")  # where NYU depth is scored: at the prepared size, or the published protocol
+EVAL_PROTOCOLS = ("resized", "eigen")  # where NYU depth is scored: at the prepared size, or on the Eigen crop (aligned)
 NOISE_Z = 2.0  # a difference counts when it exceeds this many standard errors (about 95 %)
 MIN_IMAGES = 10  # below this many images a standard error is not estimated (inf: nothing is called a difference)
 Values = Sequence[float] | np.ndarray | Tensor
@@ -96,7 +96,8 @@ def evaluate(model: nn.Module, data: DepthData, stage: str | Stage, batch_size: 
 
     ``protocol="eigen"`` (NYU only) scores against the original 640×480 frames of ``mat_path``
     (``frames``: their positions in the file, :func:`depthkit.pipeline.nyu_frames`) under the
-    published protocol (:func:`nyu_eigen_metrics`). Otherwise (``"resized"``): NYU, the report's
+    Eigen crop of the 640×480 frames, per-image least-squares aligned (:func:`nyu_eigen_metrics`;
+    not comparable with published supervised tables, which are metric and unaligned). Otherwise (``"resized"``): NYU, the report's
     normalized MSE and :func:`depthkit.metrics.depth_metrics` after per-image least-squares
     scale-and-shift alignment (at the prepared size, no Eigen crop); DIW, ordinal accuracy (the
     report's) and WHDR (Chen et al., delta = 0). Per-image values are summed on the device and
@@ -152,7 +153,7 @@ def per_image_scores(model: nn.Module, data: DepthData, stage: str | Stage, batc
 
 def nyu_eigen_metrics(model: nn.Module, test: DepthData, mat_path: Path, frames, batch_size: int = 8,
                       max_batches: int | None = None) -> dict[str, float]:
-    """Standard NYU metrics under the published protocol: ground truth read at 640×480 from the ``.mat``, a batch at a time.
+    """NYU metrics on the Eigen crop, per-image least-squares aligned (not the published, unaligned protocol): ground truth read at 640×480 from the ``.mat``, a batch at a time.
 
     ``frames[i]`` is the position in ``mat_path`` of ``test``'s image ``i``. Each batch's metrics
     are :func:`depthkit.metrics.depth_metrics` with ``protocol="eigen"`` (upsampled to the frame,

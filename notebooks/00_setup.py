@@ -205,8 +205,15 @@ print("real NYU + DIW on disk:", real_data_present())
 # ## 4. Getting the real datasets
 #
 # The real data is large: NYU Depth V2's labeled file alone is 2.97 GB, and DIW's images come on top. `depthkit.data.download` fetches them into `data/real/` with a progress bar, resumes a broken
-# download, checks the size (and checksum where one is published) and unpacks DIW. Offline it fails
-# within seconds and says what to fetch by hand.
+# download, checks every byte count against what the server promised (and the checksum where one is
+# published), and unpacks DIW; an archive that does not unpack is set aside and fetched again next
+# time, and on Colab archives are deleted once unpacked. Offline it fails within seconds and says what
+# to fetch by hand.
+#
+# The real DIW release holds a few bad records (missing or truncated thumbnails, A = B): preparing the
+# cache skips them, lists them in a rejects file beside the cache and sums them up in one line; more
+# than 1 % bad means a wrong folder (`--image-root`) or a broken download, and it stops. A preparation
+# cut off part-way resumes where it stopped. `data/README.md` has the details.
 #
 # This cell does nothing unless you set `DOWNLOAD = True`: the machines that test these notebooks
 # have no network, and nothing in this series downloads by itself. Flip it on Colab or on a laptop.

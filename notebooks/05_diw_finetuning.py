@@ -183,7 +183,7 @@ fig = viz.plot_histories(histories, f"Fine-tuning on DIW-layout pairs ({TAG})")
 # %% [markdown]
 # ## 4. Before and after
 #
-# Accuracy is the report's DIW number; WHDR with δ = 0 (see `02`: one pair per image, the sign of
+# Accuracy is the report's DIW number; WHDR with τ = 0 (see `02`: one pair per image, the sign of
 # z_A − z_B, ties wrong) is the error rate Chen et al. and MiDaS report for DIW, and accuracy = 1 − WHDR.
 # The report got 58.4 % (LR-ASPP) and 65.3 % (U-Net++) on real DIW; the zero-shot anchors printed
 # below come from the MiDaS README.
