@@ -417,8 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError, OSError) as err:
         print(f"depthkit.course.site: error: {err}", file=sys.stderr)
         return 1
-    for line in problems:
+    for line in problems[:20]:
         print(f"depthkit.course.site: {line}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"depthkit.course.site: ... and {len(problems) - 20} more", file=sys.stderr)
     end = time.perf_counter()
     fetch_note = f"scripts fetched from npm in {built_at - start:.1f} s, " if fetched else ""
     print(f"{html / 'index.html'}: {len(list(html.glob('*.html')))} pages; {fetch_note}"
