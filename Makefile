@@ -6,11 +6,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= demo
 
-.PHONY: reproduce test notebooks seeds bench gpu-check student clean
+.PHONY: reproduce test notebooks seeds bench gpu-check student site clean
 
-$(VENV)/.installed: requirements.txt requirements-grading.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-grading.txt requirements-site.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-grading.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-grading.txt -r requirements-site.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -48,6 +48,13 @@ gpu-check: $(VENV)/.installed
 # written answers' key are removed, outputs are cleared. docs/teaching.md: the whole nbgrader flow.
 student: $(VENV)/.installed
 	$(PY) -m depthkit student --out student
+
+# The course as a website (Jupyter Book 1) in site/_build/html/ (git-ignored): nbgrader's release of every notebook
+# with the committed demo outputs (nothing executed), docs/teaching.md, docs/performance.md and a landing page
+# (book/). The first run fetches MathJax, RequireJS and the widget renderer from the npm registry into site/_vendor/;
+# the pages load them from the site. Built with warnings as errors, then checked (links, other hosts, the key).
+site: $(VENV)/.installed
+	$(PY) -m depthkit.course.site
 
 clean:
 	rm -rf $(VENV) runs data/cache data/synthetic

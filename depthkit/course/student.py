@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from depthkit.files import environment
+from depthkit.files import atomic_write, environment
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 COURSE_ID = "depthkit"
@@ -64,20 +64,22 @@ def notebook_paths(notebooks_dir: str | Path | None = None, only: list[str] | No
     return found
 
 
-def make_course(root: str | Path, notebooks_dir: str | Path | None = None, only: list[str] | None = None) -> list[str]:
+def make_course(root: str | Path, notebooks_dir: str | Path | None = None, only: list[str] | None = None,
+                keep_widgets: bool = False) -> list[str]:
     """An nbgrader course folder at ``root``: ``nbgrader_config.py`` and ``source/NN_name/NN_name.ipynb``.
 
     One assignment per notebook, named after it. The notebooks are copied as committed, less their
-    saved widget state (it belongs to the solved run); an existing ``nbgrader_config.py`` is kept (a
-    course's own settings). Returns the assignment names.
+    saved widget state (it belongs to the solved run) unless ``keep_widgets``; an existing
+    ``nbgrader_config.py`` is kept (a course's own settings). Returns the assignment names.
     """
-    from depthkit.files import atomic_write, atomic_write_bytes
+    from depthkit.files import atomic_write_bytes
 
     root = Path(root)
     names = []
     for path in notebook_paths(notebooks_dir, only):
         nb = nbformat.read(path, as_version=4)
-        nb.metadata.pop("widgets", None)
+        if not keep_widgets:
+            nb.metadata.pop("widgets", None)
         target = root / "source" / path.stem / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, lambda tmp, nb=nb: nbformat.write(nb, str(tmp)))
@@ -93,8 +95,11 @@ def scripts_on_path() -> AbstractContextManager[None]:
     return environment(PATH=sysconfig.get_path("scripts") + os.pathsep + os.environ.get("PATH", ""))
 
 
-def nbgrader_api(root: Path):
-    """nbgrader's own API on the course folder ``root``, configured by its ``nbgrader_config.py``."""
+def nbgrader_api(root: Path, keep_outputs: bool = False):
+    """nbgrader's own API on the course folder ``root``, configured by its ``nbgrader_config.py``.
+
+    ``keep_outputs`` switches off nbgrader's ``ClearOutput`` step (the book shows the committed outputs).
+    """
     try:
         from nbgrader.apps import NbGraderAPI
         from traitlets.config.loader import PyFileConfigLoader
@@ -103,17 +108,19 @@ def nbgrader_api(root: Path):
                            "(make test and make student install it)") from None
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
+    if keep_outputs:
+        config.ClearOutput.enabled = False
     return NbGraderAPI(config=config)
 
 
-def release(root: str | Path, names: list[str]) -> list[Path]:
+def release(root: str | Path, names: list[str], keep_outputs: bool = False) -> list[Path]:
     """Run nbgrader's ``generate_assignment`` on each assignment of the course folder ``root``.
 
     Returns the released notebooks (``release/NN_name/NN_name.ipynb``). A notebook that nbgrader
-    refuses raises ``ValueError`` naming it and nbgrader's reason.
+    refuses raises ``ValueError`` naming it and nbgrader's reason. ``keep_outputs``: see :func:`nbgrader_api`.
     """
     root = Path(root)
-    api = nbgrader_api(root)
+    api = nbgrader_api(root, keep_outputs)
     written = []
     with scripts_on_path():
         for name in names:
@@ -153,15 +160,36 @@ def stub_source(source: str) -> str:
 
 
 def write_student_copies(out_dir: str | Path, notebooks_dir: str | Path | None = None,
-                         only: list[str] | None = None) -> list[Path]:
-    """Student copies of the notebooks in ``out_dir``: nbgrader's release of each, built in a temporary course."""
+                         only: list[str] | None = None, keep_outputs: bool = False) -> list[Path]:
+    """Student copies of the notebooks in ``out_dir``: nbgrader's release of each, built in a temporary course.
+
+    ``keep_outputs`` (the book, ``depthkit.course.site``): the committed outputs and widget state stay,
+    except the outputs of the graded cells (:func:`clear_graded_outputs`).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory(prefix="depthkit-course-") as tmp:
-        names = make_course(tmp, notebooks_dir, only)
-        for released in release(tmp, names):
+        names = make_course(tmp, notebooks_dir, only, keep_widgets=keep_outputs)
+        for released in release(tmp, names, keep_outputs):
             target = out / released.name
-            shutil.copyfile(released, target)
+            if keep_outputs:
+                nb = clear_graded_outputs(nbformat.read(released, as_version=4))
+                atomic_write(target, lambda tmp_path, nb=nb: nbformat.write(nb, str(tmp_path)))
+            else:
+                shutil.copyfile(released, target)
             written.append(target)
     return written
+
+
+def clear_graded_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` without the outputs of its nbgrader solution and check cells (in place; returned).
+
+    They come from the key: a check cell prints what its hidden tests found, and a solution's output
+    is the worked solution's, not the stub's the page shows.
+    """
+    for cell in nb.cells:
+        grading = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (grading.get("solution") or grading.get("grade")):
+            cell.outputs, cell.execution_count = [], None
+    return nb
