@@ -236,7 +236,7 @@ def test_image_root_reaches_the_preparation_the_commands_run(tmp_path, monkeypat
     save(data_root / "real" / "diw" / "DIW_test.csv", lines) if (data_root / "real" / "diw").mkdir(parents=True) is None else None
     write_nyu_mat(data_root / "real" / "nyu_depth_v2_labeled.mat", 4, 0, (24, 32), 1)
     monkeypatch.setenv("DEPTHKIT_DATA", str(data_root))
-    monkeypatch.delenv("DEPTHKIT_DIW_IMAGES", raising=False)
+    monkeypatch.setenv("DEPTHKIT_DIW_IMAGES", "")  # recorded: use_image_root's setting is undone after the test
     args = cli.build_parser().parse_args(["prepare", "--image-root", str(tmp_path / "elsewhere")])
     cli.use_image_root(args)
     profile = get_profile("smoke").replace(data="real", size=8, max_diw_images=None, diw_protocol="report")
