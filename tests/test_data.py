@@ -7,7 +7,6 @@ import io
 import json
 import os
 import socket
-import tarfile
 import threading
 import time
 import urllib.error
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import tar_gz  # tests/helpers.py: shared with the other download tests
 from depthkit import data
 from depthkit.config import repo_root
 from depthkit.data import downloads as download_module
@@ -790,23 +790,13 @@ def test_download_file_url(tmp_path, monkeypatch):
     assert out.read_bytes() == PAYLOAD
 
 
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, body in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
-
-
 def test_download_diw_extracts_into_layout(tmp_path, serve, monkeypatch):
     jpeg = io.BytesIO()
     Image.new("RGB", (40, 30), (1, 2, 3)).save(jpeg, "JPEG")
     csv = b"/home/wfchen/DIW/DIW_test/x.thumb\n5,6,7,8,>,40,30\n"
     server = serve({
-        "/DIW_Annotations.tar.gz": _tar_gz({"DIW_Annotations/DIW_test.csv": csv}),
-        "/DIW_test.tar.gz": _tar_gz({"DIW_test/x.thumb": jpeg.getvalue()}),
+        "/DIW_Annotations.tar.gz": tar_gz({"DIW_Annotations/DIW_test.csv": csv}),
+        "/DIW_test.tar.gz": tar_gz({"DIW_test/x.thumb": jpeg.getvalue()}),
     })
     monkeypatch.setitem(data.DOWNLOADS, "diw", [
         _entry(server.url + "/DIW_Annotations.tar.gz", "DIW_Annotations.tar.gz", extract=True),
@@ -822,7 +812,7 @@ def test_download_diw_extracts_into_layout(tmp_path, serve, monkeypatch):
 
 
 def test_download_refuses_unsafe_archive(tmp_path, serve, monkeypatch):
-    server = serve({"/evil.tar.gz": _tar_gz({"../evil.txt": b"x"})})
+    server = serve({"/evil.tar.gz": tar_gz({"../evil.txt": b"x"})})
     monkeypatch.setitem(data.DOWNLOADS, "diw", [
         _entry(server.url + "/evil.tar.gz", "evil.tar.gz", extract=True)])
     with pytest.raises(ValueError, match="unsafe member"):
@@ -852,7 +842,7 @@ def test_download_default_folders(tmp_path, monkeypatch):
     monkeypatch.setitem(data.DOWNLOADS, "nyu", [_entry(source.as_uri(), payload=PAYLOAD)])
     assert data.download("nyu") == tmp_path / "data" / "real" / "nyu_depth_v2_labeled.mat"
     archive = tmp_path / "DIW_Annotations.tar.gz"
-    archive.write_bytes(_tar_gz({"DIW_Annotations/DIW_test.csv": b"a.thumb\n1,1,2,2,>,4,4\n"}))
+    archive.write_bytes(tar_gz({"DIW_Annotations/DIW_test.csv": b"a.thumb\n1,1,2,2,>,4,4\n"}))
     monkeypatch.setitem(data.DOWNLOADS, "diw", [
         _entry(archive.as_uri(), "DIW_Annotations.tar.gz", extract=True)])
     assert data.download("diw") == tmp_path / "data" / "real" / "diw"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import tarfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,22 +20,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import tar_gz  # tests/helpers.py: shared with the other download tests
 from depthkit import data
 from depthkit.cli import main
 from depthkit.data import downloads
 
 ANNOTATIONS, IMAGES = "DIW_Annotations_splitted.tar.gz", "DIW_test.tar.gz"
 N_IMAGES = 40
-
-
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, body in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +39,7 @@ def archives() -> dict[str, bytes]:
         Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(buffer, "JPEG", quality=90)
         jpegs[f"DIW_test/img_{i:06d}.thumb"] = buffer.getvalue()
     csv = "".join(f"/home/wfchen/DIW/DIW_test/img_{i:06d}.thumb\n5,6,40,50,>,128,96\n" for i in range(N_IMAGES))
-    return {ANNOTATIONS: _tar_gz({"DIW_Annotations_splitted/DIW_test.csv": csv.encode()}), IMAGES: _tar_gz(jpegs)}
+    return {ANNOTATIONS: tar_gz({"DIW_Annotations_splitted/DIW_test.csv": csv.encode()}), IMAGES: tar_gz(jpegs)}
 
 
 class Server:
