@@ -39,7 +39,8 @@ EXCLUDED_NAMES = {
     "depthkit/synthetic*": {"SYNTHETIC_VERSION", "GENERATOR_VERSION"},
     "depthkit/reproduce.py": {"write_results_md", "_fmt", "_epochs_text", "_device_name", "PROTOCOLS",
                               "ZERO_SHOT_DIW_WHDR", "PER_IMAGE_PROTOCOLS", "_NYU_PER_IMAGE", "_DIW_PER_IMAGE",
-                              "_sample_figures", "_comparison_table", "read_figures_json"},
+                              "_sample_figures", "_comparison_table", "read_figures_json",
+                              "_seed_spread_of", "_seed_cell"},
 }
 VERSION_NAMES = ("SYNTHETIC_VERSION", "GENERATOR_VERSION")
 PROFILE_FIELDS_IGNORED = frozenset({"num_workers"})  # worker processes do not change a result

@@ -77,6 +77,22 @@ def _epochs_text(epochs: dict) -> str:
     return "; ".join(parts)
 
 
+def _seed_spread_of(results: dict, folder: Path) -> dict | None:
+    """``seed_spread.json`` beside ``results.json`` when it was measured on the same code and profile; else None."""
+    spread = read_figures_json(SEED_SPREAD_FILE, folder)
+    same = (spread or {}).get("fingerprint", {}).get("fingerprint") == (results.get("fingerprint") or {}).get("fingerprint")
+    return spread if spread and same else None
+
+
+def _seed_cell(spread: dict | None, model: str, key: str, percent: bool = False) -> str:
+    """`` · seeds 0.031 ± 0.002 (5)``: the mean ± sample sd of ``key`` over the measured seeds; "" when not measured."""
+    entry = ((spread or {}).get("models", {}).get(model) or {}).get(key)
+    if not entry or entry.get("n", 0) < 2:
+        return ""
+    scale, unit = (100, " %") if percent else (1, "")
+    return f" · seeds {scale * entry['mean']:.{1 if percent else 4}f} ± {scale * entry['std']:.{1 if percent else 4}f}{unit} ({entry['n']})"
+
+
 def write_results_md(path: Path, results: dict) -> Path:
     """Write ``results.md``: the report's table beside ours, the standard metrics, the provenance and protocols."""
     p, lines = results["provenance"], []
@@ -103,15 +119,22 @@ def write_results_md(path: Path, results: dict) -> Path:
         lines += ["> These numbers come from the embedded **synthetic** depth-cue scenes, not from NYU Depth V2 or "
                   "DIW. They show that the pipeline learns; they are **not comparable** with the report's numbers "
                   "(real data), which are printed beside them for orientation only.", ""]
+    spread = _seed_spread_of(results, path.parent)
+    seeds_note = ("; in each of our cells, this run (seed 0 of `make seeds`) and then the mean ± sd over the training "
+                  "seeds of `make seeds` (`seed_spread.json`: sample standard deviation, number of seeds in brackets)" if spread else
+                  "; one training seed (the seed-to-seed spread of this code is not measured: `make seeds`)")
     lines += ["## The report's comparison table, and ours", "",
+              f"Ours: {p['source_kind']} data, `{p['profile']}` profile{seeds_note}.", "",
               f"| model | parameters | NYU test MSE, normalized — report (real data) | ours ({p['source_kind']}) | "
               f"DIW test accuracy — report (real data) | ours after NYU only | ours after DIW fine-tuning |",
               "|---|---|---|---|---|---|---|"]
     for name, r in results["models"].items():
         rep = REPORT_RESULTS.get(name, {})
-        lines.append(f"| {r['label']} | {r['params_m']:.2f} M | {_fmt(rep.get('nyu_mse'))} | {_fmt(r['nyu']['normalized_mse'])} "
-                     f"| {rep.get('diw_acc', '–')}{' %' if 'diw_acc' in rep else ''} | {_fmt(r['diw_after_nyu']['ordinal_accuracy'], True)} "
-                     f"| {_fmt(r['diw']['ordinal_accuracy'], True)} |")
+        lines.append(f"| {r['label']} | {r['params_m']:.2f} M | {_fmt(rep.get('nyu_mse'))} "
+                     f"| {_fmt(r['nyu']['normalized_mse'])}{_seed_cell(spread, name, 'nyu.normalized_mse')} "
+                     f"| {rep.get('diw_acc', '–')}{' %' if 'diw_acc' in rep else ''} "
+                     f"| {_fmt(r['diw_after_nyu']['ordinal_accuracy'], True)}{_seed_cell(spread, name, 'diw_after_nyu.ordinal_accuracy', True)} "
+                     f"| {_fmt(r['diw']['ordinal_accuracy'], True)}{_seed_cell(spread, name, 'diw.ordinal_accuracy', True)} |")
     b = results["baseline"]
     lines.append(f"| trivial baseline (training-set mean depth map) | 0 | – | {_fmt(b['nyu']['normalized_mse'])} | – "
                  f"| {_fmt(b['diw']['ordinal_accuracy'], True)} | – |")

@@ -46,7 +46,7 @@
 #
 # **It assumes** nothing before it; some Python and a terminal. No maths.
 #
-# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: none here; reading it takes about 20 minutes (an estimate).
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: none here; reading it takes about 20 minutes (an estimate).
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
@@ -266,20 +266,12 @@ for name in MODEL_NAMES:
 # ## 7. Run the report on Colab
 #
 # The `report` profile (real NYU Depth V2 + DIW, 200×200, the report's epochs) needs a GPU: on Colab,
-# *Runtime → Change runtime type → T4 GPU*, then run the set-up cell at the top. A Colab runtime
-# forgets everything when it disconnects (after some hours, or about 90 minutes idle), so what takes
-# hours to make should go to **Google Drive**. The switch is `USE_DRIVE` in the set-up cell at the top of
-# every notebook, off by default so that "Run all" never asks for your Drive: set `USE_DRIVE = True` and
-# run the set-up cell and the cell below. It mounts your Drive (Colab asks for permission first) and
-# splits the files so that a free 15 GB Drive is enough: checkpoints (`DEPTHKIT_RUNS`) and results
-# (`DEPTHKIT_FIGURES`), about 3 GB, go into `DRIVE_FOLDER`; downloads, unpacked images and caches
-# (`DEPTHKIT_DATA`), about 27 GB, stay on the runtime's own disk (about 80 GB free). After a disconnect,
-# training resumes from its checkpoint on Drive, and only the data is fetched and cached again. Every
-# other notebook finds these folders again through the same switch (each notebook has a runtime of its
-# own); after *Restart session* the set-up cell restores them by itself. The cell then prints the **disk
-# plan** of a `report` run: what each step still writes, against the free space of each disk
-# (`python -m depthkit plan` prints the same; `reproduce --profile report` prints it and refuses to start
-# when a disk is too small). Left off, everything stays on the runtime's disk: fine for `smoke` and `demo`.
+# *Runtime → Change runtime type → T4 GPU*. A Colab runtime forgets everything when it disconnects, so
+# checkpoints and results should go to **Google Drive**: set `USE_DRIVE = True` in the set-up cell at the
+# top, run it, then the cell below. It mounts your Drive and prints the **disk plan** of a `report` run
+# (what each step writes, against each disk's free space). Left off, everything stays on the runtime's
+# disk: fine for `smoke` and `demo`. The layout, what to do after a disconnect, and how long a `report`
+# run is estimated to take: the appendix page `docs/running.md`.
 
 # %%
 from depthkit.course.colab import use_drive
@@ -299,59 +291,10 @@ print(format_plan(disk_plan(PROFILES["report"])))
 # Then, in this notebook or a fresh one after the two cells above (each `!` line is a shell command):
 #
 # ```
-# !python -m depthkit download nyu        # 2.97 GB into $DEPTHKIT_DATA/real (resumes a broken download)
+# !python -m depthkit download nyu        # NYU Depth V2 into $DEPTHKIT_DATA/real (resumes a broken download)
 # !python -m depthkit download diw        # DIW annotations and images
 # !python -m depthkit reproduce --profile report
 # ```
-#
-# **After a disconnect** reconnect, run the set-up cell (with `USE_DRIVE = True`), download the data
-# again (the two `download` lines) and start the same `reproduce` command: the caches are rebuilt on the
-# runtime's disk, finished stages are reused from Drive, and an interrupted stage resumes from its
-# `last.pt` (written after every epoch) with the same result as a run that never stopped. At most the
-# epoch that was running is lost.
-#
-# **How long?** The table below is an **ESTIMATE**, not a measurement: nobody has timed this on a T4
-# yet. How it is derived: a training step costs about 3× a forward pass; depthkit's U-Net++ needs
-# 88 GFLOP per 200×200 image forward (counted with `torch.utils.flop_counter` on this model; it pads to
-# 224×224), so ~265 GFLOP per training image. A T4 peaks at 65 TFLOPS in fp16 on its tensor cores;
-# assuming a conv net sustains about 15 % of that (10 TFLOPS) gives ~38 U-Net++ images/s. LR-ASPP needs
-# only 0.65 GFLOP forward but is memory-bound (on a 2-core CPU it trains at ~8 images/s against
-# U-Net++'s ~0.2), so FLOPs do not predict it; we assume 500 images/s, about what Colab's two CPU cores
-# can feed. Replace both with measurements: `!python -m depthkit bench --size 200 --batch 16` prints
-# training images/s per model on the T4; put them in `TRAIN_IMAGES_PER_S` and run the cell again.
-
-# %%
-import json
-
-from depthkit.config import PROFILES
-
-REPORT = PROFILES["report"]
-TRAIN_IMAGES_PER_S = {"lraspp": 500, "unetpp": 38}  # ESTIMATE (see above); replace with `depthkit bench` on a T4
-ESTIMATED = True
-n_nyu_train = len(json.loads((repo_root() / "data" / "nyu_splits.json").read_text())["train"])
-n_nyu = round(n_nyu_train * (1 - REPORT.val_fraction))
-n_diw = round(74_441 * REPORT.diw_fractions[0])  # DIW_test's images; the report protocol trains on a share of them
-print(f"report profile: {REPORT.size}×{REPORT.size}, batch {REPORT.batch_size}; NYU train {n_nyu} images, "
-      f"DIW train {n_diw:,} images (protocol {REPORT.diw_protocol!r})")
-print(f"{'stage':<16}{'epochs':>7}{'images':>12}{'images/s':>10}{'minutes':>9}")
-total = 0.0
-for model in ("lraspp", "unetpp"):
-    for stage, n in (("nyu", n_nyu), ("diw", n_diw)):
-        epochs = sum(REPORT.epochs(model, stage))
-        minutes = epochs * n / TRAIN_IMAGES_PER_S[model] / 60  # minutes: a short stage would read "0.0" in hours
-        total += minutes
-        print(f"{model + ' ' + stage.upper():<16}{epochs:>7}{epochs * n:>12,}{TRAIN_IMAGES_PER_S[model]:>10}{minutes:>9.0f}")
-print(f"{'total training':<45}{total:>9.0f}  = {total / 60:.1f} h" + ("   <- ESTIMATE, not measured" if ESTIMATED else "   (measured throughput)"))
-print("not included: downloads (network), building the DIW cache (decoding ~74k JPEGs on 2 CPU cores),"
-      " validation after every epoch and the final evaluation")
-
-# %% [markdown]
-# Two practical notes. DIW fine-tuning of U-Net++ dominates: if a session keeps disconnecting, run the
-# stages one by one (`!python -m depthkit train --profile report --model unetpp --stage diw`, which also
-# resumes from `last.pt`) and `reproduce` last, which then reuses them and only evaluates. The caches
-# are read a batch at a time from the runtime's own disk (with `USE_DRIVE = True`, as above): Drive's file
-# system would be slower, by how much on a T4 is not measured (`bench` prints the share of time spent
-# waiting for data).
 
 # %% [markdown]
 # Everything is in place. Next: `01_data_exploration`.

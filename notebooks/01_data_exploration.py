@@ -35,7 +35,7 @@
 #
 # **It assumes** `00_setup`. Maths: array axes and indexing (row-major vs column-major), histograms, medians.
 #
-# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes (an estimate).
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes (an estimate).
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).

@@ -32,7 +32,7 @@
 #
 # **It assumes** `02` (the normalized MSE). Maths: convolution (1×1 vs 3×3), gradient descent and Adam, a mean and its standard error.
 #
-# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1 hour (an estimate), plus the training time of question 4's run.
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 2 hours (an estimate): two functions to implement (the alignment and the noise band), your reading of the result, four questions, plus the training time of question 4's run.
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
@@ -176,7 +176,6 @@ model, history, run = train_stage(PROFILE, "lraspp", "nyu", nyu, device=DEVICE, 
 print(f"best checkpoint: {(run / 'best.pt').relative_to(runs_dir()).as_posix()} in the runs folder")
 for e, loss, val, sec in zip(history["epoch"], history["train_loss"], history["val_normalized_mse"], history["seconds"]):
     print(f"epoch {e:3d}: training loss {loss:.4f}, validation normalized MSE {val:.4f} ({sec:.1f} s)")
-print(narrative.epoch_times(history))  # a slow epoch, and where its time went (from the history's fields)
 
 # %%
 fig = viz.plot_histories({"LR-ASPP, NYU": history}, f"LR-ASPP trained on NYU-layout data ({TAG})")
@@ -187,8 +186,24 @@ fig = viz.plot_histories({"LR-ASPP, NYU": history}, f"LR-ASPP trained on NYU-lay
 # A model is only as good as what it beats. The trivial baseline predicts the same map for every
 # image: the mean depth map of the training set (floor near at the bottom, wall far in the middle).
 # A mean over a few dozen test images is itself noisy, so the cell also prints the **noise band** of
-# the difference: two standard errors of the mean of the per-image differences (model minus baseline,
-# on the same images). A difference inside that band is no clear difference.
+# the difference. It is the one band of the whole series, written out here once.
+#
+# **The noise band.** Two scores a and b measured on the same n test images (a model and the baseline,
+# two models, one model before and after fine-tuning) give n per-image differences dᵢ = aᵢ − bᵢ. With s_d
+# their sample standard deviation,
+#
+# $$\text{band} = z \cdot \frac{s_d}{\sqrt{n}},$$
+#
+# z standard errors of the mean difference (z is `NOISE_Z`, printed below). A difference inside the band
+# is **no clear difference**. This band covers **test sampling**: which images happened to land in the
+# test split. It says nothing about training again with another seed. Where `make seeds` measured each
+# model's standard deviation over training seeds (s_A, s_B; the baseline has none), the band widens to
+#
+# $$\text{band}_{\text{seeds}} = \sqrt{\text{band}^2 + z^2\,(s_A^2 + s_B^2)},$$
+#
+# labelled **test sampling + seeds**. The cell prints both for LR-ASPP against the baseline. The "What we
+# got" paragraphs use the wider band whenever the spread was measured. Every band in `04`–`08` is one of
+# these two, and its label says which.
 
 # %%
 from depthkit.stages import NYU_ALIGN
@@ -199,8 +214,12 @@ per_image = per_image_scores(model, nyu["test"], "nyu", device=DEVICE)  # the va
 baseline_scores = baseline_per_image(nyu["train"], nyu["test"])
 band = noise_band(per_image["normalized_mse"], baseline_scores)
 print(f"test split, {len(nyu['test'])} images ({nyu['test'].name}), {PROFILE.data} data:")
+seed_sd = narrative.seed_sd(narrative.seed_spread(PROFILE), "lraspp", "nyu.normalized_mse")  # 0.0: not measured
 print(f"  normalized MSE  LR-ASPP {scores['normalized_mse']:.4f} | mean-depth baseline {baseline['normalized_mse']:.4f}"
-      f" | noise band of the difference {narrative.format_band(band)} ({NOISE_Z:g} standard errors over the images)")
+      f" | noise band of the difference {narrative.format_band(band)} (z = NOISE_Z = {NOISE_Z:g}, "
+      f"n = {len(baseline_scores)} images)")
+print(f"  with LR-ASPP's seed-to-seed sd {seed_sd:.4f}: {narrative.format_band(narrative.with_seeds(band, seed_sd), seeds=True)}"
+      if seed_sd else "  seed-to-seed spread not measured under this profile: only the test-sampling band applies")
 print(f"  after {narrative.ALIGNMENT_WORDS[NYU_ALIGN]}: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['rmse']:.3f} m, "
       f"δ<1.25 {scores['delta1']:.3f}")
 report = REPORT_RESULTS["lraspp"]["nyu_mse"]

@@ -31,7 +31,7 @@
 #
 # **It assumes** `03`. Maths and ML: encoder–decoder networks, skip connections, BatchNorm, backpropagation.
 #
-# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1 hour (an estimate).
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 2 hours (an estimate): a training loop to write, your reading of the result, four questions.
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
@@ -157,11 +157,13 @@ print(f"encoder free:    {count_parameters(model, trainable_only=True) / 1e6:5.2
 # ## 3. Training
 #
 # The same optimizer and loss as LR-ASPP (Adam, normalized MSE); the epochs come from the profile. On
-# a CPU U-Net++ is slow (about 1.3 s per step of 8 images at 64×64, some 13× LR-ASPP), so the epochs
-# it can afford set the budget; the next cell says how many each model gets. A finished run in
-# `runs/<profile>/unetpp_nyu/` is reused.
+# a CPU U-Net++ is slow, so the epochs it can afford set the budget; the next cell says how many each
+# model gets, and what one training step cost each of them in the runs it trained (read from the runs'
+# histories, on the machine that trained them). A finished run in `runs/<profile>/unetpp_nyu/` is reused.
 
 # %%
+import json
+
 from IPython.display import Markdown, display
 
 from depthkit.checkpoints import load_model
@@ -183,7 +185,13 @@ for e, loss, val, fr, sec in zip(history["epoch"], history["train_loss"], histor
                                  history["frozen"], history["seconds"]):
     print(f"epoch {e:3d}{' (encoder frozen)' if fr else '                 '}: training loss {loss:.4f}, "
           f"validation normalized MSE {val:.4f} ({sec:.1f} s)")
-print(narrative.epoch_times(history))  # a slow epoch, and where its time went (from the history's fields)
+lraspp_history = run_dir(PROFILE, "lraspp", "nyu") / "history.json"
+step_costs = {"U-Net++": history}
+if lraspp_history.exists():
+    step_costs["LR-ASPP"] = json.loads(lraspp_history.read_text(encoding="utf-8"))
+for label, h in step_costs.items():
+    print(f"{label}: {sum(h['train_seconds']) / max(sum(h['steps']), 1):.2f} s per training step of {PROFILE.batch_size} "
+          f"images at {PROFILE.size}×{PROFILE.size} ({sum(h['steps'])} steps, as timed by its run)")
 
 # %%
 fig = viz.plot_histories({"U-Net++, NYU": history}, f"U-Net++ trained on NYU-layout data ({TAG})")
@@ -191,8 +199,8 @@ fig = viz.plot_histories({"U-Net++, NYU": history}, f"U-Net++ trained on NYU-lay
 # %% [markdown]
 # ## 4. Results, and LR-ASPP beside it
 #
-# If `03_lraspp` ran under this profile, its checkpoint is loaded for comparison. The noise band of a
-# difference is two standard errors of the mean of the per-image differences, on the same test images.
+# If `03_lraspp` ran under this profile, its checkpoint is loaded for comparison. Every band is `03`'s noise
+# band (section 3 there), labelled "test sampling" or, where the seed spread is added, "test sampling + seeds".
 
 # %%
 baseline = evaluate_baseline(nyu["train"], nyu["test"])

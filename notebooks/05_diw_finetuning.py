@@ -32,7 +32,7 @@
 #
 # **It assumes** `02`–`04`. Maths: the ranking loss and its gradient, learning-rate schedules, the noise of an accuracy on n pairs.
 #
-# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1.5 hours (an estimate), plus the training time of question 4's run.
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 2 hours (an estimate): two functions to implement, your reading of the result, five questions, plus the training time of question 4's run.
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
@@ -185,6 +185,8 @@ fig = viz.plot_histories(histories, f"Fine-tuning on DIW-layout pairs ({TAG})")
 #
 # Accuracy is the report's DIW number; WHDR with τ = 0 (see `02`: one pair per image, the sign of
 # z_A − z_B, ties wrong) is the error rate Chen et al. and MiDaS report for DIW, and accuracy = 1 − WHDR.
+# Beside the models, the **position rule** "the lower point is closer" (`metrics.position_rule_accuracy`,
+# see `07`) scores the same pairs without looking at a pixel: the floor an ordinal score must clear.
 # The report got 58.4 % (LR-ASPP) and 65.3 % (U-Net++) on real DIW; the zero-shot anchors printed
 # below come from the MiDaS README.
 
@@ -195,6 +197,8 @@ for name, label in MODELS.items():
     band = noise_band(after[name]["per_pair"], before[name]["per_pair"])  # 2 standard errors, same pairs
     print(f"{label:<9}{100 * before[name]['ordinal_accuracy']:>10.1f}%{100 * after[name]['ordinal_accuracy']:>10.1f}%"
           f"{100 * after[name]['whdr']:>7.1f}%  {narrative.format_band(band, '.1f', 100, ' points'):>25}")
+rule = metrics.position_rule_accuracy(diw["test"].pairs, diw["test"].relation)  # looks at no pixel
+print(f"{'position rule':<9}{100 * rule:>21.1f}%   (\"the lower point is closer\", on the same pairs; a coin: 50 %)")
 report = ", ".join(f"{label} {REPORT_RESULTS[name]['diw_acc']} %" for name, label in MODELS.items())
 print(f"the report, on real DIW: {report}" + ("" if PROFILE.data == "real" else f" (not comparable with {PROFILE.data} pairs)"))
 print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data): "

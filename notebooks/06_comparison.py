@@ -32,7 +32,7 @@
 #
 # **It assumes** `03`–`05`. Maths: the standard error of a difference, the binomial spread √(p(1−p)/n).
 #
-# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes for the questions and several hours for the capstone (an estimate).
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes for the questions and your reading of the table, and several hours on a CPU for the capstone, most of it training (estimates).
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
@@ -173,6 +173,9 @@ for name in results["models"]:
     print(f"  {name:<7} NYU {len(h_nyu['epoch'])} epochs ({sum(h_nyu['frozen'])} frozen), {sum(h_nyu['steps'])} steps, "
           f"{sum(h_nyu['seconds']) / 60:.1f} min; DIW {len(h_diw['epoch'])} epochs, {sum(h_diw['steps'])} steps, "
           f"{sum(h_diw['seconds']) / 60:.1f} min")
+total = sum(sum(h["seconds"]) for h in results["histories"].values())
+print(f"  all stages together: {total / 60:.1f} min of training on {results['provenance']['device']} "
+      f"(results.md's \"training\" line: {results['provenance']['training_time_s'] / 60:.1f} min)")
 
 # %% [markdown]
 # ## 3. The report's table beside ours
@@ -181,23 +184,50 @@ for name in results["models"]:
 # only show that the pipeline learns; only a `report` run on the real datasets is comparable. The
 # baseline predicts the training set's mean depth map for every image; on DIW it therefore orders a
 # pair by *where* its points sit in the picture (lower usually nearer), a bias DIW was built to defeat.
-# The synthetic pairs are drawn so that position alone gives nothing away: there it scores about 50 %.
+# The **position rule** row scores that bias alone ("the lower point is closer", no pixel looked at);
+# the synthetic pairs are drawn so that position gives little away, and the two rows show how little.
+# Our numbers are one training seed; the "seeds" columns give the mean ± standard deviation over the
+# training seeds that `make seeds` ran with this code (`figures/seed_spread.json`), the same figures
+# `results.md` shows.
 
 # %%
+from depthkit import metrics
+from depthkit.course import narrative
+from depthkit.pipeline import load_stage_data, prepare_data
+
+prepared = prepare_data(PROFILE)
+nyu = load_stage_data(PROFILE, "nyu", prepared)
+diw = load_stage_data(PROFILE, "diw", prepared)
 p = results["provenance"]
 kind = p["source_kind"]
 ours, theirs = f"ours ({kind})", "report (real)"
 print(f"ours: {kind} data | profile {p['profile']} | {p['device']}")
 if kind != "real":
     print("the report's columns come from real NYU Depth V2 and DIW, ours from synthetic scenes: not comparable")
-print(f"{'model':<27}{'params':>9}{'NYU MSE ' + theirs:>23}{ours:>18}{'DIW acc. ' + theirs:>24}{ours:>18}")
+spread = narrative.seed_spread(PROFILE)  # figures/seed_spread.json when it was measured under this profile
+
+
+def over_seeds(name: str, key: str, scale: float = 1.0) -> str:
+    """``mean ± sd (n)`` of ``key`` over the training seeds of ``make seeds``, or "–" where not measured."""
+    e = ((spread or {}).get("models", {}).get(name) or {}).get(key)
+    return f"{scale * e['mean']:.3f} ± {scale * e['std']:.3f} ({e['n']})" if e else "–"
+
+
+print(f"{'model':<27}{'params':>9}{'NYU MSE ' + theirs:>23}{ours:>18}{'seeds: mean ± sd (n)':>24}"
+      f"{'DIW acc. ' + theirs:>24}{ours:>18}{'seeds: mean ± sd (n)':>24}")
 for name, rep in REPORT_RESULTS.items():
     r = results["models"][name]
     print(f"{rep['label']:<27}{r['params_m']:>7.1f} M{rep['nyu_mse']:>23.3f}{r['nyu']['normalized_mse']:>18.3f}"
-          f"{rep['diw_acc']:>23.1f}%{100 * r['diw']['ordinal_accuracy']:>17.1f}%")
+          f"{over_seeds(name, 'nyu.normalized_mse'):>24}{rep['diw_acc']:>23.1f}%{100 * r['diw']['ordinal_accuracy']:>17.1f}%"
+          f"{over_seeds(name, 'diw.ordinal_accuracy', 100):>24}")
 b = results["baseline"]
-print(f"{'mean-depth baseline':<27}{'0':>9}{'–':>23}{b['nyu']['normalized_mse']:>18.3f}{'–':>24}"
+print(f"{'mean-depth baseline':<27}{'0':>9}{'–':>23}{b['nyu']['normalized_mse']:>18.3f}{'–':>24}{'–':>24}"
       f"{100 * b['diw']['ordinal_accuracy']:>17.1f}%")
+rule = metrics.position_rule_accuracy(diw["test"].pairs, diw["test"].relation)
+print(f"{'position rule (lower = closer)':<32}{'0':>4}{'–':>23}{'–':>18}{'–':>24}{'–':>24}{100 * rule:>17.1f}%")
+print(f"ours: seed {PROFILE.training_seed} of the runs above; seeds: " +
+      (", ".join(f"{n} over {len(v)} training seeds" for n, v in spread["seeds"].items()) + " (make seeds)" if spread
+       else "not measured under this profile (make seeds): one seed is one seed"))
 print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data): "
       + ", ".join(f"{k} {v} %" for k, v in ZERO_SHOT_DIW_WHDR.items()))
 
@@ -205,18 +235,13 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
 # ### What we got
 
 # %%
-# A gap between two models counts only beyond its noise band: two standard errors of the mean of the
-# per-image differences between them, on the same test images (printed in the text). Per-image values
+# A gap between two models counts only beyond its noise band (03, section 3: paired over the same test
+# images, widened by the seed spread where measured; each band's label says which). Per-image values
 # come from the checkpoints `reproduce` just used.
 from depthkit.checkpoints import load_model
-from depthkit.course import narrative
 from depthkit.evaluate import mean, per_image_scores
-from depthkit.pipeline import load_stage_data, prepare_data
 from depthkit.runs import run_dir
 
-prepared = prepare_data(PROFILE)
-nyu = load_stage_data(PROFILE, "nyu", prepared)
-diw = load_stage_data(PROFILE, "diw", prepared)
 label = {n: REPORT_RESULTS[n]["label"].split()[0] for n in results["models"]}
 nyu_per_image, diw_per_image = {}, {}  # model name -> per-image normalized MSE / per-pair correctness
 for name in results["models"]:
@@ -405,9 +430,10 @@ if len(wrong):
 # *Rubric (2 points):* 1 for the two pairs named right (mnv2 vs unetpp: size; lraspp vs mnv2: architecture); 1 for the seed point (test-set noise bands say nothing about training randomness; several seeds are needed).
 
 # %% [markdown]
-# **2.** *Explain* (3 points). The DIW noise the notebooks print is about √(2p(1−p)/n) for two accuracies near p
-# on n test pairs. Roughly how many test pairs would it take to tell a 2-point gap from noise (a gap of twice
-# that spread), at p ≈ 0.65?
+# **2.** *Explain* (3 points). Take `03`'s noise band, z · s_d/√n, with z = `NOISE_Z` = 2. For two models whose right and wrong
+# pairs are unrelated (the worst case for a paired comparison), both near accuracy p, the per-pair difference has
+# s_d ≈ √(2p(1−p)), so the band is about 2√(2p(1−p)/n) on n test pairs. Roughly how many test pairs would it
+# take for a 2-point gap to clear that band, at p ≈ 0.65?
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "answer_06_2", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
 # **Answer.** The gap must be at least twice the spread: 0.02 ≥ 2 √(2p(1−p)/n), i.e. √(2p(1−p)/n) ≤ 0.01, so

@@ -31,7 +31,7 @@
 #
 # **It assumes** `03`–`05` (a trained model, the ordinal question of DIW). Maths: scale and shift of a depth map.
 #
-# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes (an estimate).
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 45 minutes (an estimate).
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
@@ -138,9 +138,8 @@ print(f"{MODEL_NAME} from {checkpoint.relative_to(runs_dir()).as_posix()} in the
 # ## 2. Choose a photo
 #
 # Pick a JPEG or PNG, then run the next cell; skip this to use the bundled NYU photo. On Colab the cell
-# opens Colab's own file picker (`google.colab.files.upload`: the ipywidgets uploader silently drops
-# files over about 1 MB there); elsewhere it shows an **Upload** button (ipywidgets, needs a live
-# kernel: Jupyter or JupyterLab).
+# opens Colab's own file picker; elsewhere it shows an **Upload** button (it needs a live kernel). Why
+# two pickers: the appendix page `docs/running.md`.
 
 # %%
 import ipywidgets as widgets
@@ -165,32 +164,14 @@ else:
     else:
         display(upload)
 
-# %% [markdown]
-# ipywidgets changed the format of `FileUpload.value` between versions: 7.x gives a dict
-# `{filename: {"metadata": ..., "content": bytes}}`, 8.x a tuple of dicts with `"name"` and `"content"`
-# (a memoryview). Colab's picker gives `{filename: bytes}`. The cell handles all three.
-
 # %%
 import numpy as np
 
 from depthkit.config import repo_root
+from depthkit.course.colab import uploaded_file
 from depthkit.data import load_nyu_png_depth, load_rgb, resize_depth, resize_image
 
 SAMPLES = repo_root() / "tests" / "assets" / "nyu_real_samples"  # NYU Depth V2 frames, BSD-2 (LICENSE there)
-
-def uploaded_file(upload, uploaded):
-    """(name, bytes) of the chosen file (Colab's picker, ipywidgets 7 or 8), or None."""
-    if uploaded:  # Colab: {name: bytes}
-        return next(iter(uploaded.items()))
-    value = upload.value
-    if not value:
-        return None
-    if isinstance(value, dict):  # ipywidgets 7: {name: {"metadata": {...}, "content": bytes}}
-        name, item = next(iter(value.items()))
-    else:                        # ipywidgets 8: ({"name": ..., "content": memoryview, ...},)
-        item = value[0]
-        name = item["name"]
-    return name, bytes(item["content"])
 
 file = uploaded_file(upload, UPLOADED)
 if file:

@@ -34,7 +34,7 @@
 #
 # **It assumes** `01` (the cues), `03`–`05` (the trained models). Maths: a mean over scenes, its standard error, paired differences.
 #
-# **How long.** Run all: the measured times print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1 hour (an estimate).
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 1 hour (an estimate).
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
@@ -222,9 +222,12 @@ print("; ".join(f"{MODELS[n]}: {e[0]} NYU epoch(s), then {e[1]} DIW epoch(s)" fo
 # Each condition scored per scene with the metrics `depthkit.evaluate.evaluate` averages (`per_image_scores`),
 # then averaged: normalized MSE of the NYU models (lower is better) and
 # ordinal accuracy of the DIW models (higher is better). The mean-depth-map baseline's normalized MSE
-# is the same for every condition (the depths do not change), and 50 % is chance for the pairs.
+# is the same for every condition (the depths do not change); for the pairs, 50 % is a coin, and the
+# position rule "the lower point is closer" (`metrics.position_rule_accuracy`) is the floor a model
+# must clear to show it looks at the picture at all.
 
 # %%
+from depthkit import metrics
 from depthkit.course import narrative
 from depthkit.evaluate import mean, MIN_IMAGES, NOISE_Z, per_image_scores, standard_error
 
@@ -247,7 +250,9 @@ for cue in CONDITIONS:
         v, ref = scores[cue][n]["acc"], scores["none"][n]["acc"]
         row += f"{100 * v:>14.1f}%{100 * (v - ref):>+7.1f}%"
     print(row)
-print(f"mean-depth baseline normalized MSE {baseline_nmse:.4f}; {n_pairs} pairs, chance 50 %")
+rule = metrics.position_rule_accuracy(PAIRS, RELATION)  # "the lower point is closer": no pixel looked at
+print(f"mean-depth baseline normalized MSE {baseline_nmse:.4f}; {n_pairs} pairs: chance 50 %, "
+      f"the position rule \"the lower point is closer\" {100 * rule:.1f} % (the same for every condition)")
 
 # %%
 x = np.arange(len(CONDITIONS))
@@ -263,6 +268,7 @@ for k, (name, label) in enumerate(MODELS.items()):
                 **bars)
 axes[0].axhline(baseline_nmse, color="0.3", ls="--", lw=1, label="mean-depth baseline")
 axes[1].axhline(50, color="0.3", ls="--", lw=1, label="chance")
+axes[1].axhline(100 * rule, color="tab:red", ls=":", lw=1.2, label="position rule (lower = closer)")
 axes[0].set(ylabel="normalized MSE on the test scenes ↓", xlabel="cue removed from the test pictures",
             title="Dense depth (NYU-trained models)")
 axes[1].set(ylabel="ordinal accuracy on point pairs (%) ↑", xlabel="cue removed from the test pictures",

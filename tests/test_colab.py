@@ -303,3 +303,18 @@ def test_the_notebooks_readme_describes_what_the_cell_does():
     for said, done in [("DEPTHKIT_REPO", "DEPTHKIT_REPO"), ("once per commit", "marker.read_text() != head"),
                        ("`USE_DRIVE`", "USE_DRIVE = False"), ("depthkit publish-url https://github.com/", "REPO_URL")]:
         assert said in readme and done in cell, said
+
+
+def test_uploaded_file_reads_every_picker_shape():
+    """07's photo: Colab's picker, ipywidgets 7's dict and 8's tuple of dicts all give (name, bytes)."""
+    from types import SimpleNamespace
+
+    from depthkit.course.colab import uploaded_file
+
+    none = SimpleNamespace(value=())
+    assert uploaded_file(none, {}) is None
+    assert uploaded_file(none, {"a.jpg": b"\xff\xd8"}) == ("a.jpg", b"\xff\xd8")
+    v7 = SimpleNamespace(value={"b.png": {"metadata": {"size": 2}, "content": b"\x89P"}})
+    assert uploaded_file(v7, {}) == ("b.png", b"\x89P")
+    v8 = SimpleNamespace(value=({"name": "c.png", "content": memoryview(b"\x89P"), "size": 2},))
+    assert uploaded_file(v8, {}) == ("c.png", b"\x89P")

@@ -178,17 +178,6 @@ def test_depth_order_reports_a_reversed_map():
     assert "no clear order" in unclear and "keeps" not in unclear and "reversed" not in unclear, unclear
 
 
-def test_epoch_times_say_where_a_slow_epoch_went():
-    h = {"epoch": [1, 2, 3, 4], "seconds": [119.0, 6.0, 4.0, 3.5], "train_seconds": [118.0, 5.0, 3.0, 2.5],
-         "first_step_seconds": [112.0, 0.2, 0.1, 0.1], "data_seconds": [0.5, 0.4, 0.3, 0.3], "steps": [43] * 4}
-    assert "epoch 1 took 119 s" in narrative.epoch_times(h) and "first step" in narrative.epoch_times(h)
-    busy = dict(h, first_step_seconds=[1.0, 0.2, 0.1, 0.1])
-    assert "busy" in narrative.epoch_times(busy) and "first step" not in narrative.epoch_times(busy)
-    assert "no epoch took" in narrative.epoch_times(dict(h, seconds=[4.0, 6.0, 4.0, 3.5]))
-    one = narrative.epoch_times({key: values[:1] for key, values in h.items()})
-    assert one.startswith("epoch 1 took 119 s: its first step 112.0 s") and "validation 1.0 s" in one, one
-
-
 @pytest.mark.parametrize("stage", ["nyu", "diw"])
 def test_per_image_scores_average_to_what_evaluate_prints(stage, nyu_splits, diw_splits):
     from depthkit.models import build_model
@@ -211,7 +200,7 @@ def test_too_few_images_never_make_a_difference():
     text = narrative.nyu_cost({"LR-ASPP": a}, {"LR-ASPP": a + 0.02}, DEMO)  # the same shift on 3 images: std 0
     assert "no clear difference" in text and "too few images" in text and "inf" not in text and not words(text), text
     assert narrative.format_band(dk_eval.noise_band(a, a + 0.02)).startswith("not estimated")
-    assert narrative.format_band(0.00123, ".1f", 1000, " ‰") == "±1.2 ‰"
+    assert narrative.format_band(0.00123, ".1f", 1000, " ‰", seeds=None) == "±1.2 ‰"
 
 
 def test_no_builder_prints_an_infinite_band():
@@ -265,3 +254,29 @@ def test_seed_sd_of_a_difference_comes_from_the_per_seed_differences():
         == pytest.approx(np.std([0.55, 0.64, 0.46], ddof=1))
     assert narrative.seed_sd(None, "LR-ASPP", "nyu.normalized_mse") == 0.0
     assert narrative.seed_spread(get_profile("smoke"), folder="/nonexistent") is None
+
+
+def test_depth_order_says_a_weakened_order_is_weaker():
+    """05's case: r 0.85 after NYU, 0.45 after DIW, a few images reversed: not "keeps larger = farther on the whole"."""
+    rng = np.random.default_rng(3)
+    before = np.clip(0.85 + 0.05 * rng.standard_normal(96), -1, 1)
+    after = 0.45 + 0.25 * rng.standard_normal(96)
+    text = narrative.depth_order({"U-Net++ after NYU": before, "U-Net++ after DIW": after})
+    line = next(l for l in text.splitlines() if "after DIW" in l)
+    assert "keeps larger = farther" not in line and "clearly weaker" in line, line
+    assert f"{before.mean():+.2f} → {after.mean():+.2f}" in line, line
+    turned = int(((before > 0) & (after <= 0)).sum())
+    assert turned > 0 and f"{turned} of 96 images" in line, line
+    assert "(test sampling)" in line, line
+    same = narrative.depth_order({"m after NYU": before, "m after DIW": before + 0.001 * rng.standard_normal(96)})
+    assert "keeps larger = farther on the whole" in same.splitlines()[-1], same
+
+
+def test_every_band_says_what_it_covers():
+    """A band is labelled "test sampling", or "test sampling + seeds" when a measured seed spread widened it."""
+    plain = narrative.compare("A", DROP, "B", BASE, True)
+    seeded = narrative.compare("A", DROP, "B", BASE, True, seed_sds=(0.001, 0.001))
+    assert "(test sampling)" in plain and "seeds" not in plain, plain
+    assert "(test sampling + seeds)" in seeded, seeded
+    assert narrative.format_band(0.0044) == "±0.0044 (test sampling)"
+    assert narrative.format_band(0.0063, seeds=True) == "±0.0063 (test sampling + seeds)"

@@ -32,8 +32,9 @@ def test_describe_prints_what_was_measured_and_says_what_was_not(tmp_path):
     runtimes.record("smoke", measured, path)
     runtimes.record("demo", {**measured, "folders": "reused", "seconds": {"03_lraspp": 6000.0}}, path)
     text = runtimes.describe("03_lraspp", path)
-    assert "on a CPU: smoke 4.2 min (2-core CPU (x86_64), 2026-12-03); demo 1.7 h (2-core CPU (x86_64), 2026-12-03, " \
-           "finished checkpoints reused)" in text
+    assert "on a CPU: smoke 4.2 min (2-core CPU (x86_64), 2026-12-03, from a fresh clone); " \
+           "demo not measured from a fresh clone yet" in text, text  # a reused run's 1.7 h is not a reader's time
+    assert "1.7 h" not in text
     assert "on a GPU: smoke not measured yet; demo not measured yet" in text
     assert "smoke 12 s" in runtimes.describe("02_losses_and_metrics", path)
     assert "demo not measured yet" in runtimes.describe("02_losses_and_metrics", path)

@@ -149,3 +149,18 @@ def reattach_drive(use: bool) -> dict[str, str]:
             return use_drive()
         atomic_write_bytes(CONTENT / SETTINGS, (my_drive() / SETTINGS).read_bytes())
     return _apply(folders)
+
+
+def uploaded_file(upload, uploaded: dict) -> tuple[str, bytes] | None:
+    """``(name, bytes)`` of the photo chosen in ``07``: Colab's picker (``uploaded``) or an ipywidgets 7/8 ``FileUpload``; None if none."""
+    if uploaded:  # Colab: {name: bytes}
+        return next(iter(uploaded.items()))
+    value = upload.value
+    if not value:
+        return None
+    if isinstance(value, dict):  # ipywidgets 7: {name: {"metadata": {...}, "content": bytes}}
+        name, item = next(iter(value.items()))
+    else:  # ipywidgets 8: ({"name": ..., "content": memoryview, ...},)
+        item = value[0]
+        name = item["name"]
+    return name, bytes(item["content"])

@@ -67,9 +67,20 @@ def _tidy(build: Callable[..., str]) -> Callable[..., str]:
     return wrapper
 
 
-def format_band(band: float, fmt: str = ".4f", scale: float = 1.0, unit: str = "") -> str:
-    """``"±0.0012"`` (``scale``, ``fmt`` and ``unit`` applied), or words when there were too few images to estimate it."""
-    return f"±{scale * band:{fmt}}{unit}" if math.isfinite(band) else f"not estimated (under {MIN_IMAGES} images)"
+TEST_SAMPLING = "test sampling"  # a band from the per-image differences only (:func:`depthkit.evaluate.noise_band`)
+WITH_SEEDS = "test sampling + seeds"  # that band widened by the measured seed-to-seed spread (:func:`with_seeds`)
+
+
+def format_band(band: float, fmt: str = ".4f", scale: float = 1.0, unit: str = "", seeds: bool | None = False) -> str:
+    """``"±0.0012 (test sampling)"`` (``scale``, ``fmt`` and ``unit`` applied), or words when there were too few images.
+
+    ``seeds``: whether the band includes the seed-to-seed spread (its label says "test sampling + seeds");
+    None leaves the label off.
+    """
+    if not math.isfinite(band):
+        return f"not estimated: too few images (under {MIN_IMAGES})"
+    label = "" if seeds is None else f" ({WITH_SEEDS if seeds else TEST_SAMPLING})"
+    return f"±{scale * band:{fmt}}{unit}{label}"
 
 
 @_tidy
@@ -82,7 +93,7 @@ def compare(name_a: str, a: Values, name_b: str, b: Values, lower_is_better: boo
     ma, mb, band = mean(a), mean(b), with_seeds(noise_band(a, b), *seed_sds)
     band_unit = " points" if unit.strip() == "%" else unit  # a difference of percentages is in points
     numbers = (f"{name_a} {scale * ma:{fmt}}{unit} vs {name_b} {scale * mb:{fmt}}{unit}, "
-               f"noise band ±{scale * band:{fmt}}{band_unit}")
+               f"noise band {format_band(band, fmt, scale, band_unit, any(seed_sds))}")
     if not is_clear(ma - mb, band):
         return f"no clear difference between {name_a} and {name_b} ({numbers})"
     winner = name_a if (ma < mb) == lower_is_better else name_b
@@ -108,7 +119,7 @@ def _smoke(profile: Profile) -> str:
 # --------------------------------------------------------------------------------------------
 def _against_baseline(label: str, model: Values, baseline: Values, sd: float = 0.0) -> str:
     m, b, band = mean(model), mean(baseline), with_seeds(noise_band(model, baseline), sd)  # the baseline has no seed
-    numbers = f"**{m:.4f}** against {b:.4f} for the mean-depth baseline, noise band ±{band:.4f}"
+    numbers = f"**{m:.4f}** against {b:.4f} for the mean-depth baseline, noise band {format_band(band, seeds=sd > 0)}"
     if not is_clear(m - b, band):
         return f"{label} reached a test normalized MSE of {numbers}: no clear difference from the baseline"
     if m < b:
@@ -181,7 +192,7 @@ def diw_finetuning(before: Mapping[str, Values], after: Mapping[str, Values], di
             if a < b:
                 fell.append(label)
         lines.append(f"- **{label}**: {100 * b:.1f} % → {100 * a:.1f} % ({100 * (a - b):+.1f} points: {change}; "
-                     f"noise band {format_band(band, '.1f', 100, ' points')} on these {n} test pairs).")
+                     f"noise band {format_band(band, '.1f', 100, ' points', sd > 0)} on these {n} test pairs).")
     if fell:
         epochs = max(diw_epochs[label] for label in fell)
         why = (f"Fine-tuning lowered the accuracy of {' and '.join(fell)} beyond the noise in this run. Possible "
@@ -210,33 +221,55 @@ def nyu_cost(before: Mapping[str, Values], after: Mapping[str, Values], profile:
         b, a, band = mean(before[label]), mean(after[label]), with_seeds(noise_band(after[label], before[label]), sd)
         if is_clear(a - b, band):
             parts.append(f"{label}'s NYU error {'rose' if a > b else 'fell'} from {b:.4f} to {a:.4f} "
-                         f"({100 * (a / b - 1):+.0f} %, beyond the noise band ±{band:.4f}).")
+                         f"({100 * (a / b - 1):+.0f} %, beyond the noise band {format_band(band, seeds=sd > 0)}).")
         else:
-            parts.append(f"{label}'s NYU error went from {b:.4f} to {a:.4f}: no clear difference (noise band ±{band:.4f}).")
+            parts.append(f"{label}'s NYU error went from {b:.4f} to {a:.4f}: no clear difference "
+                         f"(noise band {format_band(band, seeds=sd > 0)}).")
     return (" ".join(parts) + " The ranking loss scores only the *order* of two points per image; nothing holds the "
             "rest of the map, or its contrast, to what NYU taught, so dense accuracy is free to drift. Fine-tuning on "
             "both losses at once (or a scale-invariant loss, see `02`) is the usual remedy. " + _one_run(profile, spread)
             + _smoke(profile))
 
 
+def _order_verdict(m: float, band: float) -> str:
+    """Whether a mean per-image correlation says larger = farther, reversed, or neither, against its band."""
+    if not math.isfinite(band):
+        return "too few images to tell"
+    if not is_clear(m, band):
+        return "no clear order: its maps neither grow nor shrink with the true depth on the whole"
+    if m > 0:
+        return "keeps larger = farther on the whole"
+    return "**reversed**: on the whole its maps draw near things far (and far things near)"
+
+
 @_tidy
 def depth_order(correlations: Mapping[str, Values]) -> str:
-    """05: whether each model's maps still grow with the true depth (larger = farther), from per-image correlations."""
+    """05: whether each model's maps still grow with the true depth (larger = farther), from per-image correlations.
+
+    Keys ending in ``" after DIW"`` are read beside the same model's ``" after NYU"`` when it is there: the
+    change of the mean correlation is judged against its paired band (the same images), and the images whose
+    correlation turned negative are counted, so "keeps larger = farther on the whole" is never said of a map
+    whose order clearly weakened.
+    """
     parts = []
     for label, r in correlations.items():
         a = as_array(r)
-        a = a[np.isfinite(a)]
-        m, band = float(a.mean()), NOISE_Z * standard_error(a)
-        if not math.isfinite(band):
-            verdict = "too few images to tell"
-        elif not is_clear(m, band):
-            verdict = "no clear order: its maps neither grow nor shrink with the true depth on the whole"
-        elif m > 0:
-            verdict = "keeps larger = farther on the whole"
-        else:
-            verdict = "**reversed**: on the whole its maps draw near things far (and far things near)"
-        parts.append(f"- **{label}**: mean correlation r = {m:+.2f} (noise band ±{band:.2f}), positive on "
-                     f"{int((a > 0).sum())} of {len(a)} images: {verdict}.")
+        keep = np.isfinite(a)
+        m, band = float(a[keep].mean()), NOISE_Z * standard_error(a[keep])
+        verdict = _order_verdict(m, band)
+        earlier = correlations.get(label.replace(" after DIW", " after NYU")) if label.endswith(" after DIW") else None
+        if earlier is not None:
+            b = as_array(earlier)
+            both = keep & np.isfinite(b)
+            m0, change_band = float(b[both].mean()), noise_band(a[both], b[both])
+            turned = int(((b[both] > 0) & (a[both] <= 0)).sum())
+            if verdict.startswith("keeps") and is_clear(m - m0, change_band) and m < m0:
+                verdict = "still larger = farther on average, but clearly weaker than after NYU"
+            verdict += (f"; the mean went {m0:+.2f} → {m:+.2f} ({m - m0:+.2f}, noise band "
+                        f"{format_band(change_band, '.2f')}), and {turned} of {int(both.sum())} images whose map "
+                        "followed the depth after NYU no longer do")
+        parts.append(f"- **{label}**: mean correlation r = {m:+.2f} (noise band {format_band(band, '.2f')}), positive on "
+                     f"{int((a[keep] > 0).sum())} of {int(keep.sum())} images: {verdict}.")
     return ("Does each map still say larger = farther? Per image, the correlation between the predicted and the true "
             "depth on the NYU-layout test images (they have a depth map; DIW images do not):\n" + "\n".join(parts))
 
@@ -303,8 +336,8 @@ def scene_types(errors: Mapping[str, Values], groups: Sequence[str], profile: Pr
         if len(order) > 1:
             m2, se2, n2 = stats[order[1]]
             band = NOISE_Z * math.hypot(se, se2)
-            part += (f", clearly above {order[1]} ({m2:.4f}; noise band ±{band:.4f})" if is_clear(m - m2, band) else
-                     f", but no clear difference from {order[1]} ({m2:.4f}; noise band ±{band:.4f})")
+            part += (f", clearly above {order[1]} ({m2:.4f}; noise band {format_band(band)})" if is_clear(m - m2, band) else
+                     f", but no clear difference from {order[1]} ({m2:.4f}; noise band {format_band(band)})")
         parts.append(part)
     return ("Highest mean error per model: " + "; ".join(parts) + ". Groups with few images swing the most"
             + (", and under `smoke` every group holds one or two images." if profile.name == "smoke" else ".")
@@ -371,14 +404,14 @@ def depth_cues(nmse: Mapping[tuple[str, str], Values], correct: Mapping[tuple[st
         hurt = [c for c in cues if d[c] > 0 and is_clear(d[c], band_d[c])]
         cost = [c for c in cues if a[c] > 0 and is_clear(a[c], band_a[c])]
         worst_d, worst_a = max(cues, key=d.get), max(cues, key=a.get)
-        dense = (", ".join(f"removing **{c}** raises its normalized MSE by {d[c]:+.4f} (noise band ±{band_d[c]:.4f})"
+        dense = (", ".join(f"removing **{c}** raises its normalized MSE by {d[c]:+.4f} (noise band {format_band(band_d[c])})"
                            for c in sorted(hurt, key=d.get, reverse=True)) if hurt else
                  f"no removal changes its depth error beyond the noise (largest change: {worst_d}, {d[worst_d]:+.4f}, "
-                 f"noise band ±{band_d[worst_d]:.4f})")
+                 f"noise band {format_band(band_d[worst_d])})")
         ordinal = (", ".join(f"removing **{c}** costs {100 * a[c]:.1f} points of pair accuracy (noise band "
-                             f"±{100 * band_a[c]:.1f})" for c in sorted(cost, key=a.get, reverse=True)) if cost else
+                             f"{format_band(band_a[c], '.1f', 100, ' points')})" for c in sorted(cost, key=a.get, reverse=True)) if cost else
                    f"no removal changes its pair accuracy beyond the noise (largest drop: {worst_a}, "
-                   f"{100 * a[worst_a]:.1f} points, noise band ±{100 * band_a[worst_a]:.1f})")
+                   f"{100 * a[worst_a]:.1f} points, noise band {format_band(band_a[worst_a], '.1f', 100, ' points')})")
         lines.append(f"- **{label}**: with every cue, normalized MSE {mean(ref_e):.4f} (mean-depth baseline "
                      f"{baseline:.4f}) and {100 * mean(ref_c):.1f} % of the pairs right; {dense}; {ordinal}.")
     honest = {"demo": "The models were trained on the same generator, with every cue present in every training picture: "
@@ -391,42 +424,3 @@ def depth_cues(nmse: Mapping[tuple[str, str], Values], correct: Mapping[tuple[st
             "the noise is not proven useless: the network may get the same information from another cue (haze and "
             "texture density both grow with distance). And perspective, occlusion and relative size were never "
             "removed: every model still sees the room's converging outline. " + _one_run(profile) + _smoke(profile)).strip()
-
-
-# --------------------------------------------------------------------------------------------
-# Training time: which epochs were slow, and why, from the history's own fields
-# --------------------------------------------------------------------------------------------
-def epoch_times(history: Mapping[str, list], slow: float = 2.0) -> str:
-    """Name each epoch that took over ``slow`` times the median, and where its time went (first step, data, validation, the rest)."""
-    seconds = history.get("seconds", [])
-    if not seconds:
-        return ""
-    if len(seconds) == 1:  # nothing to compare with: say where the one epoch's time went
-        val = seconds[0] - history.get("train_seconds", seconds)[0]
-        first, data = history.get("first_step_seconds", [0.0])[0], history.get("data_seconds", [0.0])[0]
-        steps = max(history.get("steps", [1])[0], 1)
-        return (f"epoch 1 took {seconds[0]:.0f} s: its first step {first:.1f} s (one-off set-up: allocations, kernel "
-                f"choice, lazy imports), waiting for batches {data:.1f} s, validation {val:.1f} s, the other "
-                f"{steps - 1} steps {seconds[0] - first - data - val:.1f} s.")
-    typical = float(np.median(seconds))
-    lines = []
-    for i, sec in enumerate(seconds):
-        if sec <= slow * typical:
-            continue
-        first = history.get("first_step_seconds", [0.0] * len(seconds))[i]
-        data = history.get("data_seconds", [0.0] * len(seconds))[i]
-        val = sec - history.get("train_seconds", seconds)[i]
-        steps = max(history.get("steps", [1] * len(seconds))[i], 1)
-        rest = sec - first - data - val
-        others = [j for j in range(len(seconds)) if seconds[j] <= slow * typical]
-        rest_typical = float(np.median([seconds[j] - history.get("first_step_seconds", [0.0] * len(seconds))[j]
-                                        - history.get("data_seconds", [0.0] * len(seconds))[j]
-                                        - (seconds[j] - history.get("train_seconds", seconds)[j]) for j in others]))
-        parts = {"its first step (one-off set-up: allocations, kernel choice, lazy imports)": first,
-                 "waiting for batches": data, "validation": val, f"the other {steps - 1} steps": rest}
-        cause, spent = max(parts.items(), key=lambda kv: kv[1])
-        why = (f"mostly {cause}, {spent:.0f} s" if not cause.startswith("the other") else
-               f"mostly in ordinary steps ({rest:.0f} s, against {rest_typical:.0f} s in a typical epoch): nothing "
-               "in the history singles out a set-up cost, so the machine was most likely busy with other work")
-        lines.append(f"epoch {history['epoch'][i]} took {sec:.0f} s against a median of {typical:.1f} s: {why}.")
-    return "\n".join(lines) if lines else f"no epoch took over {slow:g}× the median of {typical:.1f} s."

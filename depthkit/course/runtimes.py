@@ -64,17 +64,22 @@ def format_seconds(seconds: float) -> str:
 
 
 def describe(stem: str, path: str | Path | None = None) -> str:
-    """This notebook's measured "Run all" time per device kind and profile, or "not measured yet"."""
+    """This notebook's measured "Run all" time per device kind and profile, from a fresh clone only, or "not measured yet".
+
+    A time measured with finished checkpoints reused (``--reuse``) is not shown: it is not what a
+    reader's first run takes.
+    """
     times = load_times(path)
     lines = []
     for kind, label in KINDS.items():
         said = []
         for profile in PROFILES:
             entry = times.get(profile, {}).get(kind)
-            if entry and stem in entry["seconds"]:
-                reused = ", finished checkpoints reused" if entry["folders"] != "fresh" else ""
-                said.append(f"{profile} {format_seconds(entry['seconds'][stem])} "
-                            f"({entry['machine']}, {entry['date']}{reused})")
+            if entry and stem in entry["seconds"] and entry["folders"] == "fresh":
+                said.append(f"{profile} {format_seconds(entry['seconds'][stem])} ({entry['machine']}, {entry['date']}, "
+                            "from a fresh clone)")
+            elif entry and stem in entry["seconds"]:  # checkpoints reused: not what a student's first run takes
+                said.append(f"{profile} not measured from a fresh clone yet")
             elif profile != "report":
                 said.append(f"{profile} not measured yet")
         lines.append(f"  on a {label}: " + "; ".join(said))

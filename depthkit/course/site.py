@@ -52,7 +52,7 @@ VENDOR_FILES = {
     "html-manager": {"dist": "."},
 }
 VENDOR_SKIP = shutil.ignore_patterns("*.map", "embed.js", "libembed-amd.js")  # source maps, the non-AMD bundles
-DOC_PAGES = {"docs/teaching.md": "teaching", "docs/performance.md": "performance"}
+DOC_PAGES = {"docs/teaching.md": "teaching", "docs/performance.md": "performance", "docs/running.md": "running"}
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)\s]+)\)")
 MD_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 RESULTS_HEADING = "## The report's comparison table, and ours"
@@ -208,7 +208,7 @@ def stage(src: Path, vendor: Path, notebooks_dir: Path | None = None, release: b
     (src / "index.md").write_text(with_book_links(index, "book/index.md", slug, pages), encoding="utf-8")
     toc = {"format": "jb-book", "root": "index", "parts": [
         {"caption": "The notebooks", "chapters": [{"file": stem} for stem in titles]},
-        {"caption": "For instructors", "chapters": [{"file": name} for name in DOC_PAGES.values()]}]}
+        {"caption": "For instructors, and running the series", "chapters": [{"file": name} for name in DOC_PAGES.values()]}]}
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
     (src / "_config.yml").write_text(yaml.safe_dump(book_config(root, slug), sort_keys=False), encoding="utf-8")
     shutil.copytree(vendor, src / "_assets" / "vendor")  # served as _static/vendor/

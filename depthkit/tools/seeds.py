@@ -22,7 +22,7 @@ import torch
 from depthkit.checkpoints import save_json
 from depthkit.config import PROFILE_NAMES, Profile, figures_dir, get_profile, runs_dir
 from depthkit.fingerprint import code_fingerprint
-from depthkit.reproduce import SEED_SPREAD_FILE, reproduce
+from depthkit.reproduce import SEED_SPREAD_FILE, read_figures_json, reproduce, write_results_md
 from depthkit.tools.compare import BLOCKS, spread_summary
 
 DEFAULT_SEEDS = {"lraspp": 5, "unetpp": 3}  # LR-ASPP is cheap; U-Net++ as many as an hour of the 2-core CPU allows
@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     record = run_seeds(get_profile(args.profile), args.seeds)
     path = figures_dir() / SEED_SPREAD_FILE
     save_json(path, record)
+    results = read_figures_json("results.json", path.parent)
+    if results:  # results.md shows the seeds' mean ± sd beside each number (when they are of the same code)
+        write_results_md(path.parent / "results.md", results)
     print(f"wrote {path}: {', '.join(f'{m} {n} seeds' for m, n in args.seeds.items())} in "
           f"{record['cost']['seconds'] / 60:.1f} min")
     return 0
