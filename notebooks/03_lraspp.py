@@ -227,6 +227,23 @@ print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.
       f"  (the report's {report} was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
 
 # %% [markdown]
+# **Your reading** *Interpret* (2 points). Before you run the next cell, write in the answer cell below what the numbers
+# printed above say: did LR-ASPP beat the mean-depth baseline by more than the noise band, by how much (as a share of
+# the baseline's score), and what does that tell, and not tell, about the report's 0.058? The next cell gives
+# depthkit's own reading, to compare with yours.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "reading_03_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** In the committed `demo` run: LR-ASPP 0.0385 against the baseline's 0.0499, a difference of 0.0114
+# (23 % lower), more than twice the noise band of ±0.0044 printed beside it (2 paired standard errors over the 96
+# test images): the model learned something from the images beyond the average room. It says nothing about the
+# report's 0.058: these are synthetic rooms at another size, not NYU Depth V2. And the printed band covers the test
+# images, not another training seed (the next cell widens it with the measured seed spread, to ±0.0063, and the gap
+# stays clear). Under `smoke` (one epoch on a couple of dozen images, a handful of test images) the right reading is
+# the opposite: no clear difference, or no band at all below 10 images.
+#
+# *Rubric (2 points):* 1 for the comparison with the baseline judged against the printed band (the difference, its size, outside or inside the band); 1 for what it does not say (synthetic data, not comparable with the report's 0.058; the band covers the test images, not the seed).
+
+# %% [markdown]
 # ### What we got
 
 # %%
@@ -284,14 +301,17 @@ fig.suptitle(f"LR-ASPP's 21 feature maps (the 10 largest |w|·std) for one NYU-l
 # ## Exercises
 #
 # Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
-# change one thing, rerun and write in the answer cell what moved. Exercise 03.1 is checked at once (see `02`
-# for how the checks work); the grader also runs hidden cases of the same kinds.
+# change one thing, rerun and write in the answer cell what moved. Exercises 03.1–03.3 are checked at once (see
+# `02` for how the checks work); the grader also runs hidden cases of the same kinds.
 #
 # | exercise | points | graded |
 # |---|---|---|
+# | your reading of the result (before "What we got") | 2 | by hand, from its answer cell |
 # | questions 1–4 (points beside each) | 8 | by hand, from your answer cells |
 # | Exercise 03.1 | 3 | by its check cell, plus hidden cases |
-# | **total** | **11** | |
+# | Exercise 03.2 | 3 | by its check cell, plus hidden cases |
+# | Exercise 03.3 | 3 | by its check cell, plus hidden cases |
+# | **total** | **19** | |
 
 # %% [markdown]
 # **1.** *Explain* (2 points). Why can LR-ASPP's 21 maps be turned into one depth map by a 1×1 convolution? What
@@ -384,6 +404,90 @@ with torch.no_grad():  # your head on the trained model's 21 maps of one test im
     w, b = model.combine.weight.detach().cpu(), model.combine.bias.detach().cpu()
     gap = (combine_maps(maps1, w.flatten(), b[0]) - torch.nn.functional.conv2d(maps1, w, b)).abs().max().item()
 print(f"on a test image: largest difference from the model's combine layer {gap:.1e}")
+
+# %% [markdown]
+# **6.** *Implement it.* Exercise 03.2: the per-image least-squares scale and shift behind every "aligned" number and
+# figure (AbsRel, RMSE and δ in section 3, the aligned predictions of `06`), below. Two ways work: the closed form of
+# a straight-line fit (covariance over variance), or `torch.linalg.lstsq` on the columns `[pred, 1]` of each image's
+# valid pixels.
+
+# %% nbgrader={"grade": false, "grade_id": "ex_03_2", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# Exercise 03.2 · aligning a prediction to the depth: a scale and a shift per image, by least squares
+import torch
+
+
+def align_scale_shift(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per image, s * pred + t with the s and t that minimise sum over valid pixels of (s * pred + t - depth)^2.
+
+    pred, depth: [B, 1, H, W] float; mask: [B, 1, H, W] bool (True = a valid depth pixel; holes hold anything).
+    Returns [B, 1, H, W]: s * pred + t at every pixel, holes included, with each image's own s and t, fitted on
+    its valid pixels only. Where the prediction is constant over an image's valid pixels the fit has no slope:
+    s = 0 and t is the mean depth of those pixels.
+    """
+    ### BEGIN SOLUTION
+    w = mask.to(pred.dtype)
+    depth = torch.where(mask, depth, torch.zeros_like(depth))  # holes may hold anything, NaN included
+    n = w.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1)
+    mean_p = (pred * w).sum(dim=(1, 2, 3), keepdim=True) / n
+    mean_d = (depth * w).sum(dim=(1, 2, 3), keepdim=True) / n
+    cov = ((pred - mean_p) * (depth - mean_d) * w).sum(dim=(1, 2, 3), keepdim=True)
+    var = ((pred - mean_p) ** 2 * w).sum(dim=(1, 2, 3), keepdim=True)
+    scale = torch.where(var > 1e-12, cov / var.clamp_min(1e-12), torch.zeros_like(var))
+    return scale * (pred - mean_p) + mean_d
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_03_2", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_align_scale_shift
+from depthkit.tensors import align_scale_shift as depthkit_alignment
+
+check_align_scale_shift(align_scale_shift)
+### BEGIN HIDDEN TESTS
+check_align_scale_shift(align_scale_shift, hidden=True)
+### END HIDDEN TESTS
+test_pred, test_depth = predict_depth(model, nyu["test"], n=8), nyu["test"].depths[:8].float()
+mine = align_scale_shift(test_pred, test_depth, test_depth > 0)
+gap = (mine - depthkit_alignment(test_pred, test_depth, test_depth > 0)).abs().max().item()
+print(f"on {len(test_pred)} test predictions: largest difference from the alignment behind the metrics {gap:.1e} m")
+
+# %% [markdown]
+# **7.** *Implement it.* Exercise 03.3: the paired noise band printed beside every comparison of this series, below.
+
+# %% nbgrader={"grade": false, "grade_id": "ex_03_3", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# Exercise 03.3 · the paired noise band: two standard errors of the mean per-image difference
+import math
+
+import torch
+
+
+def paired_band(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The noise band of mean(a) - mean(b) when a and b score the same images, image by image.
+
+    a, b: per-image scores [N] (float tensors; NaN or inf where an image was not scored). The images where a or b
+    is not finite are left out of both. Of the n per-image differences a - b left: 2 standard errors of their
+    mean, a standard error being the sample standard deviation (divided by n - 1) over sqrt(n). Returns a float,
+    math.inf when fewer than 10 images are left (too few to estimate a band).
+    """
+    ### BEGIN SOLUTION
+    d = (a - b).double()
+    d = d[torch.isfinite(d)]
+    if len(d) < 10:
+        return math.inf
+    return 2.0 * float(d.std() / math.sqrt(len(d)))
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_03_3", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_paired_band
+from depthkit.evaluate import standard_error
+
+check_paired_band(paired_band)
+### BEGIN HIDDEN TESTS
+check_paired_band(paired_band, hidden=True)
+### END HIDDEN TESTS
+model_scores = torch.as_tensor(per_image["normalized_mse"]).cpu()
+base_scores = torch.as_tensor(baseline_scores)
+unpaired = NOISE_Z * math.hypot(standard_error(model_scores), standard_error(base_scores))
+print(f"section 3's comparison: your paired band ±{paired_band(model_scores, base_scores):.4f} "
+      f"(depthkit's ±{noise_band(model_scores, base_scores):.4f}); unpaired, it would be ±{unpaired:.4f}")
 
 # %% [markdown]
 # ## References

@@ -223,6 +223,22 @@ print(f"the report, on real NYU Depth V2: {report}" if PROFILE.data == "real" el
       f"(the report's normalized MSE, {report}, was measured on real NYU Depth V2: not comparable with {PROFILE.data} scenes)")
 
 # %% [markdown]
+# **Your reading** *Interpret* (2 points). Before you run the next cell, write in the answer cell below what the numbers
+# printed above say: is U-Net++ better than the mean-depth baseline, and than LR-ASPP, beyond each printed noise band?
+# Does that show that its architecture is the better one?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "reading_04_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** In the committed `demo` run: U-Net++ 0.0304 against the baseline's 0.0499 (39 % lower, noise band
+# ±0.0038: clearly better) and against LR-ASPP's 0.0385 (0.0081 lower, band of that difference ±0.0029: clearly
+# better in this run, on these 96 test images). It does not show that the architecture is better: U-Net++ has some
+# 15 times LR-ASPP's parameters, so size and architecture are confounded (`06` §5 compares a parameter-matched
+# U-Net++); it is one training seed of each (the band covers the test images, not the seed: the next cell widens
+# it); and synthetic rooms, not NYU, so the report's 0.032 vs 0.058 is not what was reproduced. Under `smoke` expect
+# no clear difference at all.
+#
+# *Rubric (2 points):* 1 for both comparisons judged against their printed bands (values and verdicts); 1 for why that is not the architecture (15× the parameters, one seed each, synthetic data).
+
+# %% [markdown]
 # ### What we got
 
 # %%
@@ -242,14 +258,16 @@ fig = viz.show_predictions(nyu["test"].images, preds, f"U-Net++ (and LR-ASPP) on
 # ## Exercises
 #
 # Answer each *explain* question in the answer cell under it, in a sentence or two; for the *try it* ones,
-# change one thing, rerun and write in the answer cell what moved. Exercise 04.1 is checked at once (see `02`
-# for how the checks work); the grader also runs hidden cases of the same kinds.
+# change one thing, rerun and write in the answer cell what moved. Exercises 04.1 and 04.2 are checked at once
+# (see `02` for how the checks work); the grader also runs hidden cases of the same kinds.
 #
 # | exercise | points | graded |
 # |---|---|---|
+# | your reading of the result (before "What we got") | 2 | by hand, from its answer cell |
 # | questions 1–4 (points beside each) | 8 | by hand, from your answer cells |
 # | Exercise 04.1 | 2 | by its check cell, plus hidden cases |
-# | **total** | **10** | |
+# | Exercise 04.2 | 4 | by its check cell, plus hidden cases |
+# | **total** | **16** | |
 
 # %% [markdown]
 # **1.** *Explain* (2 points). What does the frozen-encoder warm-up protect, and why does it protect nothing under
@@ -342,6 +360,60 @@ set_encoder_trainable(model, False)
 print(f"U-Net++ with your frozen encoder: {count_parameters(model, trainable_only=True) / 1e6:.2f} M of "
       f"{count_parameters(model) / 1e6:.2f} M parameters train")
 set_encoder_trainable(model, True)
+
+# %% [markdown]
+# **6.** *Implement it.* Exercise 04.2: the training loop itself, below. `train_stage` hides it inside
+# `depthkit.train.train_one_epoch`; here you write the plain loop it runs (without its mixed precision, its
+# augmentation and its timing). The check runs your loop and depthkit's on two identical small models, on the same
+# batches, and compares the loss of every step and the weights the steps leave behind.
+
+# %% nbgrader={"grade": false, "grade_id": "ex_04_2", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# Exercise 04.2 · the training loop: one optimizer step per batch
+import torch
+from torch import nn
+
+
+def train_steps(model: nn.Module, batches: list, optimizer: torch.optim.Optimizer, loss_fn) -> list[float]:
+    """Train ``model`` one optimizer step per batch, in order; return the loss of each step as a Python float.
+
+    batches: a list of dicts, "images" [B, 3, H, W] (model inputs, normalised already) and "depths" [B, 1, H, W];
+    loss_fn(pred, depths) -> a 0-dim tensor; optimizer: built on model.parameters(). The model trains in train()
+    mode (BatchNorm then uses each batch's own statistics), whatever mode it comes in. Each step follows the
+    gradient of its own batch only, and the loss it records is the one computed before its update. The batches
+    are the caller's: do not change them.
+    """
+    ### BEGIN SOLUTION
+    model.train()
+    losses = []
+    for batch in batches:
+        optimizer.zero_grad()
+        pred = model(batch["images"])
+        loss = loss_fn(pred, batch["depths"])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_04_2", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+from depthkit.course.exercises import check_train_steps
+from depthkit.data.loader import batches as split_batches
+from depthkit.losses import normalized_mse
+from depthkit.models import normalize_images
+
+check_train_steps(train_steps)
+### BEGIN HIDDEN TESTS
+check_train_steps(train_steps, hidden=True)
+### END HIDDEN TESTS
+# your loop on NYU-layout training batches: a tiny network (16 channels), the report's loss, 12 steps (seconds)
+torch.manual_seed(0)
+tiny = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 1, 3, padding=1))
+few = [{"images": normalize_images(b["images"]), "depths": b["depths"]}
+       for _, b in zip(range(3), split_batches(nyu["train"], PROFILE.batch_size))]
+step_losses = train_steps(tiny, (few * 4)[:12], torch.optim.Adam(tiny.parameters(), lr=1e-2),
+                          lambda pred, depths: normalized_mse(pred, depths, depths > 0))
+print(f"your loop, {len(step_losses)} steps on {len(few)} batch(es) of {len(few[0]['images'])} images: "
+      f"training loss {step_losses[0]:.4f} at the first step, {step_losses[-1]:.4f} at the last")
 
 # %% [markdown]
 # ## References

@@ -205,6 +205,22 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
       + ", ".join(f"{k} {v} %" for k, v in ZERO_SHOT_DIW_WHDR.items()))
 
 # %% [markdown]
+# **Your reading** *Interpret* (2 points). Before you run the next cell, write in the answer cell below what the table
+# printed above says: did fine-tuning on DIW change either model's accuracy by more than the noise band of the
+# change? If not, what would it take to tell?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "reading_05_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** In the committed `demo` run: LR-ASPP 62.8 % → 66.1 % (+3.3 points) and U-Net++ 68.3 % → 72.8 % (about
+# +4.4 points), against noise bands of the change of ±5.0 and ±5.4 points on the same 360 test pairs: both went up,
+# but neither change is beyond its band, so this run cannot tell fine-tuning from no fine-tuning (and the next
+# cell's bands, which add the seed-to-seed spread, are wider still). Each test image carries one pair scored right
+# or wrong, so the band is wide: telling a change of 3–4 points needs more test pairs (the band shrinks as
+# 1/√n; four times the pairs halve it) or several training seeds of each setting. The report's 58.4 % and 65.3 %
+# were on real DIW: not comparable with these synthetic pairs.
+#
+# *Rubric (2 points):* 1 for both changes read against their bands (up, but inside: no clear difference); 1 for what it would take (more test pairs or seeds; one 0/1 pair per image makes the band wide), or for why the report's numbers do not compare.
+
+# %% [markdown]
 # ### What we got
 
 # %%
@@ -269,10 +285,11 @@ Markdown(narrative.nyu_cost(nyu_before, nyu_after, PROFILE, spread=narrative.see
 #
 # | exercise | points | graded |
 # |---|---|---|
+# | your reading of the result (before "What we got") | 2 | by hand, from its answer cell |
 # | questions 1–5 (points beside each) | 10 | by hand, from your answer cells |
 # | Exercise 05.1 | 3 | by its check cell, plus hidden cases |
 # | Exercise 05.2 | 2 | by its check cell, plus hidden cases |
-# | **total** | **15** | |
+# | **total** | **17** | |
 
 # %% [markdown]
 # **1.** *Explain* (2 points). In section 2 the NYU-only models already order more than half of the DIW pairs. Why

@@ -232,6 +232,22 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
       + ", ".join(f"{k} {v} %" for k, v in ZERO_SHOT_DIW_WHDR.items()))
 
 # %% [markdown]
+# **Your reading** *Interpret* (2 points). Before you run the next cell, write in the answer cell below what the table
+# printed above says: which model comes first on each dataset, is that the report's order, and which of those
+# rankings would you trust? (The table prints no noise band: say what you would need.)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "reading_06_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Answer.** In the committed `demo` run U-Net++ comes first on both: NYU normalized MSE 0.030 vs LR-ASPP's 0.038
+# (baseline 0.050), DIW accuracy 72.8 % vs 66.1 % (baseline 49.2 %, chance on these pairs), the report's order.
+# Trusting a ranking needs the paired noise band of each gap, which the table does not print. The NYU gap, 0.008, is
+# well beyond the ±0.003 band that `04` printed for the same two checkpoints on the same images; the DIW gap of 6.7
+# points rests on 360 pairs scored right or wrong, whose bands in `05` were about ±5 points for one model's change,
+# so it may well be inside its band (the next cell: ±10.4 points, no clear difference). Neither column compares
+# with the report's: ours are synthetic scenes, theirs real NYU and DIW.
+#
+# *Rubric (2 points):* 1 for the ranking read from the table (U-Net++ first on both, both above the baseline, the report's order); 1 for what trusting it needs (the paired band of each gap: NYU clear, DIW not shown to be; synthetic, not comparable with the report's columns).
+
+# %% [markdown]
 # ### What we got
 
 # %%
@@ -411,8 +427,9 @@ if len(wrong):
 #
 # | exercise | points | graded |
 # |---|---|---|
+# | your reading of the result (before "What we got") | 2 | by hand, from its answer cell |
 # | questions 1–3 (points beside each) | 7 | by hand, from your answer cells |
-# | **total** | **7** | |
+# | **total** | **9** | |
 
 # %% [markdown]
 # **1.** *Explain* (2 points). Section 5 adds `unetpp_mnv2`. Which comparison varies the size at a fixed

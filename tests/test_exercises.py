@@ -31,9 +31,11 @@ from depthkit.course.student import BEGIN, stub_source
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
 EXERCISE_NOTEBOOKS = {"02.1": "02_losses_and_metrics", "02.2": "02_losses_and_metrics", "02.3": "02_losses_and_metrics",
-                      "03.1": "03_lraspp", "04.1": "04_unetpp", "05.1": "05_diw_finetuning", "05.2": "05_diw_finetuning"}
+                      "03.1": "03_lraspp", "03.2": "03_lraspp", "03.3": "03_lraspp", "04.1": "04_unetpp",
+                      "04.2": "04_unetpp", "05.1": "05_diw_finetuning", "05.2": "05_diw_finetuning"}
 FUNCTIONS = {"02.1": "normalized_mse", "02.2": "ranking_loss", "02.3": "whdr", "03.1": "combine_maps",
-             "04.1": "set_encoder_trainable", "05.1": "hflip_batch", "05.2": "cosine_lr"}
+             "03.2": "align_scale_shift", "03.3": "paired_band", "04.1": "set_encoder_trainable",
+             "04.2": "train_steps", "05.1": "hflip_batch", "05.2": "cosine_lr"}
 
 
 def exercise_cell(number: str) -> str:
@@ -113,9 +115,11 @@ def test_hidden_true_runs_the_hidden_cases(number, capsys):
     assert len(seen) == len(cases)
     for case, args in zip(cases, seen):
         want, got = case.args()[0], args[0]
+        if number == "04.2":  # (model, batches, optimizer, loss_fn): the first batch's images
+            want, got = case.args()[1][0], args[1][0]
         if isinstance(want, dict):
             want, got = want["images"], got["images"]
-        assert torch.equal(torch.as_tensor(got), torch.as_tensor(want)), case.name
+        assert torch.equal(torch.as_tensor(got).nan_to_num(-7.0), torch.as_tensor(want).nan_to_num(-7.0)), case.name  # 03.3: NaN
 
 
 def test_hidden_cases_of_the_encoder_check_are_other_cases():
@@ -163,7 +167,7 @@ def test_each_check_runs_in_well_under_two_seconds(number, capsys):
 
 def _cheats():
     """Answers that only call depthkit (the reference, an alias of it, a building block, depthkit.course): (number, fn, called)."""
-    from depthkit import losses, metrics, tensors, train
+    from depthkit import evaluate, losses, metrics, tensors, train
     from depthkit.course import checks
     from depthkit.data.loader import augment
     from depthkit.losses import normalized_mse as nm
@@ -173,6 +177,16 @@ def _cheats():
     def head(maps, w, b):
         layer = LRASPPDepth(torch.nn.Identity(), in_maps=maps.shape[1]).combine
         return F.conv2d(maps, w.reshape(1, -1, 1, 1), b.reshape(1)) + 0 * layer.bias
+
+    def loop_with_predict(model, batches, optimizer, loss_fn):  # the library's forward pass inside the loop
+        out = []
+        for batch in batches:
+            loss = loss_fn(evaluate.predict(model, batch["images"], check_range=False), batch["depths"])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            out.append(loss.item())
+        return out
 
     def blocks(pred, depth, mask):  # depthkit's building blocks, put together
         error = (tensors.normalize_depth(pred, mask) - tensors.normalize_depth(depth, mask)) ** 2
@@ -186,6 +200,11 @@ def _cheats():
         ("02.2", functools.partial(losses.ranking_loss, validate=False), "depthkit.losses.ranking_loss"),
         ("02.3", lambda p, q, r, d: metrics.whdr(p, q, r, delta=d), "depthkit.metrics.whdr"),
         ("03.1", head, "depthkit.models.LRASPPDepth.__init__"),
+        ("03.2", tensors.align_scale_shift, "depthkit.tensors.align_scale_shift"),
+        ("03.2", lambda p, d, m: metrics._align(p, d, m, "lstsq"), "depthkit.metrics._align"),
+        ("03.3", lambda a, b: evaluate.noise_band(a, b), "depthkit.evaluate.noise_band"),
+        ("03.3", lambda a, b: 2 * evaluate.standard_error(a - b), "depthkit.evaluate.standard_error"),
+        ("04.2", loop_with_predict, "depthkit.evaluate.predict"),
         ("04.1", lambda m, t: (unfreeze_encoder if t else freeze_encoder)(m), "depthkit.models.freeze_encoder"),
         ("04.1", lambda m, t: [p.requires_grad_(t) for p in encoder_parameters(m)], "depthkit.models.encoder_parameters"),
         ("05.1", lambda batch: augment(batch, None, jitter=0.0), "depthkit.data.loader.augment"),
@@ -500,13 +519,79 @@ def cosine_min_max(base, epoch, total):
     return low + (base - low) * (1 + np.cos(np.pi * epoch / max(1, total))) / 2
 
 
+def align_lstsq(pred, depth, mask):  # torch.linalg.lstsq on [p, 1] per image (minimum norm for a constant p)
+    out = []
+    for p, d, m in zip(pred, depth, mask):
+        x = p[m].double()
+        a = torch.stack([x, torch.ones_like(x)], dim=1)
+        s, t = torch.linalg.lstsq(a, d[m].double()[:, None]).solution[:, 0]
+        out.append(s * p.double() + t)
+    return torch.stack(out)
+
+
+def align_normal_equations(pred, depth, mask):  # the 2 x 2 normal equations, solved in closed form, float32
+    m = mask.to(pred.dtype)
+    n = m.sum(dim=(1, 2, 3), keepdim=True)
+    sp, sd = (pred * m).sum(dim=(1, 2, 3), keepdim=True), (depth * m).sum(dim=(1, 2, 3), keepdim=True)
+    spp, spd = (pred * pred * m).sum(dim=(1, 2, 3), keepdim=True), (pred * depth * m).sum(dim=(1, 2, 3), keepdim=True)
+    det = n * spp - sp * sp
+    flat = det <= 1e-6 * n * n
+    s = torch.where(flat, torch.zeros_like(det), (n * spd - sp * sd) / torch.where(flat, torch.ones_like(det), det))
+    t = (sd - s * sp) / n
+    return s * pred + t
+
+
+def band_numpy(a, b):
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    return math.inf if len(d) < 10 else 2 * d.std(ddof=1) / math.sqrt(len(d))
+
+
+def band_torch_float32(a, b):  # in float32, the sample variance written out, a 0-dim tensor returned
+    d = a - b
+    d = d[torch.isfinite(d)]
+    n = d.numel()
+    if n < 10:
+        return torch.tensor(math.inf)
+    return 2 * torch.sqrt(((d - d.mean()) ** 2).sum() / (n - 1) / n)
+
+
+def loop_zero_grad_last(model, batches, optimizer, loss_fn):  # zero_grad after the step, detached 0-dim tensors kept
+    model.train()
+    optimizer.zero_grad(set_to_none=False)
+    losses = []
+    for batch in batches:
+        loss = loss_fn(model(batch["images"]), batch["depths"])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=False)
+        losses.append(loss.detach())
+    return losses
+
+
+def loop_by_index(model, batches, optimizer, loss_fn):  # a model.zero_grad, an index loop, a tuple returned
+    model.train(True)
+    out = []
+    for i in range(len(batches)):
+        images, depths = batches[i]["images"], batches[i]["depths"]
+        model.zero_grad()
+        loss = loss_fn(model(images), depths)
+        out.append(float(loss.detach()))
+        loss.backward()
+        optimizer.step()
+    return tuple(out)
+
+
 VARIANTS = {
     "02.1": [nmse_float64, nmse_loop],
     "02.2": [ranking_float64, ranking_loop],
     "02.3": [whdr_float32_division, whdr_loop],
     "03.1": [lambda maps, w, b: torch.einsum("bchw,c->bhw", maps, w)[:, None] + b,
              lambda maps, w, b: F.conv2d(maps, w.view(1, -1, 1, 1), b.view(1)), combine_loop],
+    "03.2": [align_lstsq, align_normal_equations],
+    "03.3": [band_numpy, band_torch_float32],
     "04.1": [encoder_whole_module, encoder_by_identity],
+    "04.2": [loop_zero_grad_last, loop_by_index],
     "05.1": [flip_by_index, flip_with_torch_flip],
     "05.2": [cosine_float32, cosine_min_max],
 }
@@ -804,11 +889,246 @@ def test_cosine_lr_check_catches(wrong, case, says):
     assert f"case '{case}" in message and says in message, message
 
 
+def _align(pred, depth, mask, mode="right"):
+    """The closed form (covariance over variance) with the planted mistakes of ``mode``."""
+    p, d = (pred, depth) if mode != "depth to pred" else (depth, pred)
+    m = torch.ones_like(mask) if mode == "no mask" else mask
+    w = m.to(pred.dtype)
+    n = w.sum(dim=(1, 2, 3), keepdim=True)
+    mp, md = (p * w).sum(dim=(1, 2, 3), keepdim=True) / n, (d * w).sum(dim=(1, 2, 3), keepdim=True) / n
+    cov = ((p - mp) * (d - md) * w).sum(dim=(1, 2, 3), keepdim=True)
+    var = ((p - mp) ** 2 * w).sum(dim=(1, 2, 3), keepdim=True)
+    if mode == "scale only":  # s * pred, no shift: s = sum(p d) / sum(p p)
+        return (p * d * w).sum(dim=(1, 2, 3), keepdim=True) / (p * p * w).sum(dim=(1, 2, 3), keepdim=True) * p
+    if mode == "flat gives nan":
+        return cov / var * (p - mp) + md
+    s = torch.where(var > 1e-9, cov / var.clamp_min(1e-12), torch.zeros_like(var))
+    if mode == "depth to pred":  # fitted depth -> pred (s * depth + t ~ pred), then inverted to map pred to depth
+        return (pred - (md - s * mp)) / s
+    if mode == "aligned depth":  # the depth brought to the prediction, returned instead of the prediction
+        return cov / ((d - md) ** 2 * w).sum(dim=(1, 2, 3), keepdim=True) * (d - md) + mp
+    return s * (p - mp) + md
+
+
+@pytest.mark.parametrize("mode, case, says", [
+    ("no mask", "masked pixels (holes: depth 0, wild predictions; fit on the valid pixels only)", "expected"),
+    ("scale only", "3 images, every pixel valid", "expected"),
+    ("depth to pred", "3 images, every pixel valid", "expected"),
+    ("aligned depth", "3 images, every pixel valid", "expected"),
+    ("flat gives nan", "a constant prediction in image 1 (scale 0: the mean depth of its valid pixels)", "got nan"),
+])
+def test_align_check_catches(mode, case, says):
+    message = verdict(ex.check_align_scale_shift, functools.partial(_align, mode=mode))
+    assert f"case '{case}" in message and says in message, message
+
+
+def test_the_planted_alignment_is_right_when_nothing_is_planted(capsys):
+    passes(ex.check_align_scale_shift, _align, capsys)
+    passes(ex.check_align_scale_shift, _align, capsys, hidden=True)
+
+
+def _band(a, b, paired=True, ddof=1, root=True, finite=True, z=2.0, minimum=10):
+    a, b = a.double(), b.double()
+    if paired:
+        d = a - b
+        d = d[torch.isfinite(d)] if finite else d
+        if len(d) < minimum:
+            return math.inf
+        se = d.std(correction=ddof) / (math.sqrt(len(d)) if root else 1)
+    else:  # two independent standard errors, each over its own finite values
+        a, b = a[torch.isfinite(a)], b[torch.isfinite(b)]
+        if min(len(a), len(b)) < minimum:
+            return math.inf
+        se = torch.sqrt(a.var() / len(a) + b.var() / len(b))
+    return z * float(se)
+
+
+@pytest.mark.parametrize("wrong, case, says", [
+    (functools.partial(_band, paired=False), "30 images, b follows a image by image", "expected 0.00632613, got 0.0444"),
+    (functools.partial(_band, ddof=0), "30 images, b follows a image by image", "expected 0.00632613, got 0.00621"),
+    (functools.partial(_band, root=False), "30 images, b follows a image by image", "expected 0.00632613, got 0.0346"),
+    (functools.partial(_band, finite=False), "an image not scored in a (NaN): that image is left out of both", "got nan"),
+    (functools.partial(_band, z=1.0), "30 images, b follows a image by image", "expected 0.00632613, got 0.00316"),
+    (functools.partial(_band, minimum=2), "NaN at 12 of 20 images: 8 scored images are fewer than 10, no band (inf)",
+     "expected inf, got 0.00"),
+])
+def test_paired_band_check_catches(wrong, case, says):
+    message = verdict(ex.check_paired_band, wrong)
+    assert f"case '{case}" in message and says in message, message
+
+
+def test_the_planted_band_is_right_when_nothing_is_planted(capsys):
+    passes(ex.check_paired_band, _band, capsys)
+    passes(ex.check_paired_band, _band, capsys, hidden=True)
+
+
+def _loop(zero_grad=True, order="backward, step", train=True, record="item", eval_mode=False):
+    def train_steps(model, batches, optimizer, loss_fn):
+        if train:
+            model.train()
+        if eval_mode:  # "no dropout or batch statistics while training": the model left in eval()
+            model.eval()
+        out = []
+        for batch in batches:
+            if zero_grad:
+                optimizer.zero_grad()
+            loss = loss_fn(model(batch["images"]), batch["depths"])
+            if order == "backward, step":
+                loss.backward()
+                optimizer.step()
+            elif order == "step, backward":
+                optimizer.step()
+                loss.backward()
+            elif order == "item only":  # the loss read with .item() and stepped on without a backward
+                optimizer.step()
+            out.append(loss.item())
+        if record == "running mean":  # the mean so far at each step, as a progress bar shows it
+            out = [sum(out[:i + 1]) / (i + 1) for i in range(len(out))]
+        elif record == "mean":
+            return sum(out) / len(out)
+        return out
+    return train_steps
+
+
+@pytest.mark.parametrize("wrong, case, says", [
+    (_loop(zero_grad=False), "3 steps, Adam, the model in train() mode", "the loss of step 2 (of 3): expected 3.7285, got 3.73"),
+    (_loop(order="step, backward"), "3 steps, Adam", "the loss of step 1 (of 3): expected 4.16207, got 4.27"),
+    (_loop(order="item only"), "3 steps, Adam", "the loss of step 1 (of 3): expected 4.16207, got 4.27"),
+    (_loop(train=False), "the model comes in eval() mode: the loop trains it in train() mode",
+     "the loss of step 0 (of 3): expected 3.43665, got 3.349"),
+    (_loop(eval_mode=True), "3 steps, Adam", "the loss of step 0 (of 3)"),
+    (_loop(record="running mean"), "3 steps, Adam", "the loss of step 1 (of 3): expected 4.16207, got 4.31"),
+    (_loop(record="mean"), "3 steps, Adam", "expected a list of 3 losses (one float per step), got float"),
+])
+def test_training_loop_check_catches(wrong, case, says):
+    message = verdict(ex.check_train_steps, wrong)
+    assert f"case '{case}" in message and says in message, message
+
+
+def test_the_planted_loop_is_right_when_nothing_is_planted(capsys):
+    passes(ex.check_train_steps, _loop(), capsys)
+    passes(ex.check_train_steps, _loop(), capsys, hidden=True)
+
+
+def test_the_training_loop_check_compares_the_weights_too(capsys):
+    """Catches: a loop whose losses are right but whose last step is lost (the weights it leaves are not the library's)."""
+    def forgets_the_last_step(model, batches, optimizer, loss_fn):
+        model.train()
+        out = []
+        for i, batch in enumerate(batches):
+            optimizer.zero_grad()
+            loss = loss_fn(model(batch["images"]), batch["depths"])
+            loss.backward()
+            if i < len(batches) - 1:
+                optimizer.step()
+            out.append(loss.item())
+        return out
+
+    message = verdict(ex.check_train_steps, forgets_the_last_step)
+    assert "case '3 steps, Adam" in message and "the losses match, but the weights after the steps do not" in message, message
+
+
+def test_the_training_loop_key_is_the_library_s_own_loop():
+    """The key of 04.2 is train_one_epoch's: its step losses, and the loss of its first step is the plain forward's."""
+    case = ex._loop_cases(False)[0]
+    model, batches, _, loss_fn = case.args(torch.float64)
+    with torch.no_grad():
+        first = float(loss_fn(model.train()(batches[0]["images"]), batches[0]["depths"]))
+    assert math.isclose(stored_key()["exercises"]["04.2"]["cases"][0]["losses"][0], first, rel_tol=1e-6)
+
+
+# ---- an answer that edits its inputs in place is refused, although what it returns is right ------------
+
+
+def _in_place(number):
+    """(an answer that edits an input in place and returns the right value, the same answer without the edit)."""
+    def nmse(pred, depth, mask, edit):
+        if edit:
+            depth[~mask] = depth[mask].mean()  # "fill the holes": the min-max over valid pixels does not see it
+        return _nmse(pred, depth, mask)
+
+    def combine(maps, weight, bias, edit):
+        scaled = maps.mul_(weight[None, :, None, None]) if edit else maps * weight[None, :, None, None]
+        return scaled.sum(dim=1, keepdim=True) + bias
+
+    def align(pred, depth, mask, edit):
+        if not edit:
+            return _align(pred, depth, mask)
+        w = mask.to(pred.dtype)
+        n = w.sum(dim=(1, 2, 3), keepdim=True)
+        md = (depth * w).sum(dim=(1, 2, 3), keepdim=True) / n
+        pred.sub_((pred * w).sum(dim=(1, 2, 3), keepdim=True) / n)  # centred in place
+        cov, var = (pred * (depth - md) * w).sum(dim=(1, 2, 3), keepdim=True), (pred ** 2 * w).sum(dim=(1, 2, 3), keepdim=True)
+        return torch.where(var > 1e-9, cov / var.clamp_min(1e-12), torch.zeros_like(var)) * pred + md
+
+    def band(a, b, edit):
+        d = a.sub_(b) if edit else a - b
+        return _band(d, torch.zeros_like(d))
+
+    def loop(model, batches, optimizer, loss_fn, edit):
+        model.train()
+        out = []
+        for batch in batches:
+            if edit:  # a flip "augmentation" written into the caller's batch (refused for the edit, before its losses)
+                batch["images"][:] = batch["images"].flip(-1)
+                batch["depths"][:] = batch["depths"].flip(-1)
+            optimizer.zero_grad()
+            loss = loss_fn(model(batch["images"]), batch["depths"])
+            loss.backward()
+            optimizer.step()
+            out.append(loss.item())
+        return out
+
+    def flip(batch, edit):
+        out = dict(batch)
+        w = batch["images"].shape[-1]
+        for key in ("images", "depths"):
+            if key in batch:
+                if edit:
+                    batch[key][:] = batch[key].flip(-1)  # flipped where it lies: the caller's batch is changed
+                    out[key] = batch[key]
+                else:
+                    out[key] = batch[key].flip(-1)
+        pairs = batch["pairs"].clone()
+        pairs[..., [1, 3]] = w - 1 - pairs[..., [1, 3]]
+        out["pairs"] = pairs
+        return out
+
+    fn = {"02.1": nmse, "03.1": combine, "03.2": align, "03.3": band, "04.2": loop, "05.1": flip}[number]
+    return functools.partial(fn, edit=True), functools.partial(fn, edit=False)
+
+
+@pytest.mark.parametrize("number", ["02.1", "03.1", "03.2", "03.3", "04.2", "05.1"])
+def test_an_answer_that_edits_its_inputs_in_place_is_refused_in_one_line(number, capsys):
+    """Catches: a check that no longer compares its inputs after the answer ran (``changed_inputs`` switched off):
+    each of these answers returns the right value (04.2: the augmentation aside), and only the edit of its input is
+    wrong; the edit is named before any value is compared."""
+    edits, clean = _in_place(number)
+    passes(ex.CHECKS[number], clean, capsys)
+    for hidden in (False, True):
+        message = verdict(ex.CHECKS[number], edits, hidden=hidden)
+        assert re.fullmatch(rf"Exercise {number} \(.+\): FAIL on case '.+': your function changed its input in place "
+                            r"\(return new tensors instead\)", message), message
+
+
+def test_changed_inputs_sees_nan_lists_and_dicts():
+    from depthkit.course.checks import changed_inputs
+
+    a = torch.tensor([1.0, math.nan])
+    assert changed_inputs((a,), (a.clone(),)) is None  # a NaN where a NaN was is no change
+    b = [{"images": torch.zeros(2)}, {"images": torch.ones(2)}]
+    c = [{"images": torch.zeros(2)}, {"images": torch.tensor([1.0, 2.0])}]
+    assert changed_inputs((b,), (c,)) == "your function changed its input in place (return new tensors instead)"
+    assert changed_inputs(({"x": torch.ones(1)},), ({"x": torch.ones(1).double()},)) is not None
+
+
 def test_every_exercise_has_three_planted_mistakes_and_two_other_correct_answers():
     """The rule this file keeps (issue #26): counted from the tables above."""
     mistakes = {"02.1": test_normalized_mse_check_catches, "02.2": test_ranking_loss_check_catches_each_mistake_at_the_case_named_after_it,
                 "02.3": test_whdr_check_catches, "03.1": test_combine_maps_check_catches,
-                "04.1": test_encoder_check_catches, "05.1": test_flip_check_catches, "05.2": test_cosine_lr_check_catches}
+                "03.2": test_align_check_catches, "03.3": test_paired_band_check_catches,
+                "04.1": test_encoder_check_catches, "04.2": test_training_loop_check_catches,
+                "05.1": test_flip_check_catches, "05.2": test_cosine_lr_check_catches}
     assert set(mistakes) == set(ex.CHECKS) == set(VARIANTS)
     for number, test in mistakes.items():
         marks = [m for m in test.pytestmark if m.name == "parametrize"]
@@ -818,16 +1138,20 @@ def test_every_exercise_has_three_planted_mistakes_and_two_other_correct_answers
 
 def test_messages_never_show_the_reference_source():
     """Every failing message of the planted answers, against every line of the reference implementations."""
-    from depthkit import data, losses, metrics, models, tensors, train
+    from depthkit import data, evaluate, losses, metrics, models, tensors, train
 
     references = [losses.normalized_mse, losses.normalized_mse_per_image, tensors.normalize_depth, tensors.masked_mean,
                   losses.ranking_loss, tensors.pair_values, metrics.whdr, metrics.ratio_relation, models.LRASPPDepth,
-                  models.freeze_encoder, models.unfreeze_encoder, data.loader.augment, train.learning_rate]
+                  models.freeze_encoder, models.unfreeze_encoder, data.loader.augment, train.learning_rate,
+                  tensors.align_scale_shift, evaluate.noise_band, evaluate.standard_error, train.train_one_epoch]
     lines = {line.strip() for ref in references for line in inspect.getsource(ref).splitlines() if len(line.strip()) > 20}
     messages = [verdict(ex.check_normalized_mse, nmse_pooled), verdict(ex.check_ranking_loss, _ranking(sign=-1)),
                 verdict(ex.check_whdr, _whdr("difference")), verdict(ex.check_hflip_batch, _flip(pairs_flipped=False)),
                 verdict(ex.check_cosine_lr, lambda b, e, t: b), verdict(ex.check_set_encoder_trainable, freeze_everything),
                 verdict(ex.check_combine_maps, lambda m, w, b: m.sum(1, keepdim=True)),
+                verdict(ex.check_align_scale_shift, functools.partial(_align, mode="scale only")),
+                verdict(ex.check_paired_band, functools.partial(_band, paired=False)),
+                verdict(ex.check_train_steps, _loop(zero_grad=False)),
                 verdict(ex.check_normalized_mse, lambda p, d, m: losses.normalized_mse(p, d, m))]
     for message in messages:
         assert not [line for line in lines if line in message], message

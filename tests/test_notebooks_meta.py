@@ -304,6 +304,9 @@ MARKERS = {"### BEGIN SOLUTION": "solution", "### END SOLUTION": "solution",
            "### BEGIN HIDDEN TESTS": "grade", "### END HIDDEN TESTS": "grade"}
 QUESTION = re.compile(r"^\*\*(\d+)\.\*\* \*(Explain|Try it[^*]*)\* \((\d+) points?\)\.", re.M)
 RUBRIC = re.compile(r"^\*Rubric \((\d+) points?\):\* \S", re.M)
+READING = re.compile(r"^\*\*Your reading\*\* \*Interpret\* \((\d+) points?\)\. Before you run the next cell", re.M)
+READING_ROW = 'your reading of the result (before "What we got")'
+READING_NOTEBOOKS = ["03_lraspp", "04_unetpp", "05_diw_finetuning", "06_comparison"]
 
 
 def grading(cell) -> dict:
@@ -376,7 +379,34 @@ def test_every_written_question_has_an_answer_cell_with_its_points_and_a_rubric(
         rubric = RUBRIC.findall(answer.source)
         assert rubric == [said.group(3)], f"{stem}: answer {number} needs one rubric line of {said.group(3)} points"
     markdown_answers = [c for c in _read(stem).cells if c.cell_type == "markdown" and grading(c)]
-    assert len(markdown_answers) == len(_questions(stem)), f"{stem}: an answer cell without its question"
+    assert len(markdown_answers) == len(_questions(stem)) + len(_readings(stem)), f"{stem}: an answer cell without its question"
+
+
+def _readings(stem: str) -> list[tuple]:
+    """(reading cell, answer cell, index of the answer cell): the student's interpretation of a result."""
+    cells = _read(stem).cells
+    return [(c, cells[i + 1], i + 1) for i, c in enumerate(cells) if c.cell_type == "markdown" and READING.match(c.source)]
+
+
+@pytest.mark.parametrize("stem", EXPECTED)
+def test_the_student_reads_the_main_result_before_what_we_got(stem):
+    """In 03-06 the student writes an interpretation of the main result before the generated "What we got" cell:
+    a hand-graded answer cell with its points and a one-line rubric, just before the first "What we got" heading.
+    Catches: a reading placed after depthkit's own (the student would copy it), one without its answer cell or
+    points, an answer cell nbgrader would not grade by hand."""
+    cells, readings = _read(stem).cells, _readings(stem)
+    if stem not in READING_NOTEBOOKS:
+        assert not readings, stem
+        return
+    assert len(readings) == 1, f"{stem}: {len(readings)} readings"
+    question, answer, at = readings[0]
+    heads = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.strip() == "### What we got"]
+    assert heads[0] == at + 1, f"{stem}: the reading's answer cell must stand just before the first 'What we got'"
+    points = int(READING.match(question.source).group(1))
+    assert answer.cell_type == "markdown" and grading(answer) == {
+        "grade": True, "grade_id": f"reading_{stem[:2]}_1", "locked": False, "points": points,
+        "schema_version": 3, "solution": True, "task": False}, f"{stem}: {grading(answer)}"
+    assert answer.source.startswith("**Answer.** ") and RUBRIC.findall(answer.source) == [str(points)], stem
 
 
 def test_the_written_questions_of_01_to_08_all_have_answers():
@@ -391,9 +421,13 @@ def test_the_points_table_states_what_is_graded(stem):
     cells = _read(stem).cells
     table = next(c.source for c in cells if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
     written = [grading(a)["points"] for _, a in _questions(stem)]
+    read = [grading(a)["points"] for _, a, _ in _readings(stem)]
     checks = {grading(c)["grade_id"]: grading(c)["points"] for c in cells if grading(c).get("grade") and c.cell_type == "code"}
     rows = dict(re.findall(r"^\| (.+?) \| \**(\d+)\** \|", table, re.M))
-    expected = {f"questions 1–{len(written)} (points beside each)": str(sum(written)), "**total**": str(sum(written) + sum(checks.values()))}
+    expected = {f"questions 1–{len(written)} (points beside each)": str(sum(written)),
+                "**total**": str(sum(written) + sum(read) + sum(checks.values()))}
+    if read:
+        expected[READING_ROW] = str(sum(read))
     expected.update({f"Exercise {gid[6:8]}.{gid[9:]}": str(p) for gid, p in checks.items()})
     assert rows == expected, f"{stem}: the points table says {rows}, the cells {expected}"
 
@@ -428,7 +462,7 @@ def test_the_points_in_docs_teaching_are_the_notebooks():
     total_questions = total_written = total_auto = 0
     for stem in EXPECTED[1:]:
         cells = _read(stem).cells
-        written = [grading(a)["points"] for _, a in _questions(stem)]
+        written = [grading(a)["points"] for _, a in _questions(stem)] + [grading(a)["points"] for _, a, _ in _readings(stem)]
         auto = {grading(c)["grade_id"]: grading(c)["points"] for c in cells if grading(c).get("grade") and c.cell_type == "code"}
         said = ", ".join(f"{g[6:8]}.{g[9:]}: {p}" for g, p in auto.items())
         assert stem in rows, f"docs/teaching.md: no row for {stem}"

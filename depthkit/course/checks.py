@@ -249,18 +249,30 @@ def close(expected: Any, got: Any, rtol: float = 1e-4, atol: float = 1e-6) -> st
 
 
 def changed_inputs(before: tuple, after: tuple) -> str | None:
-    """A message if the student's function edited one of its tensor arguments in place."""
+    """A message if the student's function edited one of its tensor arguments in place.
+
+    ``before`` are the arguments as built, ``after`` the copies the student's function received; tensors
+    are compared wherever they stand (an argument, a dict's values, a list of batches).
+    """
     def tensors(x):
         if isinstance(x, Tensor):
             return [x]
         if isinstance(x, dict):
-            return [v for v in x.values() if isinstance(v, Tensor)]
+            return [t for v in x.values() for t in tensors(v)]
+        if isinstance(x, (list, tuple)):
+            return [t for v in x for t in tensors(v)]
         return []
 
+    def same(x: Tensor, y: Tensor) -> bool:  # NaN where NaN was (a score not computed) is unchanged
+        x, y = x.detach(), y.detach()
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        return torch.equal(x, y) or (x.is_floating_point() and bool(torch.isclose(x, y, rtol=0, atol=0, equal_nan=True).all()))
+
     for a, b in zip(before, after):
-        for ta, tb in zip(tensors(a), tensors(b)):
-            if ta.shape != tb.shape or not torch.equal(ta.detach(), tb.detach()):
-                return "your function changed its input in place (return new tensors instead)"
+        ta, tb = tensors(a), tensors(b)
+        if len(ta) != len(tb) or not all(same(x, y) for x, y in zip(ta, tb)):
+            return "your function changed its input in place (return new tensors instead)"
     return None
 
 
@@ -278,9 +290,7 @@ def run_cases(title: str, fn: Callable, cases: list[Case], expected: list,
         args = case.args()
         mine = clone_args(args)
         got = call(title, case, fn, mine)
-        problem = compare(want, got)
-        if problem is None:
-            problem = changed_inputs(args, mine)
+        problem = changed_inputs(args, mine) or compare(want, got)  # an edited input first: it is the cause
         if problem is not None:
             raise ExerciseError(f"{title}: FAIL on case '{case.name}': {problem}")
     if say_pass:

@@ -21,6 +21,7 @@ reference at once; Otter-Grader's ``grader.check("q1")`` answers in the notebook
 """
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -31,8 +32,9 @@ from torch import Tensor, nn
 from depthkit.course.checks import (Case, ExerciseError, call, changed_inputs, clone_args, close, expected_answers,
                                     integers, passed, run_cases, uniform)
 
-__all__ = ["check_normalized_mse", "check_ranking_loss", "check_whdr", "check_combine_maps",
-           "check_set_encoder_trainable", "check_hflip_batch", "check_cosine_lr", "CHECKS", "SPECS"]
+__all__ = ["check_normalized_mse", "check_ranking_loss", "check_whdr", "check_combine_maps", "check_align_scale_shift",
+           "check_paired_band", "check_set_encoder_trainable", "check_train_steps", "check_hflip_batch", "check_cosine_lr",
+           "CHECKS", "SPECS"]
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,150 @@ def check_combine_maps(fn: Callable[[Tensor, Tensor, Tensor], Tensor], hidden: b
 
 
 # --------------------------------------------------------------------------------------------
+# 03.2 · the closed-form scale-and-shift alignment behind every "aligned" figure and metric
+# --------------------------------------------------------------------------------------------
+
+
+def _align_inputs(b: int, h: int, w: int, seed: int, holes: float = 0.0, flat: int | None = None,
+                  uneven: bool = False, exact: bool = False, negative: bool = False) -> Callable[[], tuple]:
+    """``(pred, depth, mask)``: 02.1's inputs (holes are depth 0 with wild predictions), or a prediction that is
+    an exact scale and shift of the depth (``exact``), or one that runs the other way (``negative``: larger = nearer)."""
+    base = _nmse_inputs(b, h, w, seed, holes=holes, flat=flat, uneven=uneven)
+
+    def make() -> tuple:
+        pred, depth, mask = base()
+        if exact or negative:
+            noise = uniform(seed + 5, (b, 1, h, w), -0.3, 0.3)
+            shaped = (depth - 4.0) / 2.5 if exact else -0.4 * depth + 1.0 + noise
+            pred = torch.where(mask, shaped, torch.full_like(pred, 50.0))
+        return pred, depth, mask
+
+    return make
+
+
+def _align_cases(hidden: bool) -> list[Case]:
+    if hidden:
+        return [
+            Case("2 images, 5 x 4, every pixel valid", _align_inputs(2, 5, 4, 1200)),
+            Case("40 % holes", _align_inputs(3, 6, 5, 1210, holes=0.4)),
+            Case("a constant prediction in image 0, with holes", _align_inputs(2, 5, 5, 1220, flat=0, holes=0.2)),
+            Case("batch of one, prediction running the other way", _align_inputs(1, 6, 6, 1230, negative=True)),
+            Case("an exact fit with holes", _align_inputs(2, 4, 7, 1240, exact=True, holes=0.3)),
+        ]
+    return [
+        Case("3 images, every pixel valid (a scale and a shift per image)", _align_inputs(3, 5, 6, 1100)),
+        Case("batch of one", _align_inputs(1, 4, 5, 1110)),
+        Case("masked pixels (holes: depth 0, wild predictions; fit on the valid pixels only)",
+             _align_inputs(2, 6, 6, 1120, holes=0.3)),
+        Case("a shift is needed, not only a scale (an exact scale and shift of the depth)", _align_inputs(2, 5, 5, 1130, exact=True)),
+        Case("a prediction that runs the other way (larger = nearer): a negative scale", _align_inputs(2, 5, 5, 1140, negative=True)),
+        Case("a constant prediction in image 1 (scale 0: the mean depth of its valid pixels)", _align_inputs(2, 5, 5, 1150, flat=1)),
+        Case("images with different numbers of valid pixels, non-square (6 x 8)", _align_inputs(3, 6, 8, 1160, uneven=True)),
+    ]
+
+
+def _align_answer(case: Case) -> list:
+    """The key of an alignment case: each image's scale and shift ``[s, t]``, read back from depthkit's aligned map.
+
+    The library returns ``s * pred + t`` (float64 here); two pixels of different prediction give ``s`` and ``t``
+    (a constant prediction: ``s = 0``), and every other pixel must agree (else the reference is no scale and shift).
+    """
+    from depthkit.tensors import align_scale_shift
+
+    pred, depth, mask = case.args()
+    pred = pred.double()
+    aligned = align_scale_shift(pred, depth.double(), mask)
+    answer = []
+    for p, a in zip(pred.flatten(1), aligned.flatten(1)):
+        i, j = int(p.argmin()), int(p.argmax())
+        scale = float((a[j] - a[i]) / (p[j] - p[i])) if p[j] > p[i] else 0.0
+        shift = float(a[i] - scale * p[i])
+        if (a - (scale * p + shift)).abs().max() > 1e-9 * (1 + a.abs().max()):
+            raise ValueError("the reference's aligned map is no scale and shift of the prediction")
+        answer.append([scale, shift])
+    return answer
+
+
+def _align_problem(pred: Tensor, want: list, got: Any) -> str | None:
+    """The student's aligned map against ``s * pred + t`` with the key's scale and shift of each image."""
+    st = torch.tensor(want, dtype=torch.float64)
+    expected = st[:, 0].view(-1, 1, 1, 1) * pred.double() + st[:, 1].view(-1, 1, 1, 1)
+    return close(expected.tolist(), got, rtol=1e-4, atol=1e-5)
+
+
+def check_align_scale_shift(fn: Callable[[Tensor, Tensor, Tensor], Tensor], hidden: bool = False) -> None:
+    """Exercise 03.2: ``fn(pred, depth, mask)`` -> ``s * pred + t`` per image, least squares over the valid pixels."""
+    title = "Exercise 03.2 (scale-and-shift alignment)"
+    cases = _align_cases(hidden)
+    if not callable(fn):
+        raise ExerciseError(f"{title}: expected a function, got {type(fn).__name__}")
+    for case, want in zip(cases, expected_answers("03.2", hidden, len(cases))):
+        args = case.args()
+        mine = clone_args(args)
+        got = call(title, case, fn, mine)
+        problem = changed_inputs(args, mine) or _align_problem(args[0], want, got)
+        if problem is not None:
+            raise ExerciseError(f"{title}: FAIL on case '{case.name}': {problem}")
+    passed(title, len(cases), hidden)
+
+
+# --------------------------------------------------------------------------------------------
+# 03.3 · the paired noise band of a difference of two means on the same images
+# --------------------------------------------------------------------------------------------
+
+
+def _band_inputs(n: int, seed: int, nan_a: tuple[int, ...] = (), nan_b: tuple[int, ...] = (), inf_b: tuple[int, ...] = (),
+                 correlated: bool = True, shift: float = 0.0) -> Callable[[], tuple]:
+    """Per-image scores ``a``, ``b`` ``[n]`` (float32 tensors): ``correlated``, b follows a image by image (the
+    paired band is much narrower than the unpaired one); NaN / inf at the images named (not scored)."""
+    def make() -> tuple:
+        a = uniform(seed, (n,), 0.02, 0.3)
+        b = (a + uniform(seed + 1, (n,), -0.03, 0.03) + shift) if correlated else uniform(seed + 1, (n,), 0.02, 0.3)
+        for i in nan_a:
+            a[i] = math.nan
+        for i in nan_b:
+            b[i] = math.nan
+        for i in inf_b:
+            b[i] = math.inf
+        return a, b
+    return make
+
+
+def _band_cases(hidden: bool) -> list[Case]:
+    if hidden:
+        return [
+            Case("25 images, b follows a", _band_inputs(25, 1400)),
+            Case("16 images, independent scores", _band_inputs(16, 1410, correlated=False)),
+            Case("NaN in a and in b at different images (both left out)", _band_inputs(20, 1420, nan_a=(3,), nan_b=(11, 12))),
+            Case("9 images: below 10 scored images, no band (inf)", _band_inputs(9, 1430)),
+            Case("an inf score in b (not scored, left out)", _band_inputs(14, 1440, inf_b=(0,))),
+        ]
+    return [
+        Case("30 images, b follows a image by image (paired: the per-image differences)", _band_inputs(30, 1300)),
+        Case("12 images, b a constant 0.05 above a plus noise", _band_inputs(12, 1310, shift=0.05)),
+        Case("40 images, independent scores", _band_inputs(40, 1320, correlated=False)),
+        Case("10 images: the sample standard deviation (n - 1), 10 scored images are enough",
+             _band_inputs(10, 1330)),
+        Case("an image not scored in a (NaN): that image is left out of both", _band_inputs(15, 1340, nan_a=(4,))),
+        Case("NaN at 12 of 20 images: 8 scored images are fewer than 10, no band (inf)",
+             _band_inputs(20, 1350, nan_b=tuple(range(0, 20, 2)) + (1, 3))),
+    ]
+
+
+def _band_answer(case: Case) -> float:
+    from depthkit.evaluate import noise_band
+
+    return noise_band(*case.args())
+
+
+def check_paired_band(fn: Callable[[Tensor, Tensor], float], hidden: bool = False) -> None:
+    """Exercise 03.3: ``fn(a, b)``, the noise band of ``mean(a) - mean(b)`` on the same images (NOISE_Z paired standard errors)."""
+    cases = _band_cases(hidden)
+    run_cases("Exercise 03.3 (paired noise band)", fn, cases, expected_answers("03.3", hidden, len(cases)),
+              lambda e, g: close(e, g, rtol=1e-4, atol=1e-7), hidden=hidden)
+
+
+# --------------------------------------------------------------------------------------------
 # 04 · freezing the encoder: expected from the model's structure, not from a stored list
 # --------------------------------------------------------------------------------------------
 
@@ -458,6 +604,165 @@ def check_set_encoder_trainable(fn: Callable[[nn.Module, bool], None], hidden: b
         if problem is not None:
             raise ExerciseError(f"{title}: FAIL on case '{case_name}': {problem}")
     passed(title, len(_ENCODER_CASES[hidden]), hidden)
+
+
+# --------------------------------------------------------------------------------------------
+# 04.2 · the training loop itself, against the library's train_one_epoch on the same model and batches
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A training case: a tiny model's size and seed, the batches, the optimizer and the mode the model comes in."""
+
+    steps: int
+    batch: int
+    size: tuple[int, int]
+    seed: int
+    optimizer: tuple[str, dict]
+    mode: str = "train"  # "eval": the model comes in eval() mode (the loop switches it to train(), as the library's)
+    width: int = 4
+
+
+def _tiny_model(run: _Run, dtype: torch.dtype) -> nn.Module:
+    """conv 3x3 -> BatchNorm -> ReLU -> conv 1x1, weights from ``uniform`` (torch's generators untouched).
+
+    Only torch's own modules: a model class of depthkit's would be depthkit code the answer may not call.
+    BatchNorm behaves differently in train() and eval() mode (batch statistics, running statistics). The first
+    convolution has no bias (BatchNorm removes it): its gradient would be zero but for rounding, and Adam's
+    normalised step would turn that rounding into full-size steps that no float32 answer could match.
+    """
+    c = run.width
+    model = nn.Sequential(torch.nn.utils.skip_init(nn.Conv2d, 3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                          torch.nn.utils.skip_init(nn.Conv2d, c, 1, 1))
+    with torch.no_grad():
+        for k, (name, p) in enumerate(model.named_parameters()):
+            lo, hi = (0.5, 1.5) if name == "1.weight" else (-0.5, 0.5)
+            p.copy_(uniform(run.seed + 50 + k, tuple(p.shape), lo, hi))
+    model.to(dtype)
+    model.train(run.mode != "eval")
+    return model
+
+
+def _training_inputs(run: _Run) -> Callable[..., tuple]:
+    """``(model, batches, optimizer spec, loss_fn)``; the batches are dicts of ``images`` (model inputs) and ``depths``."""
+    def make(dtype: torch.dtype = torch.float32) -> tuple:
+        h, w = run.size
+        batches = [{"images": uniform(run.seed + 2 * i, (run.batch, 3, h, w), -2.0, 2.0).to(dtype),
+                    "depths": uniform(run.seed + 2 * i + 1, (run.batch, 1, h, w), 0.5, 3.0).to(dtype)}
+                   for i in range(run.steps)]
+        return _tiny_model(run, dtype), batches, run.optimizer, nn.MSELoss()
+    return make
+
+
+_ADAM = ("Adam", {"lr": 1e-2, "weight_decay": 0.02})  # the report's optimizer (Adam, weight decay 0.02), a larger rate
+_SGD = ("SGD", {"lr": 0.05, "momentum": 0.9})
+
+
+def _loop_cases(hidden: bool) -> list[Case]:
+    runs = {
+        False: [
+            ("3 steps, Adam, the model in train() mode", _Run(3, 4, (6, 6), 1500, _ADAM)),
+            ("the gradients of one step only (zero them each step): 4 steps of SGD with momentum", _Run(4, 3, (5, 5), 1510, _SGD)),
+            ("the model comes in eval() mode: the loop trains it in train() mode", _Run(3, 4, (6, 6), 1520, _ADAM, mode="eval")),
+            ("batch of one", _Run(3, 1, (6, 7), 1530, _ADAM)),
+            ("one step: the loss before the update", _Run(1, 4, (5, 6), 1540, _ADAM)),
+        ],
+        True: [
+            ("5 steps of Adam, 8 channels", _Run(5, 2, (4, 4), 1600, _ADAM, width=8)),
+            ("SGD with momentum, eval() mode given", _Run(3, 3, (5, 4), 1610, _SGD, mode="eval")),
+            ("Adam without weight decay, batch of one", _Run(4, 1, (5, 5), 1620, ("Adam", {"lr": 5e-3}))),
+            ("plain SGD, 2 steps", _Run(2, 4, (6, 5), 1630, ("SGD", {"lr": 0.1}))),
+        ],
+    }
+    return [Case(name, _training_inputs(run)) for name, run in runs[hidden]]
+
+
+def _optimizer(model: nn.Module, spec: tuple[str, dict]) -> torch.optim.Optimizer:
+    name, settings = spec
+    return getattr(torch.optim, name)(model.parameters(), **settings)
+
+
+def _weight_summary(model: nn.Module) -> dict[str, float]:
+    """Each floating weight and buffer of the model as one number: its dot product with fixed coefficients."""
+    out = {}
+    for k, (name, v) in enumerate(model.state_dict().items()):
+        if v.is_floating_point():
+            coefficients = uniform(9000 + k, tuple(v.shape), -1.0, 1.0).double()
+            out[name] = float((v.detach().double().cpu() * coefficients).sum())
+    return out
+
+
+def _loop_answer(case: Case) -> dict:
+    """depthkit's own loop, :func:`depthkit.train.train_one_epoch`, made plain, on the case in float64.
+
+    Plain: no gradient scaling (a disabled GradScaler, as on a CPU), the stage's loss replaced by the case's
+    ``loss_fn`` on the depths, and its augmentation hook handing it the case's batches in order (no flip, no
+    jitter, no shuffle; the images un-normalised, so that the loop's own ImageNet normalisation gives them back).
+    """
+    import dataclasses
+
+    from depthkit.config import get_profile
+    from depthkit.data.loader import DepthData
+    from depthkit.models import imagenet_stats
+    from depthkit.stages import get_stage
+    from depthkit.train import Hooks, train_one_epoch
+
+    model, batches, spec, loss_fn = case.args(torch.float64)
+    n, (b, _, h, w) = len(batches), batches[0]["images"].shape
+    mean, std = imagenet_stats(torch.device("cpu"), torch.float64)
+    feed = iter([{"images": x["images"] * std + mean, "depths": x["depths"]} for x in batches])
+    stage = dataclasses.replace(get_stage("nyu"), loss=lambda pred, batch: loss_fn(pred, batch["depths"]))
+    data = DepthData(torch.zeros(n * b, 3, h, w, dtype=torch.uint8), torch.zeros(n * b, 1, h, w))
+    out = train_one_epoch(model, _optimizer(model, spec), scaler=torch.amp.GradScaler("cpu", enabled=False), stage=stage,
+                          data=data, profile=get_profile("smoke").replace(batch_size=b, num_workers=0), epoch=0,
+                          device=torch.device("cpu"), progress=False, hooks=Hooks(augment=lambda batch, gen: next(feed)))
+    if out["steps"] != n:
+        raise ValueError(f"train_one_epoch took {out['steps']} steps, not the case's {n}")
+    return {"losses": out["step_losses"], "weights": _weight_summary(model)}
+
+
+def _loop_problem(want: dict, got: Any, model: nn.Module) -> str | None:
+    """The student's losses against the library's, step by step, then the weights the steps left."""
+    n = len(want["losses"])
+    if isinstance(got, Tensor) or not isinstance(got, (list, tuple)) or len(got) != n:
+        what = f"a list of {len(got)}" if isinstance(got, (list, tuple)) else type(got).__name__
+        return f"expected a list of {n} losses (one float per step), got {what}"
+    for step, (e, g) in enumerate(zip(want["losses"], got)):
+        if isinstance(g, Tensor) and g.numel() == 1:
+            g = g.detach().item()
+        if isinstance(g, bool) or not isinstance(g, numbers.Real):
+            return f"step {step}: expected the loss as a float (loss.item()), got {type(g).__name__}"
+        problem = close(e, float(g), rtol=1e-4, atol=1e-7)
+        if problem:
+            return f"the loss of step {step} (of {n}): {problem}"
+    mine = _weight_summary(model)
+    for name, e in want["weights"].items():
+        if close(e, mine.get(name, math.nan), rtol=1e-3, atol=1e-5):
+            return (f"the losses match, but the weights after the steps do not: '{name}' differs from the library's "
+                    f"loop (a weighted sum of it: {close(e, mine.get(name, math.nan), rtol=1e-3, atol=1e-5)})")
+    return None
+
+
+def check_train_steps(fn: Callable[[nn.Module, list, torch.optim.Optimizer, Callable], list], hidden: bool = False) -> None:
+    """Exercise 04.2: ``fn(model, batches, optimizer, loss_fn)``: one optimizer step per batch, each step's loss returned.
+
+    Compared with depthkit's own loop, ``train_one_epoch``, run plain on the same model and batches (the key):
+    the loss of every step, then the weights (and BatchNorm statistics) the steps leave; the batches must come
+    back untouched.
+    """
+    title = "Exercise 04.2 (the training loop)"
+    if not callable(fn):
+        raise ExerciseError(f"{title}: expected a function, got {type(fn).__name__}")
+    cases = _loop_cases(hidden)
+    for case, want in zip(cases, expected_answers("04.2", hidden, len(cases))):
+        model, batches, spec, loss_fn = case.args()
+        fresh = case.args()[1]
+        got = call(title, case, fn, (model, batches, _optimizer(model, spec), loss_fn))
+        problem = changed_inputs((fresh,), (batches,)) or _loop_problem(want, got, model)
+        if problem is not None:
+            raise ExerciseError(f"{title}: FAIL on case '{case.name}': {problem}")
+    passed(title, len(cases), hidden, " (the loss of every step and the weights after them)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,7 +880,7 @@ def check_hflip_batch(fn: Callable[[dict], dict], hidden: bool = False) -> None:
         args = case.args()
         mine = clone_args(args)
         got = call(title, case, fn, mine)
-        problem = _compare_batches(args[0], want, got) or changed_inputs(args, mine)
+        problem = changed_inputs(args, mine) or _compare_batches(args[0], want, got)
         if problem is not None:
             raise ExerciseError(f"{title}: FAIL on case '{case.name}': {problem}")
     passed(title, len(cases), hidden)
@@ -621,12 +926,16 @@ SPECS: dict[str, Spec] = {
     "02.2": Spec("Exercise 02.2 (ranking loss)", _ranking_cases, _loss_answer(_reference_ranking)),
     "02.3": Spec("Exercise 02.3 (WHDR at delta)", _whdr_cases, _whdr_answer),
     "03.1": Spec("Exercise 03.1 (the 21 -> 1 head)", _combine_cases, _combine_answer),
+    "03.2": Spec("Exercise 03.2 (scale-and-shift alignment)", _align_cases, _align_answer),
+    "03.3": Spec("Exercise 03.3 (paired noise band)", _band_cases, _band_answer),
     "04.1": Spec("Exercise 04.1 (freeze / unfreeze the encoder)", lambda hidden: [], None),
+    "04.2": Spec("Exercise 04.2 (the training loop)", _loop_cases, _loop_answer),
     "05.1": Spec("Exercise 05.1 (horizontal flip of a batch)", _flip_cases, _flip_answer),
     "05.2": Spec("Exercise 05.2 (cosine learning rate)", _cosine_cases, _cosine_answer),
 }
 
 CHECKS: dict[str, Callable] = {
     "02.1": check_normalized_mse, "02.2": check_ranking_loss, "02.3": check_whdr, "03.1": check_combine_maps,
-    "04.1": check_set_encoder_trainable, "05.1": check_hflip_batch, "05.2": check_cosine_lr,
+    "03.2": check_align_scale_shift, "03.3": check_paired_band, "04.1": check_set_encoder_trainable,
+    "04.2": check_train_steps, "05.1": check_hflip_batch, "05.2": check_cosine_lr,
 }
