@@ -94,11 +94,10 @@ PROFILES: dict[str, Profile] = {
     # model, not its training time. The measure is machine-independent (equal wall-clock on a
     # 2-core CPU would give LR-ASPP ~13x U-Net++'s epochs, on a GPU a different ratio). U-Net++'s
     # one frozen-encoder warm-up epoch (the report's recipe) counts as one of its 7 NYU epochs.
-    # The cost is set by U-Net++: 2 cores, batch 8 at 64x64, U-Net++ ~1.3 s per step, LR-ASPP ~0.1 s;
-    # NYU train split 346 images = 43 steps, DIW train 720 = 90 steps. Both models: 7 NYU epochs
-    # ~ 7 x 43 x 1.4 s = 7.0 min, 1 DIW epoch ~ 90 x 1.4 s = 2.1 min, + ~10 % validation ~ 10 min
-    # of training, plus data generation, caches and test evaluation: the measured `make reproduce` time
-    # is in README.md (first paragraph), not repeated here.
+    # The cost is set by U-Net++ (batch 8 at 64x64; NYU train split 346 images = 43 steps per epoch,
+    # DIW train 720 = 90): its seconds per step depend on the machine and its load, so they are not
+    # typed here; each run's history records them (notebook 04 prints them, notebook 06 sums them) and
+    # the measured `make reproduce` time is in README.md (first paragraph).
     # (Before: LR-ASPP 30 + 5 epochs, U-Net++ 1 + 4 + 1: 11.2 min of training, unequal.) The price:
     # LR-ASPP learns less in 7 epochs than in 30 (test normalized MSE 0.041 vs 0.025, mean-depth
     # baseline 0.050, measured on this data); equal wall-clock instead would leave U-Net++ 3 NYU epochs.

@@ -120,8 +120,8 @@ def write_results_md(path: Path, results: dict) -> Path:
                   "DIW. They show that the pipeline learns; they are **not comparable** with the report's numbers "
                   "(real data), which are printed beside them for orientation only.", ""]
     spread = _seed_spread_of(results, path.parent)
-    seeds_note = ("; in each of our cells, this run (seed 0 of `make seeds`) and then the mean ± sd over the training "
-                  "seeds of `make seeds` (`seed_spread.json`: sample standard deviation, number of seeds in brackets)" if spread else
+    seeds_note = ("; in each of our cells, this run and then the mean ± sd over the training seeds of `make seeds` "
+                  "(`seed_spread.json`, same code: sample standard deviation, number of seeds in brackets)" if spread else
                   "; one training seed (the seed-to-seed spread of this code is not measured: `make seeds`)")
     lines += ["## The report's comparison table, and ours", "",
               f"Ours: {p['source_kind']} data, `{p['profile']}` profile{seeds_note}.", "",

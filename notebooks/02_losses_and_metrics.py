@@ -36,7 +36,7 @@
 #
 # **It assumes** `00`–`01`. Maths: mean squared error, min–max scaling, log and exp (softplus), a derivative by hand, ratios.
 #
-# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 3.5 hours (an estimate of what a student needs) for three functions to implement and four questions.
+# **How long.** Run all: the times measured from a fresh clone print under the set-up cells below (`smoke`, and `demo` once measured; on a CPU and, where measured, a GPU). Exercises: about 3.5 hours (an estimate) for three functions to implement and four questions.
 
 # %%
 # Set-up cell, the same in every notebook (its one source: notebooks/colab_cell.txt; a test compares the copies).
