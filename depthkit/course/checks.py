@@ -282,15 +282,20 @@ def passed(title: str, n: int, hidden: bool, what: str = "") -> None:
 
 
 def run_cases(title: str, fn: Callable, cases: list[Case], expected: list,
-              compare: Callable[[Any, Any], str | None] = close, hidden: bool = False, say_pass: bool = True) -> None:
-    """Every case through ``fn`` against its stored answer; the first mismatch raises, else one PASS line."""
+              compare: Callable[..., str | None] = close, hidden: bool = False, say_pass: bool = True,
+              with_inputs: bool = False) -> None:
+    """Every case through ``fn`` against its stored answer; the first mismatch raises, else one PASS line.
+
+    ``with_inputs``: ``compare(args, want, got)`` also sees the case's inputs (a flip or an alignment is judged
+    against them); otherwise ``compare(want, got)``.
+    """
     if not callable(fn):
         raise ExerciseError(f"{title}: expected a function, got {type(fn).__name__}")
     for case, want in zip(cases, expected):
         args = case.args()
         mine = clone_args(args)
         got = call(title, case, fn, mine)
-        problem = changed_inputs(args, mine) or compare(want, got)  # an edited input first: it is the cause
+        problem = changed_inputs(args, mine) or (compare(args, want, got) if with_inputs else compare(want, got))
         if problem is not None:
             raise ExerciseError(f"{title}: FAIL on case '{case.name}': {problem}")
     if say_pass:

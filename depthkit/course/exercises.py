@@ -446,18 +446,9 @@ def _align_problem(pred: Tensor, want: list, got: Any) -> str | None:
 
 def check_align_scale_shift(fn: Callable[[Tensor, Tensor, Tensor], Tensor], hidden: bool = False) -> None:
     """Exercise 03.2: ``fn(pred, depth, mask)`` -> ``s * pred + t`` per image, least squares over the valid pixels."""
-    title = "Exercise 03.2 (scale-and-shift alignment)"
     cases = _align_cases(hidden)
-    if not callable(fn):
-        raise ExerciseError(f"{title}: expected a function, got {type(fn).__name__}")
-    for case, want in zip(cases, expected_answers("03.2", hidden, len(cases))):
-        args = case.args()
-        mine = clone_args(args)
-        got = call(title, case, fn, mine)
-        problem = changed_inputs(args, mine) or _align_problem(args[0], want, got)
-        if problem is not None:
-            raise ExerciseError(f"{title}: FAIL on case '{case.name}': {problem}")
-    passed(title, len(cases), hidden)
+    run_cases("Exercise 03.2 (scale-and-shift alignment)", fn, cases, expected_answers("03.2", hidden, len(cases)),
+              lambda args, want, got: _align_problem(args[0], want, got), hidden=hidden, with_inputs=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -872,18 +863,9 @@ def _compare_batches(batch: dict[str, Tensor], want: dict, got: Any) -> str | No
 
 def check_hflip_batch(fn: Callable[[dict], dict], hidden: bool = False) -> None:
     """Exercise 05.1: ``fn(batch)`` flips every image left-right with its depth and pairs, as ``augment`` does."""
-    title = "Exercise 05.1 (horizontal flip of a batch)"
     cases = _flip_cases(hidden)
-    if not callable(fn):
-        raise ExerciseError(f"{title}: expected a function, got {type(fn).__name__}")
-    for case, want in zip(cases, expected_answers("05.1", hidden, len(cases))):
-        args = case.args()
-        mine = clone_args(args)
-        got = call(title, case, fn, mine)
-        problem = changed_inputs(args, mine) or _compare_batches(args[0], want, got)
-        if problem is not None:
-            raise ExerciseError(f"{title}: FAIL on case '{case.name}': {problem}")
-    passed(title, len(cases), hidden)
+    run_cases("Exercise 05.1 (horizontal flip of a batch)", fn, cases, expected_answers("05.1", hidden, len(cases)),
+              lambda args, want, got: _compare_batches(args[0], want, got), hidden=hidden, with_inputs=True)
 
 
 def _cosine_cases(hidden: bool) -> list[Case]:
