@@ -17,7 +17,6 @@ the same sum. Mixed precision, channels_last memory and GPU-resident splits: :mo
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from depthkit import distributed, losses
+from depthkit import distributed
 from depthkit.checkpoints import (checkpoint_state, checkpoint_weights, load_checkpoint, load_model, load_weights, resume,
                                   save_epoch)
 from depthkit.config import Profile
@@ -36,7 +35,7 @@ from depthkit.data.loader import DepthData, augment, batches, device_generator
 from depthkit.device import autocast_dtype, fits_on_device, pick_device, seed_everything, to_device
 from depthkit.evaluate import evaluate, predict
 from depthkit.fingerprint import code_fingerprint
-from depthkit.models import ExpDepth, build_model, freeze_encoder, require_weights, unfreeze_encoder, weights_label
+from depthkit.models import build_model, freeze_encoder, require_weights, unfreeze_encoder, weights_label
 from depthkit.runs import check_has_valid_depth, display_path, guard_run_folder, retire_stale_run, run_dir
 from depthkit.stages import Stage, get_stage
 
@@ -53,7 +52,7 @@ class Hooks:
     ``model(net) -> net`` changes the network once it is built (another head). ``record`` is what a
     checkpoint keeps of them (the plugin's file name, SHA-256, hooks and source), in its ``config``.
     ``loss(pred, batch) -> Tensor`` replaces the stage's loss: depthkit's own alternatives only
-    (:func:`silog_hooks`; a plugin cannot set it, so a capstone keeps the report's loss).
+    (:func:`depthkit.course.modern.silog_hooks`; a plugin cannot set it: a capstone keeps the report's loss).
     """
 
     augment: Callable | None = None
@@ -66,24 +65,6 @@ class Hooks:
 
 NO_HOOKS = Hooks()  # depthkit's own augmentation, loss, schedule and model
 
-
-def _silog_batch_loss(pred: torch.Tensor, batch: dict[str, torch.Tensor], lam: float) -> torch.Tensor:
-    """Eigen et al.'s SIlog loss on a NYU batch (holes, depth 0, masked)."""
-    return losses.silog_loss(pred, batch["depths"], batch["depths"] > 0, lam)
-
-
-def silog_hooks(lam: float = losses.SILOG_LAMBDA) -> Hooks:
-    """Train the NYU stage on Eigen et al.'s SIlog loss instead of the normalized MSE (notebook 09).
-
-    The network's last layer becomes log depth (:class:`depthkit.models.ExpDepth` exponentiates it),
-    and :func:`depthkit.losses.silog_loss` with ``lam`` replaces the stage's loss; validation, and so
-    the pick of ``best.pt``, stays the stage's normalized MSE of the (exponentiated) output. The record
-    names both, so such a run is never resumed as a normalized-MSE run, nor the other way round;
-    :func:`depthkit.course.plugin.load_model` rebuilds the wrapper from it.
-    """
-    record = {"builtin": "silog", "lam": lam, "hooks": ["loss", "model"],
-              "loss": f"depthkit.losses.silog_loss(lam={lam:g})", "model": "depthkit.models.ExpDepth"}
-    return Hooks(loss=functools.partial(_silog_batch_loss, lam=lam), model=ExpDepth, record=record)
 
 
 # --------------------------------------------------------------------------------------------

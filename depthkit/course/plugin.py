@@ -24,7 +24,8 @@ from torch import nn
 
 from depthkit.checkpoints import load_checkpoint
 from depthkit.checkpoints import load_model as load_plain_model
-from depthkit.train import Hooks, silog_hooks
+from depthkit.course.modern import silog_hooks
+from depthkit.train import Hooks
 
 HOOK_NAMES = ("augment", "extra_loss", "learning_rate", "model")
 

@@ -1,4 +1,7 @@
-"""An opt-in pretrained modern model (Depth Anything V2 Small) and MiDaS's alignment in disparity (notebook 09).
+"""Notebook 09, after the report: SIlog training, an opt-in pretrained modern model, MiDaS's alignment in disparity.
+
+* :func:`silog_hooks`: the NYU stage trained on Eigen et al.'s SIlog loss (:func:`depthkit.losses.silog_loss`)
+  through :func:`depthkit.train.train_stage`, the network's last layer read as log depth.
 
 Nothing here downloads unless asked: :func:`try_pretrained` with ``enabled=False`` (the notebook's
 default, and what the tests and CI run) returns at once. Asked, it first checks the local Hugging Face
@@ -16,6 +19,7 @@ cache and, when the weights are not there, whether the hub answers within a few 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -25,12 +29,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depthkit.models import WeightsUnavailableError, _can_reach, _download, _hf_offline
+from depthkit import losses
+from depthkit.models import ExpDepth, WeightsUnavailableError, _can_reach, _download, _hf_offline
 from depthkit.tensors import align_scale_shift, as_b1hw
+from depthkit.train import Hooks
 
 DEPTH_ANYTHING = "depth-anything/Depth-Anything-V2-Small-hf"  # the Hugging Face repository (transformers format)
 DEPTH_ANYTHING_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 MIN_DISPARITY = 1e-6  # an aligned disparity at or below 0 is "infinitely far": clamped before inverting
+
+
+def _silog_batch_loss(pred: torch.Tensor, batch: dict[str, torch.Tensor], lam: float) -> torch.Tensor:
+    """Eigen et al.'s SIlog loss on a NYU batch (holes, depth 0, masked)."""
+    return losses.silog_loss(pred, batch["depths"], batch["depths"] > 0, lam)
+
+
+def silog_hooks(lam: float = losses.SILOG_LAMBDA) -> Hooks:
+    """Train the NYU stage on Eigen et al.'s SIlog loss instead of the normalized MSE.
+
+    The network's last layer becomes log depth (:class:`depthkit.models.ExpDepth` exponentiates it),
+    and :func:`depthkit.losses.silog_loss` with ``lam`` replaces the stage's loss (``Hooks.loss``);
+    validation, and so the pick of ``best.pt``, stays the stage's normalized MSE of the (exponentiated)
+    output. The checkpoint records both, so such a run is never resumed as a normalized-MSE run, nor
+    the other way round; :func:`depthkit.course.plugin.load_model` rebuilds the wrapper from the record.
+    """
+    record = {"builtin": "silog", "lam": lam, "hooks": ["loss", "model"],
+              "loss": f"depthkit.losses.silog_loss(lam={lam:g})", "model": "depthkit.models.ExpDepth"}
+    return Hooks(loss=functools.partial(_silog_batch_loss, lam=lam), model=ExpDepth, record=record)
 
 
 @dataclass
