@@ -315,8 +315,8 @@ epochs = {"SegFormer-B0": len(vit_history["epoch"]), "LR-ASPP": len(mse_history[
 print("; ".join(f"{label}: {e} NYU epoch(s)" for label, e in epochs.items())
       + f", batch {PROFILE.batch_size}, the same {len(nyu['train'])} training images ({PROFILE.name} profile)")
 for label, h in {"SegFormer-B0": vit_history, "LR-ASPP": mse_history}.items():
-    print(f"  {label:<13} {sum(h['seconds']):6.1f} s of training and validation here, "
-          f"{sum(h['train_seconds']) / max(sum(h['steps']), 1):.2f} s per step")
+    print(f"  {label:<13} {sum(h['seconds']):6.1f} s of training and validation when it was trained, "
+          f"{sum(h['train_seconds']) / max(sum(h['steps']), 1):.2f} s per step (other work on the machine changes both)")
 
 # %%
 fig = viz.plot_histories({"SegFormer-B0, NYU": vit_history, "LR-ASPP, NYU": mse_history},

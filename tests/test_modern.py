@@ -201,3 +201,14 @@ def test_silog_and_transformer_texts_say_no_clear_difference_inside_the_band(smo
     text = narrative.transformer_comparison({"SegFormer-B0": base - 0.01, "LR-ASPP": base}, {"SegFormer-B0": 3.7e6, "LR-ASPP": 3.2e6},
                                             base + 0.02, {"SegFormer-B0": 7, "LR-ASPP": 7}, demo)
     assert "**SegFormer-B0** is better" in text and "1.16× as many" in text and "does not separate them" in text, text
+
+
+def test_the_texts_say_when_a_gap_beyond_test_sampling_is_within_the_seed_spread():
+    from depthkit.config import get_profile
+
+    base, demo = values(0.05, 1), get_profile("demo")
+    spread = {"models": {"lraspp": {"nyu.normalized_mse": {"values": {"0": 0.040, "1": 0.045, "2": 0.050}}}}}
+    text = narrative.transformer_comparison({"SegFormer-B0": base + 0.004, "LR-ASPP": base}, {"SegFormer-B0": 3.7e6, "LR-ASPP": 3.2e6},
+                                            base + 0.02, {"SegFormer-B0": 7, "LR-ASPP": 7}, demo, spread)
+    assert "**LR-ASPP** is better" in text and "**within** that, and another seed could reverse it" in text, text
+    assert "include the seed-to-seed spread" not in text and "one run with one seed" in text, text

@@ -401,13 +401,15 @@ def _test_sampling(n: int) -> str:
             f"differences on the same {n} test images (a paired band).")
 
 
-def _seed_note(spread: dict | None, reference: str, label: str) -> str:
+def _seed_note(spread: dict | None, reference: str, label: str, gap: float) -> str:
     sd = seed_sd(spread, reference, "nyu.normalized_mse")
     if not sd:
         return "How far another training seed would move either run is not measured here."
+    reach = NOISE_Z * math.sqrt(2) * sd  # two runs, each with the reference's seed spread
     return (f"Training seeds add their own noise: {label}'s test normalized MSE varies by a standard deviation of "
-            f"{sd:.4f} between seeds of the committed recipe (`figures/seed_spread.json`); the other run's seed spread "
-            f"is not measured, so a gap under about {NOISE_Z * math.sqrt(2) * sd:.4f} may be the seed.")
+            f"{sd:.4f} between seeds of the committed recipe (`figures/seed_spread.json`; the other run's seed spread is "
+            f"not measured), so two runs may differ by about {reach:.4f} from the seed alone: this gap of {abs(gap):.4f} is "
+            + ("**within** that, and another seed could reverse it." if abs(gap) <= reach else "beyond that."))
 
 
 @_tidy
@@ -420,9 +422,10 @@ def silog_comparison(silog: Values, nmse: Values, baseline: Values, lam: float, 
             f"normalised like any prediction): {compare(f'SIlog (λ = {lam:g})', silog, 'normalized MSE', nmse, True)}. "
             f"Against the mean-depth baseline: {_against_baseline('the SIlog run', silog, baseline)}; "
             f"{_against_baseline('the normalized-MSE run', nmse, baseline)}. ")
-    text += (f"{_test_sampling(n)} {_seed_note(spread, 'lraspp', 'LR-ASPP')} The metric favours the run trained on it: "
-             "normalized MSE is the normalized-MSE run's own training loss, so a tie here is not a loss for SIlog. ")
-    return text + _one_run(profile, spread) + _smoke(profile)
+    text += (f"{_test_sampling(n)} {_seed_note(spread, 'lraspp', 'LR-ASPP', mean(silog) - mean(nmse))} The metric "
+             "favours the run trained on it: normalized MSE is the normalized-MSE run's own training loss, so a tie here "
+             "is not a loss for SIlog. ")
+    return text + _one_run(profile) + _smoke(profile)  # the bands hold no seed spread: one run each
 
 
 @_tidy
@@ -442,7 +445,8 @@ def transformer_comparison(scores: Mapping[str, Values], params: Mapping[str, in
              "on large data sets. So this compares the two architectures learning from scratch on these images, not "
              "pretrained ones. "
              if not profile.pretrained else "the encoders start from ImageNet weights where they could be fetched. ")
-    return text + _test_sampling(n) + " " + _seed_note(spread, "lraspp", b) + " " + _one_run(profile, spread) + _smoke(profile)
+    return (text + _test_sampling(n) + " " + _seed_note(spread, "lraspp", b, mean(scores[a]) - mean(scores[b])) + " "
+            + _one_run(profile) + _smoke(profile))  # the bands hold no seed spread: one run each
 
 
 # --------------------------------------------------------------------------------------------
