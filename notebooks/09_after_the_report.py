@@ -283,9 +283,11 @@ Markdown("In metres, without alignment: " + narrative.compare("the SIlog run", r
 # decoder). The question here is architecture, not size, so the transformer must match LR-ASPP's 3.2 M
 # parameters (within ±25 %). The next cell prints the counts from the built models: SegFormer-B0 fits;
 # DPT, even on timm's smallest ViT (ViT-Ti/16), is about ten times larger, and its 16-pixel patches leave a
-# 4 × 4 grid of tokens at 64 × 64. Measured on the 2-core development CPU, batch 8 at 64 × 64, one training step
-# (median of 10, another job running): LR-ASPP 0.51 s, SegFormer-B0 0.42 s, DPT on ViT-Ti 6.5 s (1.2 s with a
-# decoder slimmed to 7.1 M parameters), so SegFormer trains on the `demo` budget in minutes. Both start from random weights here; `depthkit.models.build_model("segformer_b0")`
+# 4 × 4 grid of tokens at 64 × 64. Measured on the 2-core development CPU, batch 8 at 64 × 64, one training
+# step: in this notebook's `demo` run, the machine otherwise nearly idle, LR-ASPP 0.09 s and SegFormer-B0
+# 0.58 s (about 6× slower, so SegFormer's 7 `demo` epochs take about 3 minutes); DPT on ViT-Ti, timed only
+# while another job loaded the machine, 6.5 to 11.5 s (0.5 to 1.2 s with its decoder slimmed to 7.1 M
+# parameters, still twice LR-ASPP's size). Both start from random weights here; `build_model("segformer_b0")`
 # pads the input to a multiple of 32 as it does for U-Net++.
 
 # %%
