@@ -1,4 +1,4 @@
-"""Training losses: the report's normalized MSE, Chen et al.'s ranking loss, MiDaS's SSI loss.
+"""Training losses: the report's normalized MSE, Chen et al.'s ranking loss, MiDaS's SSI loss, Eigen et al.'s SIlog.
 
 Shapes: predictions and depth maps are ``[B, 1, H, W]`` (``[B, H, W]`` is accepted too);
 masks have the same shape, ``True`` = valid pixel. Point pairs are long tensors ``[B, P, 4]``
@@ -85,6 +85,43 @@ def ssi_loss(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None 
     target = normalize_depth(depth, valid)
     aligned = align_scale_shift(as_b1hw(pred), target, valid)
     return _mean_over_images(0.5 * masked_mean((aligned - target) ** 2, valid), valid)
+
+
+SILOG_LAMBDA = 0.5  # the lambda Eigen et al. 2014 trained with (eq. 4, their training loss)
+
+
+def silog_loss(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor | None = None,
+               lam: float = SILOG_LAMBDA) -> torch.Tensor:
+    """Eigen et al.'s scale-invariant log loss (SIlog), eq. 4, mean over images: mean(d^2) - lam * mean(d)^2.
+
+    D. Eigen, C. Puhrsch, R. Fergus, "Depth Map Prediction from a Single Image using a Multi-Scale
+    Deep Network", NIPS 2014, eq. 4: per image, ``1/n sum_i d_i^2 - lam/n^2 (sum_i d_i)^2`` with
+    ``d_i = log y_i - log y*_i`` over the ``n`` valid pixels; they trained with ``lam = 0.5``.
+    ``lam = 1`` is their scale-invariant error (eq. 3): it is the variance of ``d``, so multiplying
+    the prediction (or the depth) by one constant per image changes nothing. ``lam = 0`` is the
+    plain MSE of log depth. In between, the loss still penalises ``(1 - lam)`` of the squared mean
+    log ratio: the network learns the scale of the scene too, only less strongly than its shape.
+
+    **Log depth from depthkit's output convention.** ``pred`` is a depth-like map in metres (larger
+    = farther), like every model output, and must be positive where ``depth`` is valid: the loss
+    takes ``log(pred)``. A network trained with it predicts *log depth* in its last layer and
+    exponentiates it (:class:`depthkit.models.ExpDepth`), so its output is positive by construction
+    and ``log(pred)`` returns exactly what the layer computed. A non-positive prediction on a valid
+    pixel makes the loss NaN (a training run then stops at once, as with the other losses).
+
+    Valid pixels: ``mask`` (default: all) with a finite, positive ``depth`` (Kinect holes are 0).
+    (BTS, Lee et al. 2019, and AdaBins, Bhat et al. 2021, train on a variant,
+    ``10 * sqrt(mean(d^2) - 0.85 * mean(d)^2)``; not implemented here.)
+    """
+    pred, depth = as_b1hw(pred, "prediction"), as_b1hw(depth, "depth")
+    valid = valid_mask(depth, mask) & (depth > 0)
+    one = torch.ones_like(pred)
+    # log only where valid: invalid pixels (holes, masked) give neither NaN values nor NaN gradients
+    d = torch.log(torch.where(valid, pred, one)) - torch.log(torch.where(valid, depth.to(pred.dtype), one))
+    # eq. 4 rewritten as var(d) + (1 - lam) mean(d)^2 (the same number): no cancellation of two large terms in fp32
+    mean_d = masked_mean(d, valid).view(-1, 1, 1, 1)
+    per_image = masked_mean((d - mean_d) ** 2, valid) + (1 - lam) * mean_d.flatten() ** 2
+    return _mean_over_images(per_image, valid)
 
 
 # --------------------------------------------------------------------------------------------

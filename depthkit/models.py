@@ -1,13 +1,17 @@
-"""The three depth networks, their input normalization, and pretrained-weight handling.
+"""The depth networks, their input normalization, and pretrained-weight handling.
 
 Every model built here takes ``[B, 3, H, W]`` ImageNet-normalized images (see
 :func:`normalize_images`) and returns ``[B, 1, H, W]``: one depth-like map, larger = farther,
 for any ``H, W >= 32``.
 
-* ``"unetpp"``      - U-Net++ with a ResNeXt-50 (32x4d) encoder, the report's model I (~48.5 M).
-* ``"lraspp"``      - LR-ASPP MobileNetV3-Large, its 21 output maps combined by a 1x1 conv (~3.2 M).
-* ``"unetpp_mnv2"`` - U-Net++ with a MobileNetV2 encoder and a slim decoder, sized like LR-ASPP
+* ``"unetpp"``       - U-Net++ with a ResNeXt-50 (32x4d) encoder, the report's model I (~48.5 M).
+* ``"lraspp"``       - LR-ASPP MobileNetV3-Large, its 21 output maps combined by a 1x1 conv (~3.2 M).
+* ``"unetpp_mnv2"``  - U-Net++ with a MobileNetV2 encoder and a slim decoder, sized like LR-ASPP
   (~3.25 M), to compare the two architectures at the same number of parameters.
+* ``"segformer_b0"`` - SegFormer-B0 (a hierarchical vision transformer, MiT-B0, with an all-MLP
+  decoder; ~3.7 M), a transformer at LR-ASPP's size (notebook 09).
+
+:class:`ExpDepth` wraps any of them for a loss on log depth (:func:`depthkit.losses.silog_loss`).
 
 ``build_model(name, pretrained=...)``:
 
@@ -40,7 +44,7 @@ from torch import nn
 
 from depthkit.data.network import can_reach, with_retries
 
-MODEL_NAMES: tuple[str, ...] = ("unetpp", "lraspp", "unetpp_mnv2")
+MODEL_NAMES: tuple[str, ...] = ("unetpp", "lraspp", "unetpp_mnv2", "segformer_b0")
 
 # The statistics of ImageNet that every encoder here was (or would be) pretrained with.
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -171,6 +175,32 @@ class LRASPPDepth(nn.Module):
         return self.combine(self.lraspp(x)["out"])
 
 
+class ExpDepth(nn.Module):
+    """A network whose last layer is read as **log depth**: returns ``exp(net(x))``, depth in metres (> 0).
+
+    For :func:`depthkit.losses.silog_loss` (Eigen et al.), which compares log depths: the wrapped
+    network predicts ``log d`` and this module exponentiates it, so the output keeps depthkit's
+    convention (a depth-like map, larger = farther, here with a unit) and every metric reads it as
+    it reads any model's. ``name``, ``weights_source`` and ``weights_label`` are the wrapped model's.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        for attr in ("name", "weights_source", "weights_label"):
+            if hasattr(net, attr):
+                setattr(self, attr, getattr(net, attr))
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The wrapped network's encoder (for freezing)."""
+        return encoder_module(self.net)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` in, depth ``exp(log d)`` ``[B, 1, H, W]`` out."""
+        return self.net(x).exp()
+
+
 # --------------------------------------------------------------------------------------------
 # Is a weight host reachable? Are the weights cached? (So that offline fails in seconds.)
 # --------------------------------------------------------------------------------------------
@@ -247,7 +277,7 @@ def _smp_weights_location(encoder: str) -> tuple[str, bool, str]:
     return urlparse(constants.ENDPOINT).hostname or "huggingface.co", cached, where
 
 
-_SMP_ENCODERS = {"unetpp": "resnext50_32x4d", "unetpp_mnv2": "mobilenet_v2"}  # model name -> smp encoder
+_SMP_ENCODERS = {"unetpp": "resnext50_32x4d", "unetpp_mnv2": "mobilenet_v2", "segformer_b0": "mit_b0"}  # model name -> smp encoder
 
 
 def _lraspp_weights():
@@ -291,7 +321,8 @@ def pretrained_label(name: str) -> str:
     from segmentation_models_pytorch.encoders import encoders
 
     settings = encoders[_SMP_ENCODERS[name]]["pretrained_settings"]["imagenet"]
-    return f"pretrained: ImageNet ({settings.get('repo_id') or 'smp ' + _SMP_ENCODERS[name]}, U-Net++ encoder)"
+    part = "SegFormer encoder" if name == "segformer_b0" else "U-Net++ encoder"
+    return f"pretrained: ImageNet ({settings.get('repo_id') or 'smp ' + _SMP_ENCODERS[name]}, {part})"
 
 
 RANDOM_INIT = "random init"
@@ -357,8 +388,14 @@ def _smp_unetpp(encoder: str, pretrained: bool, model: str, **kwargs) -> nn.Modu
     """smp U-Net++ with one output channel, padded to multiples of 32; ImageNet encoder if asked."""
     import segmentation_models_pytorch as smp
 
+    return _smp_model(smp.UnetPlusPlus, encoder, pretrained, model, **kwargs)
+
+
+def _smp_model(architecture: Callable[..., nn.Module], encoder: str, pretrained: bool, model: str,
+               **kwargs) -> nn.Module:
+    """An smp ``architecture`` with one output channel, padded to multiples of 32; ImageNet encoder if asked."""
     def make(weights: str | None) -> nn.Module:
-        return smp.UnetPlusPlus(encoder, encoder_weights=weights, classes=1, **kwargs)
+        return architecture(encoder, encoder_weights=weights, classes=1, **kwargs)
 
     if not pretrained:
         return PadToMultiple(make(None))
@@ -396,6 +433,23 @@ def build_unetpp_mnv2(pretrained: bool = False) -> nn.Module:
     return _smp_unetpp("mobilenet_v2", pretrained, "unetpp_mnv2", decoder_channels=(64, 32, 16, 16, 8))
 
 
+def build_segformer_b0(pretrained: bool = False) -> nn.Module:
+    """SegFormer-B0 (smp ``Segformer`` on the MiT-B0 encoder), one output map: a transformer at LR-ASPP's size (~3.7 M).
+
+    Xie et al., "SegFormer: Simple and Efficient Design for Semantic Segmentation with Transformers",
+    NeurIPS 2021: a hierarchical vision transformer (Mix Transformer, four stages at 1/4 to 1/32 of
+    the input, efficient self-attention with reduced keys and values) and an all-MLP decoder (256
+    channels, smp's default and the paper's B0), output at 1/4 and upsampled to the input. 3.71 M
+    parameters, 15 % more than LR-ASPP's 3.22 M. Chosen over smp's DPT, measured at the demo size
+    (64 x 64, batch 8, 2 CPU cores): DPT on timm's smallest ViT (ViT-Ti/16) has 34.9 M parameters with
+    its default decoder (7.1 M with a slimmed one, its encoder alone 5.7 M), and its 16-pixel patches
+    leave a 4 x 4 token grid at 64 x 64. smp's Segformer needs sizes divisible by 32: padded as U-Net++ is.
+    """
+    import segmentation_models_pytorch as smp
+
+    return _smp_model(smp.Segformer, "mit_b0", pretrained, "segformer_b0")
+
+
 def build_lraspp(pretrained: bool = False) -> nn.Module:
     """torchvision LR-ASPP MobileNetV3-Large, 21 maps mixed by a 1x1 conv: model II (~3.2 M)."""
     from torchvision.models.segmentation import lraspp_mobilenet_v3_large
@@ -415,8 +469,9 @@ _BUILDERS: dict[str, Callable[[bool], nn.Module]] = {
     "unetpp": build_unetpp,
     "lraspp": build_lraspp,
     "unetpp_mnv2": build_unetpp_mnv2,
+    "segformer_b0": build_segformer_b0,
 }
-_PRETRAINED_SOURCE = {"unetpp": "imagenet", "lraspp": "coco", "unetpp_mnv2": "imagenet"}
+_PRETRAINED_SOURCE = {"unetpp": "imagenet", "lraspp": "coco", "unetpp_mnv2": "imagenet", "segformer_b0": "imagenet"}
 
 
 def build_model(name: str, pretrained: bool | str = False) -> nn.Module:

@@ -51,6 +51,8 @@ class Hooks:
     loss; ``learning_rate(base, epoch, total) -> float`` replaces the profile's schedule;
     ``model(net) -> net`` changes the network once it is built (another head). ``record`` is what a
     checkpoint keeps of them (the plugin's file name, SHA-256, hooks and source), in its ``config``.
+    ``loss(pred, batch) -> Tensor`` replaces the stage's loss: depthkit's own alternatives only
+    (:func:`depthkit.course.modern.silog_hooks`; a plugin cannot set it: a capstone keeps the report's loss).
     """
 
     augment: Callable | None = None
@@ -58,6 +60,7 @@ class Hooks:
     learning_rate: Callable | None = None
     model: Callable[[nn.Module], nn.Module] | None = None
     record: dict | None = None
+    loss: Callable | None = None
 
 
 NO_HOOKS = Hooks()  # depthkit's own augmentation, loss, schedule and model
@@ -121,7 +124,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, *, scale
         waited += time.perf_counter() - t_ready  # the loop waited this long for the batch
         batch = augment_batch(dict(batch, images=batch["images"].float() / 255), generator)
         pred = predict(model, batch["images"], amp, check_range=False)
-        loss = stage.loss(pred, batch)
+        loss = (hooks.loss or stage.loss)(pred, batch)
         if hooks.extra_loss is not None:  # a plugin's extra term
             loss = loss + hooks.extra_loss(pred, batch)
         optimizer.zero_grad(set_to_none=True)

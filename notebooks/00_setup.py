@@ -35,6 +35,7 @@
 # | `06_comparison` | the report's table beside ours, the figures, a parameter-matched third model, failures |
 # | `07_your_own_image` | your own photo through a trained model |
 # | `08_depth_cues` | which depth cues the networks use: test scenes without haze, shading, shadows, texture gradient |
+# | `09_after_the_report` | after the report: the SIlog loss, metric depth, a transformer at LR-ASPP's size, Depth Anything V2 (opt-in) |
 
 # %% [markdown]
 # **After this notebook you can**

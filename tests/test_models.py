@@ -24,7 +24,7 @@ from depthkit.models import (
 )
 
 SIZES = [(200, 200), (224, 224), (97, 131)]
-EXPECTED_PARAMS = {"unetpp": 48.46e6, "lraspp": 3.22e6, "unetpp_mnv2": 3.25e6}
+EXPECTED_PARAMS = {"unetpp": 48.46e6, "lraspp": 3.22e6, "unetpp_mnv2": 3.25e6, "segformer_b0": 3.71e6}
 
 
 pytestmark = pytest.mark.usefixtures("no_network")  # nothing here may download (tests/conftest.py)

@@ -15,7 +15,7 @@ import pytest
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 EXPECTED = ["00_setup", "01_data_exploration", "02_losses_and_metrics", "03_lraspp", "04_unetpp",
-            "05_diw_finetuning", "06_comparison", "07_your_own_image", "08_depth_cues"]
+            "05_diw_finetuning", "06_comparison", "07_your_own_image", "08_depth_cues", "09_after_the_report"]
 COLAB_CELL = (NB_DIR / "colab_cell.txt").read_text(encoding="utf-8").rstrip("\n")  # the one copy edited by hand
 REPO_URL = re.search(r'^REPO_URL = os\.environ\.get\("DEPTHKIT_REPO", "(https://github\.com/[^"]+)"\)$',
                      COLAB_CELL, re.M).group(1)
@@ -229,7 +229,8 @@ def test_cell_ids_are_unique(stem):
     assert all(ids) and len(set(ids)) == len(ids), stem
 
 
-RESULT_NOTEBOOKS = ["03_lraspp", "04_unetpp", "05_diw_finetuning", "06_comparison", "07_your_own_image", "08_depth_cues"]
+RESULT_NOTEBOOKS = ["03_lraspp", "04_unetpp", "05_diw_finetuning", "06_comparison", "07_your_own_image", "08_depth_cues",
+                    "09_after_the_report"]
 
 
 @pytest.mark.parametrize("stem", RESULT_NOTEBOOKS)
@@ -409,7 +410,7 @@ def test_the_student_reads_the_main_result_before_what_we_got(stem):
     assert answer.source.startswith("**Answer.** ") and RUBRIC.findall(answer.source) == [str(points)], stem
 
 
-def test_the_written_questions_of_01_to_08_all_have_answers():
+def test_the_written_questions_of_01_to_09_all_have_answers():
     counts = {stem: len(_questions(stem)) for stem in EXPECTED}
     assert counts["00_setup"] == 0 and all(counts[s] >= 3 for s in EXPECTED[1:]), counts
     assert sum(counts.values()) >= 30, counts

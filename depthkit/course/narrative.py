@@ -1,4 +1,4 @@
-"""The "What we got" paragraphs of notebooks 03–08, built from the results and gated by their noise.
+"""The "What we got" paragraphs of notebooks 03–09, built from the results and gated by their noise.
 
 Every claim of a difference ("lower", "better", "rose", "fell") is made only when the difference
 exceeds the **noise band**: :data:`NOISE_Z` standard errors of the mean of the per-image
@@ -424,3 +424,59 @@ def depth_cues(nmse: Mapping[tuple[str, str], Values], correct: Mapping[tuple[st
             "the noise is not proven useless: the network may get the same information from another cue (haze and "
             "texture density both grow with distance). And perspective, occlusion and relative size were never "
             "removed: every model still sees the room's converging outline. " + _one_run(profile) + _smoke(profile)).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# 09: after the report (SIlog, a transformer at the same size)
+# --------------------------------------------------------------------------------------------
+def _test_sampling(n: int) -> str:
+    return (f"Each noise band covers **test sampling** only: ±{NOISE_Z:g} standard errors of the mean of the per-image "
+            f"differences on the same {n} test images (a paired band).")
+
+
+def _seed_note(spread: dict | None, reference: str, label: str, gap: float) -> str:
+    sd = seed_sd(spread, reference, "nyu.normalized_mse")
+    if not sd:
+        return "How far another training seed would move either run is not measured here."
+    reach = NOISE_Z * math.sqrt(2) * sd  # two runs, each with the reference's seed spread
+    return (f"Training seeds add their own noise: {label}'s test normalized MSE varies by a standard deviation of "
+            f"{sd:.4f} between seeds of the committed recipe (`figures/seed_spread.json`; the other run's seed spread is "
+            f"not measured), so two runs may differ by about {reach:.4f} from the seed alone: this gap of {abs(gap):.4f} is "
+            + ("**within** that, and another seed could reverse it." if abs(gap) <= reach else "beyond that."))
+
+
+@_tidy
+def silog_comparison(silog: Values, nmse: Values, baseline: Values, lam: float, epochs: int, profile: Profile,
+                     spread: dict | None = None) -> str:
+    """09: LR-ASPP trained on SIlog against LR-ASPP trained on the report's normalized MSE, per image on the same test images."""
+    n = int(np.isfinite(as_array(nmse)).sum())
+    text = (f"Both LR-ASPP runs trained {epochs} epoch(s) on the same images with the same optimizer and schedule, and "
+            f"are scored here by the report's normalized MSE (the SIlog run's output, depth in metres, is min–max "
+            f"normalised like any prediction): {compare(f'SIlog (λ = {lam:g})', silog, 'normalized MSE', nmse, True)}. "
+            f"Against the mean-depth baseline: {_against_baseline('the SIlog run', silog, baseline)}; "
+            f"{_against_baseline('the normalized-MSE run', nmse, baseline)}. ")
+    text += (f"{_test_sampling(n)} {_seed_note(spread, 'lraspp', 'LR-ASPP', mean(silog) - mean(nmse))} The metric "
+             "favours the run trained on it: normalized MSE is the normalized-MSE run's own training loss, so a tie here "
+             "is not a loss for SIlog. ")
+    return text + _one_run(profile) + _smoke(profile)  # the bands hold no seed spread: one run each
+
+
+@_tidy
+def transformer_comparison(scores: Mapping[str, Values], params: Mapping[str, int], baseline: Values,
+                           epochs: Mapping[str, int], profile: Profile, spread: dict | None = None) -> str:
+    """09: a vision transformer against the CNN of its size (first two entries), each beside the baseline, on the same images."""
+    (a, b) = list(scores)[:2]
+    n = int(np.isfinite(as_array(scores[b])).sum())
+    ratio = params[a] / params[b]
+    text = (f"{a} ({params[a] / 1e6:.2f} M parameters) against {b} ({params[b] / 1e6:.2f} M, so {ratio:.2f}× as many): "
+            f"{compare(a, scores[a], b, scores[b], True)}. Against the mean-depth baseline: "
+            f"{_against_baseline(a, scores[a], baseline)}; {_against_baseline(b, scores[b], baseline)}. ")
+    text += ("Both trained the same epochs on the same images, so training time does not separate them; " if
+             epochs[a] == epochs[b] else f"They did **not** train the same epochs ({a} {epochs[a]}, {b} {epochs[b]}); ")
+    text += ("both start from random weights (no downloads), a setting that does not favour a transformer: attention "
+             "builds in fewer assumptions about images than convolution does, and transformers are usually pretrained "
+             "on large data sets. So this compares the two architectures learning from scratch on these images, not "
+             "pretrained ones. "
+             if not profile.pretrained else "the encoders start from ImageNet weights where they could be fetched. ")
+    return (text + _test_sampling(n) + " " + _seed_note(spread, "lraspp", b, mean(scores[a]) - mean(scores[b])) + " "
+            + _one_run(profile) + _smoke(profile))  # the bands hold no seed spread: one run each

@@ -24,6 +24,7 @@ from torch import nn
 
 from depthkit.checkpoints import load_checkpoint
 from depthkit.checkpoints import load_model as load_plain_model
+from depthkit.course.modern import silog_hooks
 from depthkit.train import Hooks
 
 HOOK_NAMES = ("augment", "extra_loss", "learning_rate", "model")
@@ -74,6 +75,8 @@ def hooks_of_checkpoint(state: dict, path: str | Path) -> Hooks | None:
     record = (state.get("config") or {}).get("plugin")
     if not record:
         return None
+    if record.get("builtin") == "silog":  # depthkit's own SIlog training (notebook 09), not a plugin file
+        return silog_hooks(record["lam"])
     source = record.get("source", "")
     if hashlib.sha256(source.encode("utf-8")).hexdigest() != record.get("sha256"):
         raise ValueError(f"{path}: the plugin recorded in the checkpoint is damaged (its SHA-256 does not match)")
@@ -90,4 +93,6 @@ def describe(record: dict | None) -> str:
     """One phrase for a verdict: ``plugin mine.py (changes augment, extra_loss; sha256 1a2b3c4d)``, or depthkit's own."""
     if not record:
         return "no plugin (depthkit's own training)"
+    if record.get("builtin"):
+        return f"depthkit's own {record['loss']} (the output read as log depth, {record['model']})"
     return f"plugin {record.get('file')} (changes {', '.join(record.get('hooks', []))}; sha256 {record.get('sha256', '')[:8]})"

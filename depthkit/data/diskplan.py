@@ -33,7 +33,7 @@ from depthkit.files import _human_bytes, hdf5_need
 
 # Parameters of each model (depthkit.models.count_parameters; tests/test_diskplan.py checks them against
 # the built models). The core below the models cannot build one just to count it.
-PARAMETERS = {"unetpp": 48_457_617, "lraspp": 3_221_560, "unetpp_mnv2": 3_250_281}
+PARAMETERS = {"unetpp": 48_457_617, "lraspp": 3_221_560, "unetpp_mnv2": 3_250_281, "segformer_b0": 3_714_401}
 CHECKPOINT_MARGIN = 2**20  # buffers (batch-norm statistics), scaler, history and the pickle's own bytes
 CHECKPOINT_FILES = 2  # best.pt and last.pt; the next one is written beside them, then renamed over the old
 NYU_FRAMES = 1449  # frames in nyu_depth_v2_labeled.mat
