@@ -216,8 +216,8 @@ band = noise_band(per_image["normalized_mse"], baseline_scores)
 print(f"test split, {len(nyu['test'])} images ({nyu['test'].name}), {PROFILE.data} data:")
 seed_sd = narrative.seed_sd(narrative.seed_spread(PROFILE), "lraspp", "nyu.normalized_mse")  # 0.0: not measured
 print(f"  normalized MSE  LR-ASPP {scores['normalized_mse']:.4f} | mean-depth baseline {baseline['normalized_mse']:.4f}"
-      f" | noise band of the difference {narrative.format_band(band)} (z = NOISE_Z = {NOISE_Z:g}, "
-      f"n = {len(baseline_scores)} images)")
+      f" | noise band of the difference {narrative.format_band(band)}: z = NOISE_Z = {NOISE_Z:g}, "
+      f"n = {len(baseline_scores)} images")
 print(f"  with LR-ASPP's seed-to-seed sd {seed_sd:.4f}: {narrative.format_band(narrative.with_seeds(band, seed_sd), seeds=True)}"
       if seed_sd else "  seed-to-seed spread not measured under this profile: only the test-sampling band applies")
 print(f"  after {narrative.ALIGNMENT_WORDS[NYU_ALIGN]}: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['rmse']:.3f} m, "
@@ -237,7 +237,7 @@ print(f"  the report, on real NYU Depth V2: normalized MSE {report}" if PROFILE.
 # (18 % lower), about twice the noise band of ±0.0044 (test sampling) printed beside it (2 paired standard errors
 # over the 96 test images): the model learned something from the images beyond the average room. It says nothing about the
 # report's 0.058: these are synthetic rooms at another size, not NYU Depth V2. And the printed band covers the test
-# images, not another training seed (the line under it widens it with the measured seed spread, to ±0.0063 (test
+# images, not another training seed (the line under it widens it with the measured seed spread, to ±0.0060 (test
 # sampling + seeds), and the gap of 0.0091 stays outside it). Under `smoke` (one epoch on a couple of dozen images, a handful of test images) the right reading is
 # the opposite: no clear difference, or no band at all below 10 images.
 #

@@ -240,9 +240,9 @@ print("zero-shot anchors on real DIW (WHDR, MiDaS README; far more training data
 # %% [markdown] nbgrader={"grade": true, "grade_id": "reading_06_1", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # **Answer.** In the committed `demo` run U-Net++ comes first on both: NYU normalized MSE 0.033 vs LR-ASPP's 0.041
 # (baseline 0.050), DIW accuracy 67.2 % vs 65.6 % (baseline 49.2 %, position rule 46.9 %), the report's order. But
-# the seeds columns show how much one run moves: LR-ASPP's DIW accuracy over 5 seeds is 65.3 ± 1.4 %, U-Net++'s over
-# 3 seeds 69.1 ± 4.2 %, so a 1.6-point DIW gap is well inside what another seed gives, and on NYU the seed means
-# (0.039 vs 0.032) keep U-Net++ ahead. Trusting a ranking needs the paired noise band of each gap, which this table
+# the seeds columns show how much one run moves: LR-ASPP's DIW accuracy over 5 seeds is 63.8 ± 1.1 %, U-Net++'s over
+# 3 seeds 68.5 ± 1.3 %, so a 1.6-point DIW gap is well inside what another seed gives, and on NYU the seed means
+# (0.040 vs 0.032) keep U-Net++ ahead. Trusting a ranking needs the paired noise band of each gap, which this table
 # does not print: the next cell does (NYU: clear; DIW: no clear difference). Neither column compares with the
 # report's: ours are synthetic scenes, theirs real NYU and DIW.
 #

@@ -236,8 +236,8 @@ fig = viz.show_predictions(nyu["test"].images, {label: predict_depth(m, nyu["tes
 #   canonical inverse depth is turned into metres with it.
 #
 # The synthetic rooms are the easy case of all three: every scene is seen by the same pinhole camera (the
-# next cell prints its focal length) from a height between 1.2 and 1.7 m, so the picture itself says how far
-# the floor is. The SIlog run's output is in metres (λ = 0.5 keeps half the scale term), so it can be scored
+# next cell prints its focal length) from about the same height above the floor (`depthkit.synthetic.scenes`),
+# so the picture itself says how far the floor is. The SIlog run's output is in metres (λ = 0.5 keeps half the scale term), so it can be scored
 # **as it is**, unaligned, beside the trivial metric baseline, the training set's mean depth map in metres.
 # The normalized-MSE run has no unit, so only its aligned score exists.
 
