@@ -302,7 +302,8 @@ def retire_stale_run(out_dir: str | Path, profile: Any, strict: bool = False) ->
                 changes = describe_changes(old, code_fingerprint(profile), ignore_profile=not strict)
                 if changes:
                     aside = _move_aside(out_dir, (old or {}).get("fingerprint", "unknown"))
-                    print(f"{out_dir}: trained by other code ({'; '.join(changes)}); moved to {aside.name}, "
+                    shown = f"{out_dir.parent.name}/{out_dir.name}"  # no machine path in a notebook's output
+                    print(f"run {shown}: trained by other code ({'; '.join(changes)}); moved to {aside.name}, "
                           f"retraining", flush=True)
     distributed.barrier()
     return aside

@@ -255,7 +255,8 @@ def test_a_half_finished_run_of_other_code_is_moved_aside_and_retrained(run, nyu
     run_as_other_code(monkeypatch, tree)  # ... and resumed after the ranking loss's sign was flipped
     aside = retire_stale_run(out, smoke_profile)
     line = capsys.readouterr().out.strip()
-    assert "\n" not in line and f"{out}: trained by other code (depthkit/losses.py changed)" in line
+    assert "\n" not in line and f"run {out.parent.name}/{out.name}: trained by other code (depthkit/losses.py changed)" in line
+    assert str(out.parent) not in line  # no machine path (it would land in a notebook's saved output)
     assert "retraining" in line and aside.name in line
     assert [p.name for p in out.iterdir() if p.name != ".lock"] == []  # nothing of it left to resume
     assert torch.load(aside / "last.pt", weights_only=False)["epoch"] == 1  # nothing lost either
