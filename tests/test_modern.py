@@ -123,6 +123,18 @@ def test_silog_training_runs_through_train_stage_and_loads_back(smoke_profile, n
         assert isinstance(again, ExpDepth) and torch.allclose(predict(again, x), predict(model.eval(), x))
 
 
+
+def test_the_loss_hook_is_the_loss_that_trains(smoke_profile, nyu_splits, tmp_path):
+    """Catches: a training loop that ignores ``Hooks.loss`` (SIlog's runs would silently train on normalized MSE)."""
+    from depthkit.train import Hooks, train_stage
+
+    def seven(pred, batch):  # a loss whose value no other loss gives: the history must show it
+        return pred.sum() * 0 + 7.0
+
+    _, history, _ = train_stage(smoke_profile, "lraspp", "nyu", nyu_splits, out_dir=tmp_path / "seven",
+                                device="cpu", progress=False, max_steps=2, hooks=Hooks(loss=seven))
+    assert history["train_loss"] == pytest.approx([7.0] * len(history["train_loss"]))
+
 # ----- the opt-in pretrained model -----------------------------------------------------------------
 
 
