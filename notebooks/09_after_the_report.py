@@ -350,7 +350,7 @@ Markdown(narrative.transformer_comparison({k: v["normalized_mse"] for k, v in sc
 # (least squares, as in `03`); the trivial baseline is the photo's mean Kinect depth everywhere.
 #
 # It downloads about 100 MB from the Hugging Face hub, so it is **off by default**: set `USE_PRETRAINED =
-# True` on Colab (which has `transformers`; elsewhere `pip install transformers`). Offline or switched off,
+# True` on Colab (which has `transformers`; `requirements.txt` installs it elsewhere). Offline or switched off,
 # the cell says so in one line and the section is skipped.
 
 # %%

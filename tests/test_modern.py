@@ -10,7 +10,10 @@
 from __future__ import annotations
 
 import math
+import os
 import socket
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -135,6 +138,7 @@ def test_the_loss_hook_is_the_loss_that_trains(smoke_profile, nyu_splits, tmp_pa
                                 device="cpu", progress=False, max_steps=2, hooks=Hooks(loss=seven))
     assert history["train_loss"] == pytest.approx([7.0] * len(history["train_loss"]))
 
+
 # ----- the opt-in pretrained model -----------------------------------------------------------------
 
 
@@ -176,6 +180,54 @@ def test_pretrained_refuses_an_unreachable_hub_in_seconds_with_one_line(local_hu
     model, line = modern.try_pretrained(True)  # the notebook's path: a skip, not an exception
     assert model is None and line.startswith("skipped: ") and "cannot be reached" in line
 
+
+
+# A Depth Anything V2 checkpoint in the real transformers format and the real Hugging Face cache layout
+# (models--<org>--<name>/snapshots/<revision>/ + refs/main), with random weights and a tiny backbone so it
+# builds in a second: what a cache copied from Colab looks like. Then 09's path: load, disparity, alignment.
+CACHED_RUN = r"""
+import sys, numpy as np, torch
+from pathlib import Path
+from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+from depthkit.course import modern
+from depthkit.config import repo_root
+from depthkit.data import load_nyu_png_depth, load_rgb
+
+snapshot = Path(sys.argv[1]) / ("models--" + modern.DEPTH_ANYTHING.replace("/", "--")) / "snapshots" / ("0" * 40)
+backbone = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=56,
+                        patch_size=14, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False)
+torch.manual_seed(0)
+DepthAnythingForDepthEstimation(DepthAnythingConfig(backbone_config=backbone, neck_hidden_sizes=[8, 16, 32, 32],
+                                                    fusion_hidden_size=16, head_hidden_size=8,
+                                                    reassemble_hidden_size=32)).save_pretrained(snapshot)
+DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=False, ensure_multiple_of=14).save_pretrained(snapshot)
+(snapshot.parent.parent / "refs").mkdir()
+(snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+model, line = modern.try_pretrained(True)
+assert model is not None, line
+samples = repo_root() / "tests" / "assets" / "nyu_real_samples"
+photo = load_rgb(samples / "rgb" / "rgb_00000.jpg")
+disparity = model.disparity(photo)
+kinect = torch.from_numpy(np.ascontiguousarray(load_nyu_png_depth(samples / "depth" / "sync_depth_00000.png")))
+aligned = modern.align_disparity(disparity, kinect)
+assert disparity.shape == photo.shape[:2] and aligned.shape == (1, 1, *photo.shape[:2]), (disparity.shape, aligned.shape)
+assert torch.isfinite(aligned).all() and (aligned > 0).all()
+print(line)
+"""
+
+
+def test_a_cached_depth_anything_loads_and_aligns_on_07s_photo_without_the_network(tmp_path):
+    """Catches: a loader that needs the network when the cache holds the model (Colab's cache copied to a machine
+    offline), a processor/model mismatch, a disparity map not at the photo's size, an alignment that fails on it."""
+    pytest.importorskip("transformers")
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_ENDPOINT=f"http://127.0.0.1:{closed_local_port()}",
+               HF_HUB_OFFLINE="0", TRANSFORMERS_VERBOSITY="error")
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", CACHED_RUN, str(tmp_path / "hub")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().startswith(f"loaded {modern.DEPTH_ANYTHING} (0.1 M parameters)"), done.stdout
 
 def test_pretrained_refuses_at_once_when_the_hub_is_switched_off(local_hub, monkeypatch):
     from huggingface_hub import constants
