@@ -438,7 +438,7 @@ def _seed_note(spread: dict | None, reference: str, label: str, gap: float) -> s
     sd = seed_sd(spread, reference, "nyu.normalized_mse")
     if not sd:
         return "How far another training seed would move either run is not measured here."
-    reach = NOISE_Z * math.sqrt(2) * sd  # two runs, each with the reference's seed spread
+    reach = with_seeds(0.0, sd, sd)  # two runs, each with the reference's seed spread: 03's formula, no test sampling
     return (f"Training seeds add their own noise: {label}'s test normalized MSE varies by a standard deviation of "
             f"{sd:.4f} between seeds of the committed recipe (`figures/seed_spread.json`; the other run's seed spread is "
             f"not measured), so two runs may differ by about {reach:.4f} from the seed alone: this gap of {abs(gap):.4f} is "
